@@ -1,0 +1,969 @@
+//! [`Cache`]: the sync API. Each call hashes its key once, picks the shard,
+//! and does its work under that one shard's lock; removals are reported to
+//! the listener after the lock is released.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use crate::builder::CacheBuilder;
+use crate::counter::Counter;
+use crate::error::{BuildError, Error};
+use crate::expiry::{self, Driver, Expire};
+use crate::listener::{deliver, Listener, Notice, RemovalCause};
+use crate::lookup::{Lookup, Ttl};
+use crate::stats::{bump, Stats};
+use crate::table::{Reaped, Shard, ShardState, Slot, Table};
+use crate::time::{self, Clock, NEVER};
+use crate::DefaultHashBuilder;
+
+/// Entries reaped under one hold of a shard lock: the expiry thread lets
+/// readers in between batches.
+const REAP_BATCH: usize = 128;
+
+/// A concurrent key-value cache with per-key TTL.
+///
+/// `Clone` is a cheap handle: clones share one cache. See the
+/// [crate docs](crate) for the guide.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use wheelcache::{Cache, Lookup, Ttl};
+///
+/// let cache: Cache<String, String> = Cache::new();
+/// cache.set("greeting".to_string(), "hello".to_string());
+/// assert_eq!(cache.get("greeting").as_deref(), Some("hello"));
+///
+/// cache.setx("session".to_string(), "abc".to_string(), Some(Duration::from_secs(60)));
+/// assert!(matches!(cache.ttl("session"), Ttl::Remaining(_)));
+///
+/// cache.set_negative("no-such-user".to_string());
+/// assert_eq!(cache.get_item("no-such-user"), Lookup::Negative);
+/// assert_eq!(cache.get("no-such-user"), None);
+/// ```
+pub struct Cache<K, V, S = DefaultHashBuilder> {
+    inner: Arc<Inner<K, V, S>>,
+}
+
+pub(crate) struct Inner<K, V, S> {
+    table: Table<K, V, S>,
+    clock: Clock,
+    default_ttl: Option<Duration>,
+    negative_ttl: Duration,
+    listener: Option<Listener<K, V>>,
+    /// No deadline in the cache is earlier than this (see `expiry`).
+    next_due: AtomicU64,
+    /// The expiry thread serving this cache; unset on a mock clock.
+    driver: OnceLock<Arc<Driver>>,
+    closed: AtomicBool,
+    /// Where `popitem` starts looking, so repeated calls spread over shards.
+    cursor: AtomicUsize,
+}
+
+impl<K, V, S> Clone for Cache<K, V, S> {
+    fn clone(&self) -> Self {
+        Cache { inner: self.inner.clone() }
+    }
+}
+
+impl<K, V, S> fmt::Debug for Cache<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("shards", &self.inner.table.shards().len())
+            .field("default_ttl", &self.inner.default_ttl)
+            .field("negative_ttl", &self.inner.negative_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The current time, read from the clock at most once, when first needed.
+struct Now<'a> {
+    clock: &'a Clock,
+    at: Option<u64>,
+}
+
+impl Now<'_> {
+    #[inline]
+    fn get(&mut self) -> u64 {
+        *self.at.get_or_insert_with(|| self.clock.now())
+    }
+
+    /// Whether `slot` is expired now; reads the clock only for a slot with
+    /// a deadline.
+    #[inline]
+    fn expired<K, V>(&mut self, slot: &Slot<K, V>) -> bool {
+        slot.deadline != NEVER && slot.expired_at(self.get())
+    }
+
+    /// The deadline of a TTL starting now.
+    #[inline]
+    fn deadline(&mut self, ttl: Option<Duration>) -> u64 {
+        ttl.map_or(NEVER, |ttl| time::deadline(self.get(), ttl))
+    }
+}
+
+impl<K, V> Cache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// An unbounded cache with no default TTL on the real clock.
+    ///
+    /// # Panics
+    ///
+    /// If the operating system refuses to start the expiry thread (use
+    /// [`Cache::builder`] to get that as an error).
+    pub fn new() -> Self {
+        match Self::builder().build() {
+            Ok(cache) => cache,
+            Err(e) => panic!("wheelcache: {e}"),
+        }
+    }
+
+    /// A builder for a cache with settings.
+    pub fn builder() -> CacheBuilder<K, V> {
+        CacheBuilder::default()
+    }
+}
+
+impl<K, V> Default for Cache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K, V, S> Cache<K, V, S>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    S: BuildHasher + Send + Sync + 'static,
+{
+    pub(crate) fn from_builder(builder: CacheBuilder<K, V, S>) -> Result<Self, BuildError> {
+        let (shards, tick) = builder.validate()?;
+        let driven = builder.clock.is_real();
+        let inner = Arc::new(Inner {
+            table: Table::new(shards, builder.hasher, tick),
+            clock: builder.clock,
+            default_ttl: builder.default_ttl,
+            negative_ttl: builder.negative_ttl,
+            listener: builder.listener,
+            next_due: AtomicU64::new(NEVER),
+            driver: OnceLock::new(),
+            closed: AtomicBool::new(false),
+            cursor: AtomicUsize::new(0),
+        });
+        if driven {
+            let weak = Arc::downgrade(&inner);
+            let driver = expiry::register(weak).map_err(|_| BuildError::ExpiryThread)?;
+            // Set once, here, before any other handle exists.
+            let _ = inner.driver.set(driver);
+        }
+        Ok(Cache { inner })
+    }
+
+    // ---- reads --------------------------------------------------------
+
+    /// Looks `key` up: a live value, a negative marker, or a miss.
+    ///
+    /// An entry is expired from its deadline on (`now >= deadline`), whether
+    /// or not the expiry thread has removed it yet. Takes only a shared lock.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wheelcache::{Cache, Lookup};
+    ///
+    /// let cache: Cache<&str, u32> = Cache::new();
+    /// cache.set("a", 1);
+    /// cache.set_negative("b");
+    /// assert_eq!(cache.get_item("a"), Lookup::Hit(1));
+    /// assert_eq!(cache.get_item("b"), Lookup::Negative);
+    /// assert_eq!(cache.get_item("c"), Lookup::Miss);
+    /// ```
+    #[inline]
+    pub fn get_item<Q>(&self, key: &Q) -> Lookup<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let inner = &*self.inner;
+        let hash = inner.table.hash(key);
+        let shard = inner.table.shard(hash);
+        let state = shard.state.read();
+        let lookup = match state.find(hash, key) {
+            Some(i) => {
+                let slot = state.slot(i);
+                if slot.deadline != NEVER && slot.expired_at(inner.clock.now()) {
+                    Lookup::Miss
+                } else {
+                    match &slot.value {
+                        Some(v) => Lookup::Hit(v.clone()),
+                        None => Lookup::Negative,
+                    }
+                }
+            }
+            None => Lookup::Miss,
+        };
+        drop(state);
+        bump(match lookup {
+            Lookup::Hit(_) => &shard.counters.hits,
+            Lookup::Miss => &shard.counters.misses,
+            Lookup::Negative => &shard.counters.negative_hits,
+        });
+        lookup
+    }
+
+    /// The value of a live entry; `None` for a missing, expired or negative one.
+    #[inline]
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.get_item(key).into_option()
+    }
+
+    /// Whether `key` holds a live value (a negative marker does not count).
+    /// Counts no hit or miss.
+    pub fn contains<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let inner = &*self.inner;
+        let hash = inner.table.hash(key);
+        let state = inner.table.shard(hash).state.read();
+        let mut now = inner.now();
+        state.find(hash, key).is_some_and(|i| {
+            let slot = state.slot(i);
+            slot.value.is_some() && !now.expired(slot)
+        })
+    }
+
+    /// How long `key` has to live: missing, persistent, or the exact time
+    /// remaining. Works on negative markers too.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wheelcache::{Cache, Ttl};
+    ///
+    /// let cache: Cache<&str, u32> = Cache::new();
+    /// cache.set("forever", 1);
+    /// cache.setx("soon", 2, Some(Duration::from_secs(10)));
+    /// assert_eq!(cache.ttl("forever"), Ttl::Persistent);
+    /// assert!(cache.ttl("soon").remaining().unwrap() <= Duration::from_secs(10));
+    /// assert_eq!(cache.ttl("never-set"), Ttl::Missing);
+    /// ```
+    pub fn ttl<Q>(&self, key: &Q) -> Ttl
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let inner = &*self.inner;
+        let hash = inner.table.hash(key);
+        let state = inner.table.shard(hash).state.read();
+        let Some(i) = state.find(hash, key) else {
+            return Ttl::Missing;
+        };
+        let deadline = state.slot(i).deadline;
+        if deadline == NEVER {
+            return Ttl::Persistent;
+        }
+        let now = inner.clock.now();
+        if now >= deadline {
+            Ttl::Missing
+        } else {
+            Ttl::Remaining(Duration::from_nanos(deadline - now))
+        }
+    }
+
+    // ---- writes -------------------------------------------------------
+
+    /// Stores `value` with the cache's default TTL (none unless configured),
+    /// replacing any value, marker and TTL the key had.
+    #[inline]
+    pub fn set(&self, key: K, value: V) {
+        self.setx(key, value, self.inner.default_ttl);
+    }
+
+    /// The same as [`set`](Cache::set), under the reference interface's name.
+    #[inline]
+    pub fn set_item(&self, key: K, value: V) {
+        self.set(key, value);
+    }
+
+    /// Stores `value` with its own TTL: `None` never expires; a zero TTL
+    /// stores it already expired, which removes the key.
+    ///
+    /// A TTL is kept exactly, whatever the default TTL (the reference
+    /// implementation capped every entry at its default). TTLs up to
+    /// `Duration::MAX` are accepted; deadlines saturate at about 584 years.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wheelcache::Cache;
+    ///
+    /// let cache: Cache<&str, u32> = Cache::new();
+    /// cache.setx("k", 1, Some(Duration::from_secs(30)));
+    /// cache.setx("k", 2, Some(Duration::ZERO));
+    /// assert_eq!(cache.get("k"), None);
+    /// ```
+    pub fn setx(&self, key: K, value: V, ttl: Option<Duration>) {
+        if ttl == Some(Duration::ZERO) {
+            self.remove(&key, false);
+            return;
+        }
+        let mut now = self.inner.now();
+        let deadline = now.deadline(ttl);
+        self.store(key, Some(value), deadline, &mut now);
+    }
+
+    /// Stores a negative marker (the key is known to be absent upstream)
+    /// with the negative TTL. Markers never appear in `get`, `values`,
+    /// `items`, `keys` or `len`; `get_item` reports them as
+    /// [`Lookup::Negative`].
+    pub fn set_negative(&self, key: K) {
+        let mut now = self.inner.now();
+        let deadline = now.deadline(Some(self.inner.negative_ttl));
+        self.store(key, None, deadline, &mut now);
+    }
+
+    /// Stores `value` (or a marker) under `key` with `deadline`.
+    fn store(&self, key: K, value: Option<V>, deadline: u64, now: &mut Now<'_>) {
+        let inner = &*self.inner;
+        let hash = inner.table.hash(&key);
+        let shard = inner.table.shard(hash);
+        let mut state = shard.state.write();
+        let notice = match state.find(hash, &key) {
+            Some(i) => {
+                let live = !now.expired(state.slot(i));
+                let old = state.replace(i, value);
+                state.retime(i, deadline);
+                if live {
+                    bump(&shard.counters.updates);
+                } else {
+                    bump(&shard.counters.expirations);
+                    bump(&shard.counters.inserts);
+                }
+                let cause = if live { RemovalCause::Replaced } else { RemovalCause::Expired };
+                old.map(|v| (key, v, cause))
+            }
+            None => {
+                state.insert(hash, key, value, deadline, inner.table.hasher());
+                bump(&shard.counters.inserts);
+                None
+            }
+        };
+        drop(state);
+        inner.armed(deadline);
+        inner.report(shard, notice);
+    }
+
+    /// The live value of `key`; if there is none (or a negative marker),
+    /// stores `default` with the default TTL and returns it.
+    pub fn setdefault(&self, key: K, default: V) -> V {
+        let inner = &*self.inner;
+        let hash = inner.table.hash(&key);
+        let shard = inner.table.shard(hash);
+        let mut now = inner.now();
+        let mut state = shard.state.write();
+        let mut notice = None;
+        match state.find(hash, &key) {
+            Some(i) => {
+                let live = !now.expired(state.slot(i));
+                if live {
+                    if let Some(v) = &state.slot(i).value {
+                        let v = v.clone();
+                        drop(state);
+                        bump(&shard.counters.hits);
+                        return v;
+                    }
+                    bump(&shard.counters.negative_hits);
+                    bump(&shard.counters.updates);
+                } else {
+                    bump(&shard.counters.misses);
+                    bump(&shard.counters.expirations);
+                    bump(&shard.counters.inserts);
+                }
+                let deadline = now.deadline(inner.default_ttl);
+                let old = state.replace(i, Some(default.clone()));
+                state.retime(i, deadline);
+                notice = old.map(|v| (key, v, RemovalCause::Expired));
+            }
+            None => {
+                bump(&shard.counters.misses);
+                bump(&shard.counters.inserts);
+                let deadline = now.deadline(inner.default_ttl);
+                state.insert(hash, key, Some(default.clone()), deadline, inner.table.hasher());
+            }
+        }
+        drop(state);
+        if let Some(ttl) = inner.default_ttl {
+            inner.armed(time::deadline(now.get(), ttl));
+        }
+        inner.report(shard, notice);
+        default
+    }
+
+    /// Adds `amount` to the integer in `key` and returns the result.
+    ///
+    /// A missing, expired or negative key starts from zero and gets the
+    /// default TTL. An existing value is changed in place and **keeps its
+    /// deadline exactly** (the reference implementation rounded it down to
+    /// whole seconds).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotAnInteger`] if the value holds no integer (`"abc"`),
+    /// [`Error::Overflow`] if the sum overflows `i64` or does not fit `V`.
+    /// On error nothing changes.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wheelcache::{Cache, Error};
+    ///
+    /// let cache: Cache<&str, String> = Cache::new();
+    /// assert_eq!(cache.incr("visits", 1)?, 1);
+    /// cache.set("hits", "41".to_string());
+    /// assert_eq!(cache.incr("hits", 1)?, 42);
+    /// assert_eq!(cache.get("hits").as_deref(), Some("42"));
+    /// cache.set("name", "abc".to_string());
+    /// assert_eq!(cache.incr("name", 1), Err(Error::NotAnInteger));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn incr(&self, key: K, amount: i64) -> Result<i64, Error>
+    where
+        V: Counter,
+    {
+        let inner = &*self.inner;
+        let hash = inner.table.hash(&key);
+        let shard = inner.table.shard(hash);
+        let mut now = inner.now();
+        let mut state = shard.state.write();
+        let found = state.find(hash, &key);
+        let live = found.filter(|&i| !now.expired(state.slot(i)));
+        let (result, notice, deadline) = match live.map(|i| (i, &state.slot(i).value)) {
+            Some((i, Some(current))) => {
+                let n = current.to_counter().ok_or(Error::NotAnInteger)?;
+                let n = n.checked_add(amount).ok_or(Error::Overflow)?;
+                let value = V::from_counter(n).ok_or(Error::Overflow)?;
+                let old = state.replace(i, Some(value));
+                bump(&shard.counters.updates);
+                (n, old.map(|v| (key, v, RemovalCause::Replaced)), NEVER)
+            }
+            _ => {
+                let value = V::from_counter(amount).ok_or(Error::Overflow)?;
+                let deadline = now.deadline(inner.default_ttl);
+                let notice = match found {
+                    Some(i) => {
+                        // An expired entry or a negative marker.
+                        let old = state.replace(i, Some(value));
+                        state.retime(i, deadline);
+                        if live.is_some() {
+                            bump(&shard.counters.updates);
+                        } else {
+                            bump(&shard.counters.expirations);
+                            bump(&shard.counters.inserts);
+                        }
+                        old.map(|v| (key, v, RemovalCause::Expired))
+                    }
+                    None => {
+                        state.insert(hash, key, Some(value), deadline, inner.table.hasher());
+                        bump(&shard.counters.inserts);
+                        None
+                    }
+                };
+                (amount, notice, deadline)
+            }
+        };
+        drop(state);
+        inner.armed(deadline);
+        inner.report(shard, notice);
+        Ok(result)
+    }
+
+    /// Subtracts `amount` from the integer in `key`: `incr(key, -amount)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`incr`](Cache::incr); `decr(key, i64::MIN)` is
+    /// [`Error::Overflow`] (its negation does not exist).
+    pub fn decr(&self, key: K, amount: i64) -> Result<i64, Error>
+    where
+        V: Counter,
+    {
+        self.incr(key, amount.checked_neg().ok_or(Error::Overflow)?)
+    }
+
+    /// Gives `key` a new deadline: `Some(d)` expires it `d` from now,
+    /// `Some(ZERO)` deletes it, `None` removes its expiry (Redis's PERSIST).
+    /// Returns false if there was no live entry (markers count as entries).
+    pub fn expire<Q>(&self, key: &Q, ttl: Option<Duration>) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if ttl == Some(Duration::ZERO) {
+            return self.remove(key, false).is_some();
+        }
+        let inner = &*self.inner;
+        let hash = inner.table.hash(key);
+        let shard = inner.table.shard(hash);
+        let mut now = inner.now();
+        let mut state = shard.state.write();
+        let Some(i) = state.find(hash, key) else {
+            return false;
+        };
+        if now.expired(state.slot(i)) {
+            let notice = inner.reap_entry(&mut state, shard, i, hash);
+            drop(state);
+            inner.report(shard, notice);
+            return false;
+        }
+        let deadline = now.deadline(ttl);
+        state.retime(i, deadline);
+        drop(state);
+        inner.armed(deadline);
+        true
+    }
+
+    // ---- removals -----------------------------------------------------
+
+    /// Removes `key`'s entry or marker. Returns false if there was none
+    /// (an expired entry counts as none).
+    pub fn del_item<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.remove(key, false).is_some()
+    }
+
+    /// Removes `key` and returns its live value; removes a marker and
+    /// returns `None`.
+    pub fn pop<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.remove(key, true).flatten()
+    }
+
+    /// Removes a live entry or marker: `Some(value)` (the value only when
+    /// `keep`), `None` when there was none.
+    fn remove<Q>(&self, key: &Q, keep: bool) -> Option<Option<V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let inner = &*self.inner;
+        let hash = inner.table.hash(key);
+        let shard = inner.table.shard(hash);
+        let mut now = inner.now();
+        let mut state = shard.state.write();
+        let i = state.find(hash, key)?;
+        if now.expired(state.slot(i)) {
+            let notice = inner.reap_entry(&mut state, shard, i, hash);
+            drop(state);
+            inner.report(shard, notice);
+            return None;
+        }
+        let slot = state.remove(i, hash, inner.table.hasher());
+        drop(state);
+        bump(&shard.counters.removals);
+        let Slot { key, value, .. } = slot;
+        match (value, &inner.listener) {
+            (Some(v), Some(_)) if keep => {
+                inner.report(shard, Some((key, v.clone(), RemovalCause::Removed)));
+                Some(Some(v))
+            }
+            (Some(v), _) => {
+                inner.report(shard, Some((key, v, RemovalCause::Removed)));
+                Some(None)
+            }
+            (None, _) => Some(None),
+        }
+    }
+
+    /// Removes and returns some live entry (never a marker); `None` when
+    /// there is none. Successive calls start from successive shards.
+    pub fn popitem(&self) -> Option<(K, V)> {
+        let inner = &*self.inner;
+        let shards = inner.table.shards();
+        let start = inner.cursor.fetch_add(1, Relaxed);
+        let now = inner.clock.now();
+        let hasher = inner.table.hasher();
+        for n in 0..shards.len() {
+            let shard = &shards[(start + n) % shards.len()];
+            let mut expired = Vec::new();
+            let mut found = None;
+            let mut state = shard.state.write();
+            let mut i = state.len();
+            while i > 0 {
+                i -= 1;
+                let slot = state.slot(i);
+                if slot.expired_at(now) {
+                    let hash = hasher(&slot.key);
+                    expired.push(state.remove(i, hash, &hasher));
+                } else if slot.value.is_some() {
+                    let hash = hasher(&slot.key);
+                    found = Some(state.remove(i, hash, &hasher));
+                    break;
+                }
+            }
+            drop(state);
+            for _ in &expired {
+                bump(&shard.counters.expirations);
+            }
+            inner.report_all(shard, expired, RemovalCause::Expired);
+            if let Some(Slot { key, value: Some(value), .. }) = found {
+                bump(&shard.counters.removals);
+                if inner.listener.is_some() {
+                    inner.report(shard, Some((key.clone(), value.clone(), RemovalCause::Removed)));
+                }
+                return Some((key, value));
+            }
+        }
+        None
+    }
+
+    /// Removes every entry and marker.
+    pub fn clear(&self) {
+        let inner = &*self.inner;
+        for shard in inner.table.shards() {
+            let slots = shard.state.write().take_all();
+            let now = inner.clock.now();
+            let (expired, removed): (Vec<_>, Vec<_>) =
+                slots.into_iter().partition(|slot| slot.expired_at(now));
+            for _ in &expired {
+                bump(&shard.counters.expirations);
+            }
+            for _ in &removed {
+                bump(&shard.counters.removals);
+            }
+            inner.report_all(shard, expired, RemovalCause::Expired);
+            inner.report_all(shard, removed, RemovalCause::Removed);
+        }
+    }
+
+    // ---- whole-cache views --------------------------------------------
+
+    /// The number of live values (markers and expired entries not counted).
+    ///
+    /// Expired entries the expiry thread has not reached yet are reaped
+    /// first, on this thread: that is work proportional to them, never a
+    /// scan of the cache.
+    pub fn len(&self) -> usize {
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        inner
+            .table
+            .shards()
+            .iter()
+            .map(|shard| {
+                let state = shard.state.read();
+                if !state.may_have_expired(now) {
+                    return state.values();
+                }
+                drop(state);
+                inner.reap_shard(shard, now);
+                shard.state.read().values()
+            })
+            .sum()
+    }
+
+    /// Whether there is no live value.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Visits every live value's entry, shard by shard, under a shared lock.
+    fn collect<T>(&self, mut f: impl FnMut(&K, &V) -> T) -> Vec<T> {
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        let mut out = Vec::new();
+        for shard in inner.table.shards() {
+            let state = shard.state.read();
+            out.reserve(state.values());
+            for slot in state.slots() {
+                if let (Some(v), false) = (&slot.value, slot.expired_at(now)) {
+                    out.push(f(&slot.key, v));
+                }
+            }
+        }
+        out
+    }
+
+    /// A snapshot of the live keys (markers excluded).
+    pub fn keys(&self) -> Vec<K> {
+        self.collect(|k, _| k.clone())
+    }
+
+    /// A snapshot of the live values (markers excluded).
+    pub fn values(&self) -> Vec<V> {
+        self.collect(|_, v| v.clone())
+    }
+
+    /// A snapshot of the live entries (markers excluded).
+    pub fn items(&self) -> Vec<(K, V)> {
+        self.collect(|k, v| (k.clone(), v.clone()))
+    }
+
+    /// A lazy iterator over the live keys (markers excluded).
+    ///
+    /// It copies one shard's keys at a time under a shared lock and holds no
+    /// lock while the caller's loop body runs, so the body may call the
+    /// cache, even write to it. Keys written during the loop may or may
+    /// not be seen; a key is yielded at most once.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wheelcache::Cache;
+    ///
+    /// let cache: Cache<u32, u32> = Cache::new();
+    /// for k in 0..10 {
+    ///     cache.set(k, k);
+    /// }
+    /// for k in cache.iter_keys() {
+    ///     cache.del_item(&k); // no deadlock
+    /// }
+    /// assert!(cache.is_empty());
+    /// ```
+    pub fn iter_keys(&self) -> IterKeys<K, V, S> {
+        IterKeys { cache: self.clone(), shard: 0, batch: Vec::new().into_iter() }
+    }
+
+    /// The keys of live values in shard `n`.
+    fn shard_keys(&self, n: usize) -> Option<Vec<K>> {
+        let inner = &*self.inner;
+        let shard = inner.table.shards().get(n)?;
+        let now = inner.clock.now();
+        let state = shard.state.read();
+        let keys = state
+            .slots()
+            .iter()
+            .filter(|slot| slot.value.is_some() && !slot.expired_at(now))
+            .map(|slot| slot.key.clone())
+            .collect();
+        Some(keys)
+    }
+
+    // ---- housekeeping -------------------------------------------------
+
+    /// The cache's counters, summed over shards.
+    pub fn stats(&self) -> Stats {
+        let mut stats = Stats::default();
+        for shard in self.inner.table.shards() {
+            shard.counters.add_to(&mut stats);
+        }
+        stats
+    }
+
+    /// Reaps every expired entry now, on the calling thread. The expiry
+    /// thread does this on its own for caches on the real clock; with a
+    /// mock clock this is how expired entries are removed (and reported).
+    pub fn run_pending_tasks(&self) {
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        for shard in inner.table.shards() {
+            if shard.state.read().may_have_expired(now) {
+                inner.reap_shard(shard, now);
+            }
+        }
+    }
+
+    /// The number of armed timers: entries and markers with a deadline,
+    /// including expired ones not yet reaped. Never more than the entries:
+    /// re-timing a key moves its one timer.
+    pub fn timers(&self) -> usize {
+        self.inner.table.shards().iter().map(|s| s.state.read().timers()).sum()
+    }
+
+    /// Checks the table's internal invariants, panicking on a broken one.
+    /// For tests and fuzzing; it locks every shard in turn.
+    #[doc(hidden)]
+    pub fn validate(&self) {
+        let hasher = self.inner.table.hasher();
+        for shard in self.inner.table.shards() {
+            shard.state.read().validate(&hasher);
+        }
+    }
+
+    /// Stops background expiry for this cache (reads still respect
+    /// deadlines, and `run_pending_tasks` still reaps).
+    pub(crate) fn stop_expiry(&self) {
+        self.inner.unregister();
+    }
+}
+
+impl<K, V, S> Inner<K, V, S> {
+    #[inline]
+    fn now(&self) -> Now<'_> {
+        Now { clock: &self.clock, at: None }
+    }
+
+    /// Tells the expiry thread about a newly armed deadline.
+    #[inline]
+    fn armed(&self, deadline: u64) {
+        if deadline < self.next_due.load(Relaxed) {
+            self.next_due.fetch_min(deadline, SeqCst);
+            if let Some(driver) = self.driver.get() {
+                driver.schedule(deadline);
+            }
+        }
+    }
+
+    /// Delivers a removal to the listener, if there is one; otherwise just
+    /// drops it (outside the lock).
+    #[inline]
+    fn report(&self, shard: &Shard<K, V>, notice: Option<Notice<K, V>>) {
+        if let (Some(listener), Some(notice)) = (&self.listener, notice) {
+            deliver(listener, &shard.counters, [notice]);
+        }
+    }
+
+    /// Reports every value among removed entries.
+    fn report_all(&self, shard: &Shard<K, V>, slots: Vec<Slot<K, V>>, cause: RemovalCause) {
+        if let Some(listener) = &self.listener {
+            let notices = slots.into_iter().filter_map(|s| Some((s.key, s.value?, cause)));
+            deliver(listener, &shard.counters, notices);
+        }
+    }
+
+    fn unregister(&self) {
+        if !self.closed.swap(true, SeqCst) && self.driver.get().is_some() {
+            expiry::unregister();
+        }
+    }
+}
+
+impl<K, V, S> Inner<K, V, S>
+where
+    K: Hash + Eq,
+    S: BuildHasher,
+{
+    /// Removes the expired entry `i`, counting it.
+    fn reap_entry(
+        &self,
+        state: &mut ShardState<K, V>,
+        shard: &Shard<K, V>,
+        i: usize,
+        hash: u64,
+    ) -> Option<Notice<K, V>> {
+        let slot = state.remove(i, hash, self.table.hasher());
+        bump(&shard.counters.expirations);
+        Some((slot.key, slot.value?, RemovalCause::Expired))
+    }
+
+    /// Reaps everything due at `now` in one shard, in batches that release
+    /// the lock in between; returns the shard's next due time.
+    fn reap_shard(&self, shard: &Shard<K, V>, now: u64) -> u64 {
+        let hasher = self.table.hasher();
+        let mut first = true;
+        loop {
+            let mut reaped = Vec::new();
+            let mut state = shard.state.write();
+            if first {
+                state.begin_reaping();
+                first = false;
+            }
+            let mut done = false;
+            for _ in 0..REAP_BATCH {
+                match state.reap_one(now, &hasher) {
+                    Reaped::Expired(slot) => reaped.push(slot),
+                    Reaped::Deferred => {}
+                    Reaped::Done => {
+                        done = true;
+                        break;
+                    }
+                }
+            }
+            let next = state.next_due();
+            drop(state);
+            for _ in &reaped {
+                bump(&shard.counters.expirations);
+            }
+            self.report_all(shard, reaped, RemovalCause::Expired);
+            if done {
+                return next;
+            }
+        }
+    }
+}
+
+impl<K, V, S> Expire for Inner<K, V, S>
+where
+    K: Hash + Eq + Send + Sync,
+    V: Send + Sync,
+    S: BuildHasher + Send + Sync,
+{
+    fn next_due(&self) -> u64 {
+        self.next_due.load(SeqCst)
+    }
+
+    fn run_due(&self, now: u64) {
+        self.next_due.store(NEVER, SeqCst);
+        for shard in self.table.shards() {
+            let due = shard.state.read().next_due();
+            let next = if due <= now { self.reap_shard(shard, now) } else { due };
+            self.next_due.fetch_min(next, SeqCst);
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Relaxed)
+    }
+}
+
+impl<K, V, S> Drop for Inner<K, V, S> {
+    fn drop(&mut self) {
+        self.unregister();
+    }
+}
+
+/// The lazy iterator of [`Cache::iter_keys`].
+pub struct IterKeys<K, V, S = DefaultHashBuilder> {
+    cache: Cache<K, V, S>,
+    shard: usize,
+    batch: std::vec::IntoIter<K>,
+}
+
+impl<K, V, S> Iterator for IterKeys<K, V, S>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    S: BuildHasher + Send + Sync + 'static,
+{
+    type Item = K;
+
+    fn next(&mut self) -> Option<K> {
+        loop {
+            if let Some(key) = self.batch.next() {
+                return Some(key);
+            }
+            self.batch = self.cache.shard_keys(self.shard)?.into_iter();
+            self.shard += 1;
+        }
+    }
+}
+
+impl<K, V, S> fmt::Debug for IterKeys<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IterKeys").field("shard", &self.shard).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,100 @@
+//! # wheelcache
+//!
+//! An embedded, concurrent key-value cache for latency-sensitive programs:
+//! per-key TTL expired precisely by a timing wheel, atomic counters,
+//! negative caching, and one API in sync and async form.
+//!
+//! ```
+//! use std::time::Duration;
+//! use wheelcache::{Cache, Lookup, Ttl};
+//!
+//! let cache: Cache<String, u64> = Cache::builder()
+//!     .default_ttl(Duration::from_secs(60))
+//!     .build()?;
+//!
+//! cache.set("answer".to_string(), 42);
+//! assert_eq!(cache.get("answer"), Some(42));
+//!
+//! // Per-key TTL, kept exactly.
+//! cache.setx("token".to_string(), 7, Some(Duration::from_millis(1500)));
+//! assert!(matches!(cache.ttl("token"), Ttl::Remaining(_)));
+//!
+//! // Counters keep their deadline.
+//! assert_eq!(cache.incr("visits".to_string(), 1)?, 1);
+//!
+//! // Negative caching: "known to be absent".
+//! cache.set_negative("user:404".to_string());
+//! assert_eq!(cache.get_item("user:404"), Lookup::Negative);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Striping
+//!
+//! The table is split into a power-of-two number of shards (by default four
+//! per core), each a `parking_lot::RwLock` around a `hashbrown::HashTable`
+//! index over a dense vector of entries. A key is hashed once with `ahash`;
+//! the shard comes from hash bits the index does not use. Reads take the
+//! shard's lock shared; writes take it exclusive; no call holds two.
+//!
+//! ## Expiry and its thread
+//!
+//! An entry is expired from its deadline on: a read at or after the deadline
+//! never returns it, whatever the background work has done. Removal is
+//! active: each shard keeps a hierarchical timing wheel (six levels of 64
+//! slots, 1 ms ticks by default) whose timers live inside the entries, so a
+//! re-timed key moves its one timer and timer memory stays proportional to
+//! the entries with a deadline. One background thread serves every cache in
+//! the process: it sleeps until the earliest deadline (not at all when there
+//! is none), removes what is due in batches of 128 that release the shard
+//! lock in between, and calls the removal listener outside any lock. It
+//! stops, and is joined, when the last cache is dropped. Expired entries of
+//! an idle cache are reclaimed within about a tick of their deadline, with
+//! no call from the user.
+//!
+//! The clock is injectable: with the `test-util` feature, [`MockClock`]
+//! moves only when told, and `run_pending_tasks` reaps on the caller's
+//! thread, so expiry tests need no sleeping.
+//!
+//! ## Memory per entry
+//!
+//! An entry is its key, its value (an `Option<V>`: `None` is a negative
+//! marker), a deadline (`u64` nanoseconds) and its timer's links (10
+//! bytes), in a dense vector; the index adds 5 bytes a bucket.
+//!
+//! ## Features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `test-util` | [`MockClock`], a clock that only moves when told |
+
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+mod builder;
+mod cache;
+mod counter;
+mod error;
+mod expiry;
+mod listener;
+mod lookup;
+mod stats;
+mod table;
+mod time;
+mod wheel;
+
+pub use crate::{
+    builder::CacheBuilder,
+    cache::{Cache, IterKeys},
+    counter::Counter,
+    error::{BackendError, BuildError, Error},
+    listener::RemovalCause,
+    lookup::{Lookup, Ttl},
+    stats::Stats,
+    time::Clock,
+};
+
+#[cfg(feature = "test-util")]
+pub use crate::time::MockClock;
+
+/// The default hasher of keys: `ahash`, randomly seeded per cache.
+pub type DefaultHashBuilder = ahash::RandomState;

@@ -1,0 +1,273 @@
+//! One stripe of the table: an index, the entries, and their timing wheel.
+//!
+//! Entries live densely in `slots`; `index` is a `hashbrown::HashTable` of
+//! positions into `slots` (4 bytes a bucket, so a sparse table costs little),
+//! and each entry carries its timer's intrusive [`Link`], so the shard's
+//! [`Wheel`] needs no storage of its own. Removal is `swap_remove`: the last
+//! entry moves into the hole, and its index bucket and timer links are
+//! repointed. Everything here runs under the shard's lock (see `table`).
+
+use std::borrow::Borrow;
+use std::mem;
+
+use hashbrown::HashTable;
+
+use crate::time::NEVER;
+use crate::wheel::{Link, Timers, Wheel};
+
+/// One entry.
+pub(crate) struct Slot<K, V> {
+    pub(crate) key: K,
+    /// `None` is a negative marker.
+    pub(crate) value: Option<V>,
+    /// Nanoseconds on the cache's clock; `NEVER` for no expiry.
+    pub(crate) deadline: u64,
+    link: Link,
+}
+
+impl<K, V> Slot<K, V> {
+    /// Whether the entry is expired at `now` (`now >= deadline`).
+    #[inline]
+    pub(crate) fn expired_at(&self, now: u64) -> bool {
+        now >= self.deadline
+    }
+}
+
+/// What one step of reaping found.
+pub(crate) enum Reaped<K, V> {
+    /// An expired entry, now removed.
+    Expired(Slot<K, V>),
+    /// A timer polled but not yet due, put aside.
+    Deferred,
+    /// Nothing more is due.
+    Done,
+}
+
+/// The entries as the wheel sees them: timers with a tick and a link.
+struct Timed<'a, K, V> {
+    slots: &'a mut [Slot<K, V>],
+    tick: u64,
+}
+
+impl<K, V> Timers for Timed<'_, K, V> {
+    #[inline]
+    fn when(&self, id: u32) -> u64 {
+        self.slots[id as usize].deadline / self.tick
+    }
+    #[inline]
+    fn link_mut(&mut self, id: u32) -> &mut Link {
+        &mut self.slots[id as usize].link
+    }
+}
+
+/// A copy of the entries' timers, for validation without `&mut`.
+struct LinksOnly<'a> {
+    links: &'a mut [Link],
+    whens: &'a [u64],
+}
+
+impl Timers for LinksOnly<'_> {
+    fn when(&self, id: u32) -> u64 {
+        self.whens[id as usize]
+    }
+    fn link_mut(&mut self, id: u32) -> &mut Link {
+        &mut self.links[id as usize]
+    }
+}
+
+/// The state behind one shard's lock.
+pub(crate) struct ShardState<K, V> {
+    index: HashTable<u32>,
+    slots: Vec<Slot<K, V>>,
+    wheel: Wheel,
+    /// Entries holding a value (not markers), expired or not.
+    values: usize,
+    /// Nanoseconds per wheel tick.
+    tick: u64,
+}
+
+impl<K, V> ShardState<K, V> {
+    pub(crate) fn new(tick: u64) -> Self {
+        ShardState { index: HashTable::new(), slots: Vec::new(), wheel: Wheel::new(), values: 0, tick }
+    }
+
+    fn timed(&mut self) -> (&mut Wheel, Timed<'_, K, V>) {
+        (&mut self.wheel, Timed { slots: &mut self.slots, tick: self.tick })
+    }
+
+    /// The position of `key`'s entry.
+    #[inline]
+    pub(crate) fn find<Q>(&self, hash: u64, key: &Q) -> Option<usize>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let slots = &self.slots;
+        self.index.find(hash, |&i| slots[i as usize].key.borrow() == key).map(|&i| i as usize)
+    }
+
+    #[inline]
+    pub(crate) fn slot(&self, i: usize) -> &Slot<K, V> {
+        &self.slots[i]
+    }
+
+    pub(crate) fn slots(&self) -> &[Slot<K, V>] {
+        &self.slots
+    }
+
+    /// Entries, markers included, expired or not.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Entries holding a value, expired or not.
+    pub(crate) fn values(&self) -> usize {
+        self.values
+    }
+
+    /// Timers in the wheel.
+    pub(crate) fn timers(&self) -> usize {
+        self.wheel.len()
+    }
+
+    /// Adds a new entry (the key must be absent); returns its position.
+    pub(crate) fn insert(
+        &mut self,
+        hash: u64,
+        key: K,
+        value: Option<V>,
+        deadline: u64,
+        hasher: impl Fn(&K) -> u64,
+    ) -> usize {
+        let i = self.slots.len();
+        let id = u32::try_from(i).expect("a shard holds at most u32::MAX - 1 entries");
+        self.values += usize::from(value.is_some());
+        self.slots.push(Slot { key, value, deadline, link: Link::UNLINKED });
+        let slots = &self.slots;
+        self.index.insert_unique(hash, id, |&j| hasher(&slots[j as usize].key));
+        if deadline != NEVER {
+            let (wheel, mut timed) = self.timed();
+            wheel.insert(&mut timed, id);
+        }
+        i
+    }
+
+    /// Puts a new value (or marker) in entry `i`; returns the old one.
+    pub(crate) fn replace(&mut self, i: usize, value: Option<V>) -> Option<V> {
+        let old = mem::replace(&mut self.slots[i].value, value);
+        self.values = self.values + usize::from(self.slots[i].value.is_some())
+            - usize::from(old.is_some());
+        old
+    }
+
+    /// Gives entry `i` a new deadline, moving its one timer.
+    pub(crate) fn retime(&mut self, i: usize, deadline: u64) {
+        let old = self.slots[i].deadline;
+        if old == deadline {
+            return;
+        }
+        let id = i as u32;
+        let (wheel, mut timed) = self.timed();
+        if old != NEVER {
+            wheel.remove(&mut timed, id);
+        }
+        timed.slots[i].deadline = deadline;
+        if deadline != NEVER {
+            wheel.insert(&mut timed, id);
+        }
+    }
+
+    /// Removes entry `i`, whose key hashes to `hash`.
+    pub(crate) fn remove(&mut self, i: usize, hash: u64, hasher: impl Fn(&K) -> u64) -> Slot<K, V> {
+        let id = i as u32;
+        let last = self.slots.len() - 1;
+        match self.index.find_entry(hash, |&j| j == id) {
+            Ok(bucket) => {
+                bucket.remove();
+            }
+            Err(_) => unreachable!("entry {i} is not in the index"),
+        }
+        let (wheel, mut timed) = self.timed();
+        wheel.remove(&mut timed, id);
+        let slot = self.slots.swap_remove(i);
+        self.values -= usize::from(slot.value.is_some());
+        if i != last {
+            // The last entry moved into the hole: repoint its bucket and links.
+            let moved = hasher(&self.slots[i].key);
+            let from = last as u32;
+            match self.index.find_mut(moved, |&j| j == from) {
+                Some(bucket) => *bucket = id,
+                None => unreachable!("moved entry {last} is not in the index"),
+            }
+            let (wheel, mut timed) = self.timed();
+            wheel.relocate(&mut timed, from, id);
+        }
+        slot
+    }
+
+    /// Removes every entry, returning them.
+    pub(crate) fn take_all(&mut self) -> Vec<Slot<K, V>> {
+        self.index.clear();
+        self.wheel = Wheel::new();
+        self.values = 0;
+        mem::take(&mut self.slots)
+    }
+
+    /// Starts a pass of reaping: timers put aside by the last pass are
+    /// looked at again.
+    pub(crate) fn begin_reaping(&mut self) {
+        let (wheel, mut timed) = self.timed();
+        wheel.undefer(&mut timed);
+    }
+
+    /// Takes the next entry whose deadline is at or before `now`.
+    pub(crate) fn reap_one(&mut self, now: u64, hasher: impl Fn(&K) -> u64) -> Reaped<K, V> {
+        let tick = self.tick;
+        let (wheel, mut timed) = self.timed();
+        let Some(id) = wheel.poll(&mut timed, now / tick) else {
+            return Reaped::Done;
+        };
+        let i = id as usize;
+        let deadline = self.slots[i].deadline;
+        if !self.slots[i].expired_at(now) {
+            // Due later in this tick: ticks round deadlines down.
+            let (wheel, mut timed) = self.timed();
+            wheel.defer(&mut timed, id);
+            return Reaped::Deferred;
+        }
+        debug_assert_ne!(deadline, NEVER);
+        let hash = hasher(&self.slots[i].key);
+        Reaped::Expired(self.remove(i, hash, hasher))
+    }
+
+    /// Whether an entry may have expired by `now`: the wheel holds a timer
+    /// whose tick has begun.
+    pub(crate) fn may_have_expired(&self, now: u64) -> bool {
+        self.wheel.next_expiration().is_some_and(|t| t <= now / self.tick)
+    }
+
+    /// Checks every invariant of the shard, panicking on a broken one.
+    pub(crate) fn validate(&self, hasher: impl Fn(&K) -> u64) {
+        assert_eq!(self.index.len(), self.slots.len(), "index and entries differ in size");
+        for (i, slot) in self.slots.iter().enumerate() {
+            let hash = hasher(&slot.key);
+            assert!(self.index.find(hash, |&j| j as usize == i).is_some(), "entry {i} not indexed");
+            assert_eq!(slot.link.is_linked(), slot.deadline != NEVER, "entry {i}: timer vs deadline");
+        }
+        let values = self.slots.iter().filter(|s| s.value.is_some()).count();
+        assert_eq!(values, self.values, "value count");
+        // The wheel's lists: links, tags and count agree.
+        let mut slots: Vec<Link> = self.slots.iter().map(|s| s.link).collect();
+        let whens: Vec<u64> = self.slots.iter().map(|s| s.deadline / self.tick).collect();
+        self.wheel.validate(&mut LinksOnly { links: &mut slots, whens: &whens });
+    }
+
+    /// The earliest time (nanoseconds) at which reaping can find work:
+    /// the end of the wheel's next due tick; `NEVER` with no timers.
+    pub(crate) fn next_due(&self) -> u64 {
+        match self.wheel.next_expiration() {
+            Some(t) => t.saturating_add(1).saturating_mul(self.tick),
+            None => NEVER,
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Time: the injectable [`Clock`], the test-only `MockClock`, and the
+//! conversion between clock readings and wheel ticks.
+//!
+//! A clock reading is a `u64` count of nanoseconds since the clock's origin.
+//! The real clock is monotonic (`std::time::Instant`) and its origin is one
+//! process-wide instant, so every real-clock cache shares one timeline with
+//! the expiry thread. A jump of the wall clock changes nothing.
+//!
+//! Deadlines are kept in nanoseconds, so `ttl()` is exact; only the wheel
+//! rounds them to ticks (`deadline / tick`, rounded down) to pick a slot.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+#[cfg(feature = "test-util")]
+use std::sync::{atomic::AtomicU64, atomic::Ordering, Arc};
+
+/// The deadline of an entry that never expires.
+pub(crate) const NEVER: u64 = u64::MAX;
+
+/// The latest deadline a TTL can reach: about 584 years after the origin.
+/// Longer TTLs (up to `Duration::MAX`) are clamped to it.
+pub(crate) const LATEST: u64 = u64::MAX - 1;
+
+/// Where the caches' time comes from.
+///
+/// [`Clock::real`] (the default) reads the monotonic clock. With the
+/// `test-util` feature, a `MockClock` converts into a `Clock` that moves only
+/// when told, which makes every expiry test deterministic.
+///
+/// A cache on a mock clock is never visited by the background expiry
+/// thread: its expired entries are invisible to every read at once, and are
+/// reaped by [`Cache::run_pending_tasks`](crate::Cache::run_pending_tasks)
+/// (and by the writes that meet them).
+#[derive(Clone, Debug, Default)]
+pub struct Clock {
+    kind: Kind,
+}
+
+#[derive(Clone, Debug, Default)]
+enum Kind {
+    #[default]
+    Real,
+    #[cfg(feature = "test-util")]
+    Mock(Arc<AtomicU64>),
+}
+
+fn origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+impl Clock {
+    /// The monotonic clock of the operating system.
+    pub fn real() -> Clock {
+        // Fix the origin now, so that readings start near zero.
+        origin();
+        Clock { kind: Kind::Real }
+    }
+
+    /// Nanoseconds since the origin.
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        match &self.kind {
+            Kind::Real => real_now(),
+            #[cfg(feature = "test-util")]
+            Kind::Mock(nanos) => nanos.load(Ordering::Acquire),
+        }
+    }
+
+    /// Whether this is the real clock (served by the background thread).
+    pub(crate) fn is_real(&self) -> bool {
+        matches!(self.kind, Kind::Real)
+    }
+}
+
+/// Nanoseconds since the process-wide origin on the monotonic clock.
+#[inline]
+pub(crate) fn real_now() -> u64 {
+    u64::try_from(origin().elapsed().as_nanos()).unwrap_or(LATEST)
+}
+
+/// The `Instant` of a real-clock reading.
+pub(crate) fn real_instant(nanos: u64) -> Instant {
+    origin() + Duration::from_nanos(nanos)
+}
+
+/// A duration in nanoseconds, saturating.
+#[inline]
+pub(crate) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The deadline of a TTL starting at `now`: saturating, never `NEVER`.
+#[inline]
+pub(crate) fn deadline(now: u64, ttl: Duration) -> u64 {
+    now.saturating_add(nanos(ttl)).min(LATEST)
+}
+
+/// A clock that moves only when told, for tests (feature `test-util`).
+///
+/// Clones share one time. It starts at zero.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use wheelcache::{Cache, MockClock};
+///
+/// let clock = MockClock::new();
+/// let cache: Cache<u64, u64> = Cache::builder().clock(clock.clone()).build()?;
+/// cache.setx(1, 10, Some(Duration::from_secs(1)));
+/// clock.advance(Duration::from_millis(999));
+/// assert_eq!(cache.get(&1), Some(10));
+/// clock.advance(Duration::from_millis(1));
+/// assert_eq!(cache.get(&1), None);
+/// # Ok::<(), wheelcache::BuildError>(())
+/// ```
+#[cfg(feature = "test-util")]
+#[derive(Clone, Debug, Default)]
+pub struct MockClock {
+    nanos: Arc<AtomicU64>,
+}
+
+#[cfg(feature = "test-util")]
+impl MockClock {
+    /// A mock clock at time zero.
+    pub fn new() -> MockClock {
+        MockClock::default()
+    }
+
+    /// Moves the clock forward by `d` (saturating).
+    pub fn advance(&self, d: Duration) {
+        let step = nanos(d);
+        // fetch_update never fails with a closure that always returns Some.
+        let _ = self.nanos.fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+            Some(t.saturating_add(step).min(LATEST))
+        });
+    }
+
+    /// How far the clock has been moved since it was made.
+    pub fn elapsed(&self) -> Duration {
+        Duration::from_nanos(self.nanos.load(Ordering::Acquire))
+    }
+}
+
+#[cfg(feature = "test-util")]
+impl From<MockClock> for Clock {
+    fn from(mock: MockClock) -> Clock {
+        Clock { kind: Kind::Mock(mock.nanos) }
+    }
+}
+
+#[cfg(feature = "test-util")]
+impl From<&MockClock> for Clock {
+    fn from(mock: &MockClock) -> Clock {
+        Clock { kind: Kind::Mock(mock.nanos.clone()) }
+    }
+}

@@ -1,0 +1,95 @@
+//! One level of the wheel: 64 slots, each the head of an intrusive list, and
+//! a bitmap of the occupied ones.
+
+use super::{list_push, list_unlink, Timers, NIL};
+
+/// Slots per level.
+pub(crate) const SLOTS: usize = 64;
+/// Bits of a tick consumed per level (`SLOTS == 1 << BITS`).
+pub(crate) const BITS: u32 = 6;
+
+pub(crate) struct Level {
+    /// Which level this is: a slot of level `n` spans `64^n` ticks.
+    level: u32,
+    /// Bit `s` is set when slot `s` holds a node.
+    occupied: u64,
+    /// Head node of each slot's list, or `NIL`.
+    heads: [u32; SLOTS],
+}
+
+impl Level {
+    pub(crate) fn new(level: u32) -> Level {
+        Level { level, occupied: 0, heads: [NIL; SLOTS] }
+    }
+
+    /// Ticks spanned by one slot of this level.
+    fn slot_range(&self) -> u64 {
+        1u64 << (BITS * self.level)
+    }
+
+    /// Ticks spanned by the whole level.
+    fn level_range(&self) -> u64 {
+        1u64 << (BITS * (self.level + 1))
+    }
+
+    /// The slot of this level that holds tick `when`.
+    pub(crate) fn slot_for(&self, when: u64) -> usize {
+        ((when >> (BITS * self.level)) as usize) & (SLOTS - 1)
+    }
+
+    /// The next occupied slot at or after `elapsed`, with its start tick.
+    pub(crate) fn next_expiration(&self, elapsed: u64) -> Option<(usize, u64)> {
+        if self.occupied == 0 {
+            return None;
+        }
+        let now_slot = self.slot_for(elapsed);
+        let level_start = elapsed & !(self.level_range() - 1);
+        let now_start = level_start + now_slot as u64 * self.slot_range();
+        // The current slot comes first only if the wheel stands at its very
+        // start; otherwise what it holds is one rotation ahead (top level
+        // only), so the search starts at the slot after it.
+        let first = if now_start == elapsed { now_slot } else { (now_slot + 1) % SLOTS };
+        let rotated = self.occupied.rotate_right(first as u32);
+        let slot = (rotated.trailing_zeros() as usize + first) % SLOTS;
+        let mut start = level_start + slot as u64 * self.slot_range();
+        if start < elapsed {
+            // A slot behind `elapsed` holds nodes one rotation ahead. Only the
+            // top level, where far-future nodes are clamped, can hold such.
+            start = start.saturating_add(self.level_range());
+        }
+        Some((slot, start))
+    }
+
+    /// Pushes `id` on `slot`'s list; `tag` is recorded in its link.
+    pub(crate) fn push<T: Timers>(&mut self, timers: &mut T, slot: usize, id: u32, tag: u16) {
+        list_push(timers, &mut self.heads[slot], id, tag);
+        self.occupied |= 1 << slot;
+    }
+
+    /// Unlinks `id` from `slot`'s list.
+    pub(crate) fn unlink<T: Timers>(&mut self, timers: &mut T, slot: usize, id: u32) {
+        list_unlink(timers, &mut self.heads[slot], id);
+        if self.heads[slot] == NIL {
+            self.occupied &= !(1 << slot);
+        }
+    }
+
+    /// Takes `slot`'s whole list, leaving the slot empty; returns its head.
+    pub(crate) fn take(&mut self, slot: usize) -> u32 {
+        self.occupied &= !(1 << slot);
+        std::mem::replace(&mut self.heads[slot], NIL)
+    }
+
+    /// The head of `slot`'s list, for repointing after a node moved.
+    pub(crate) fn head_mut(&mut self, slot: usize) -> &mut u32 {
+        &mut self.heads[slot]
+    }
+
+    pub(crate) fn head(&self, slot: usize) -> u32 {
+        self.heads[slot]
+    }
+
+    pub(crate) fn is_occupied(&self, slot: usize) -> bool {
+        self.occupied & (1 << slot) != 0
+    }
+}

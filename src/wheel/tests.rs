@@ -1,0 +1,186 @@
+//! The wheel against a simple model: a map from timer id to deadline tick.
+
+use super::*;
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+/// Timers in a plain vector, the way the table keeps them.
+#[derive(Default)]
+struct Store {
+    when: Vec<u64>,
+    links: Vec<Link>,
+}
+
+impl Timers for Store {
+    fn when(&self, id: u32) -> u64 {
+        self.when[id as usize]
+    }
+    fn link_mut(&mut self, id: u32) -> &mut Link {
+        &mut self.links[id as usize]
+    }
+}
+
+impl Store {
+    fn add(&mut self, when: u64) -> u32 {
+        self.when.push(when);
+        self.links.push(Link::UNLINKED);
+        (self.when.len() - 1) as u32
+    }
+}
+
+fn validate(wheel: &Wheel, store: &mut Store) {
+    wheel.validate(store);
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Insert(u64),
+    Remove(usize),
+    Poll(u64),
+    /// Poll, deferring the timers whose tick is the current one.
+    PollDeferring(u64),
+    /// Move the last timer into the slot of another (as `swap_remove` does).
+    SwapRemove(usize),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0u64..5000).prop_map(Op::Insert),
+        1 => (1u64 << 30..1u64 << 40).prop_map(Op::Insert),
+        2 => any::<usize>().prop_map(Op::Remove),
+        2 => (0u64..300).prop_map(Op::Poll),
+        1 => (0u64..300).prop_map(Op::PollDeferring),
+        2 => any::<usize>().prop_map(Op::SwapRemove),
+    ]
+}
+
+fn run(ops: Vec<Op>) {
+    let mut wheel = Wheel::new();
+    let mut store = Store::default();
+    // Model: id -> when, for every timer in the wheel.
+    let mut model: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut now = 0u64;
+    for op in ops {
+        match op {
+            Op::Insert(ahead) => {
+                let id = store.add(now + ahead);
+                wheel.insert(&mut store, id);
+                model.insert(id, now + ahead);
+            }
+            Op::Remove(pick) if !model.is_empty() => {
+                let id = *model.keys().nth(pick % model.len()).unwrap();
+                wheel.remove(&mut store, id);
+                model.remove(&id);
+            }
+            Op::SwapRemove(pick) if !store.when.is_empty() => {
+                let hole = (pick % store.when.len()) as u32;
+                wheel.remove(&mut store, hole);
+                model.remove(&hole);
+                let last = (store.when.len() - 1) as u32;
+                store.when.swap_remove(hole as usize);
+                store.links.swap_remove(hole as usize);
+                if hole != last {
+                    wheel.relocate(&mut store, last, hole);
+                    if let Some(when) = model.remove(&last) {
+                        model.insert(hole, when);
+                    }
+                }
+            }
+            Op::Poll(step) | Op::PollDeferring(step) => {
+                now += step;
+                let deferring = matches!(op, Op::PollDeferring(_));
+                wheel.undefer(&mut store);
+                let mut deferred = 0;
+                while let Some(id) = wheel.poll(&mut store, now) {
+                    let when = model.remove(&id).expect("polled a timer not in the wheel");
+                    assert!(when <= now, "timer {id} due at {when} fired at {now}");
+                    if deferring && when == now {
+                        wheel.defer(&mut store, id);
+                        model.insert(id, when);
+                        deferred += 1;
+                    }
+                }
+                // Everything due has been handed out, but what was deferred.
+                let due = model.values().filter(|&&w| w <= now).count();
+                assert_eq!(due, deferred, "due timers left behind at {now}");
+            }
+            _ => {}
+        }
+        validate(&wheel, &mut store);
+        assert_eq!(wheel.len(), model.len());
+        // `next_expiration` is never later than the earliest deadline.
+        match (wheel.next_expiration(), model.values().min()) {
+            (None, None) => {}
+            (Some(next), Some(&earliest)) => {
+                assert!(next <= earliest.max(wheel.elapsed()), "next {next} > earliest {earliest}")
+            }
+            (next, earliest) => panic!("next_expiration {next:?} with earliest {earliest:?}"),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #[test]
+    fn wheel_matches_model(ops in proptest::collection::vec(op(), 1..200)) {
+        run(ops);
+    }
+}
+
+#[test]
+fn cascades_through_every_level() {
+    let mut wheel = Wheel::new();
+    let mut store = Store::default();
+    let whens = [0, 1, 63, 64, 65, 4095, 4096, 1 << 18, (1 << 24) + 5, (1 << 30) + 7, 1 << 36, 1 << 40];
+    for &when in &whens {
+        let id = store.add(when);
+        wheel.insert(&mut store, id);
+    }
+    let mut fired = Vec::new();
+    for &when in &whens {
+        // Nothing fires a tick early.
+        if when > 0 {
+            assert_eq!(wheel.poll(&mut store, when - 1), None);
+        }
+        assert!(wheel.next_expiration().unwrap() <= when);
+        while let Some(id) = wheel.poll(&mut store, when) {
+            fired.push(store.when[id as usize]);
+        }
+        assert_eq!(fired.last(), Some(&when));
+    }
+    assert_eq!(fired, whens);
+    assert_eq!(wheel.len(), 0);
+    assert_eq!(wheel.next_expiration(), None);
+}
+
+#[test]
+fn deferred_timers_return_after_the_tick() {
+    let mut wheel = Wheel::new();
+    let mut store = Store::default();
+    let id = store.add(10);
+    wheel.insert(&mut store, id);
+    assert_eq!(wheel.poll(&mut store, 10), Some(id));
+    wheel.defer(&mut store, id);
+    assert_eq!(wheel.poll(&mut store, 10), None);
+    assert_eq!(wheel.next_expiration(), Some(10));
+    wheel.undefer(&mut store);
+    assert_eq!(wheel.poll(&mut store, 10), Some(id));
+    assert_eq!(wheel.len(), 0);
+}
+
+#[test]
+fn storm_of_reschedules_keeps_one_node() {
+    let mut wheel = Wheel::new();
+    let mut store = Store::default();
+    let id = store.add(5);
+    wheel.insert(&mut store, id);
+    for when in 6..100_000 {
+        wheel.remove(&mut store, id);
+        store.when[0] = when;
+        wheel.insert(&mut store, id);
+        assert_eq!(wheel.len(), 1);
+    }
+    assert_eq!(wheel.poll(&mut store, 99_998), None);
+    assert_eq!(wheel.poll(&mut store, 99_999), Some(id));
+}
+
