@@ -586,16 +586,18 @@ where
         drop(state);
         bump(&shard.counters.removals);
         let Slot { key, value, .. } = slot;
-        match (value, &inner.listener) {
-            (Some(v), Some(_)) if keep => {
-                inner.report(shard, Some((key, v.clone(), RemovalCause::Removed)));
+        match value {
+            None => Some(None),
+            Some(v) if keep => {
+                if inner.listener.is_some() {
+                    inner.report(shard, Some((key, v.clone(), RemovalCause::Removed)));
+                }
                 Some(Some(v))
             }
-            (Some(v), _) => {
+            Some(v) => {
                 inner.report(shard, Some((key, v, RemovalCause::Removed)));
                 Some(None)
             }
-            (None, _) => Some(None),
         }
     }
 

@@ -91,6 +91,9 @@ pub(crate) fn register(cache: Weak<dyn Expire>) -> std::io::Result<Arc<Driver>> 
 
 /// Unregisters a cache; the last one stops the thread and joins it (unless
 /// this is the thread itself, dropping the last handle: it then just ends).
+///
+/// Lock order: `GLOBAL`, then a driver's `caches`; nothing that can drop a
+/// cache runs under `caches`.
 pub(crate) fn unregister() {
     let running = {
         let mut global = GLOBAL.lock();
@@ -132,13 +135,22 @@ fn run(driver: &Driver, wake: &Receiver<()>) {
     while !driver.stop.load(SeqCst) {
         driver.sleep_until.store(0, SeqCst);
         let now = real_now();
+        let mut closed = Vec::new();
         driver.caches.lock().retain(|weak| match weak.upgrade() {
-            Some(cache) if !cache.is_closed() => {
+            Some(cache) if cache.is_closed() => {
+                closed.push(cache);
+                false
+            }
+            Some(cache) => {
                 caches.push(cache);
                 true
             }
-            _ => false,
+            None => false,
         });
+        // Not under the list's lock: dropping the last handle of a cache
+        // unregisters it, which takes the global lock (taken before the
+        // list's lock by `register`).
+        drop(closed);
         let mut next = NEVER;
         for cache in &caches {
             if cache.next_due() <= now {
