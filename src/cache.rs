@@ -67,7 +67,9 @@ pub(crate) struct Inner<K, V, S> {
 
 impl<K, V, S> Clone for Cache<K, V, S> {
     fn clone(&self) -> Self {
-        Cache { inner: self.inner.clone() }
+        Cache {
+            inner: self.inner.clone(),
+        }
     }
 }
 
@@ -358,7 +360,11 @@ where
                     bump(&shard.counters.expirations);
                     bump(&shard.counters.inserts);
                 }
-                let cause = if live { RemovalCause::Replaced } else { RemovalCause::Expired };
+                let cause = if live {
+                    RemovalCause::Replaced
+                } else {
+                    RemovalCause::Expired
+                };
                 old.map(|v| (key, v, cause))
             }
             None => {
@@ -407,7 +413,13 @@ where
                 bump(&shard.counters.misses);
                 bump(&shard.counters.inserts);
                 let deadline = now.deadline(inner.default_ttl);
-                state.insert(hash, key, Some(default.clone()), deadline, inner.table.hasher());
+                state.insert(
+                    hash,
+                    key,
+                    Some(default.clone()),
+                    deadline,
+                    inner.table.hasher(),
+                );
             }
         }
         drop(state);
@@ -632,10 +644,18 @@ where
                 bump(&shard.counters.expirations);
             }
             inner.report_all(shard, expired, RemovalCause::Expired);
-            if let Some(Slot { key, value: Some(value), .. }) = found {
+            if let Some(Slot {
+                key,
+                value: Some(value),
+                ..
+            }) = found
+            {
                 bump(&shard.counters.removals);
                 if inner.listener.is_some() {
-                    inner.report(shard, Some((key.clone(), value.clone(), RemovalCause::Removed)));
+                    inner.report(
+                        shard,
+                        Some((key.clone(), value.clone(), RemovalCause::Removed)),
+                    );
                 }
                 return Some((key, value));
             }
@@ -747,7 +767,11 @@ where
     /// assert!(cache.is_empty());
     /// ```
     pub fn iter_keys(&self) -> IterKeys<K, V, S> {
-        IterKeys { cache: self.clone(), shard: 0, batch: Vec::new().into_iter() }
+        IterKeys {
+            cache: self.clone(),
+            shard: 0,
+            batch: Vec::new().into_iter(),
+        }
     }
 
     /// The keys of live values in shard `n`.
@@ -793,7 +817,12 @@ where
     /// including expired ones not yet reaped. Never more than the entries:
     /// re-timing a key moves its one timer.
     pub fn timers(&self) -> usize {
-        self.inner.table.shards().iter().map(|s| s.state.read().timers()).sum()
+        self.inner
+            .table
+            .shards()
+            .iter()
+            .map(|s| s.state.read().timers())
+            .sum()
     }
 
     /// Checks the table's internal invariants, panicking on a broken one.
@@ -816,7 +845,10 @@ where
 impl<K, V, S> Inner<K, V, S> {
     #[inline]
     fn now(&self) -> Now<'_> {
-        Now { clock: &self.clock, at: None }
+        Now {
+            clock: &self.clock,
+            at: None,
+        }
     }
 
     /// Tells the expiry thread about a newly armed deadline.
@@ -842,7 +874,9 @@ impl<K, V, S> Inner<K, V, S> {
     /// Reports every value among removed entries.
     fn report_all(&self, shard: &Shard<K, V>, slots: Vec<Slot<K, V>>, cause: RemovalCause) {
         if let Some(listener) = &self.listener {
-            let notices = slots.into_iter().filter_map(|s| Some((s.key, s.value?, cause)));
+            let notices = slots
+                .into_iter()
+                .filter_map(|s| Some((s.key, s.value?, cause)));
             deliver(listener, &shard.counters, notices);
         }
     }
@@ -922,7 +956,11 @@ where
         self.next_due.store(NEVER, SeqCst);
         for shard in self.table.shards() {
             let due = shard.state.read().next_due();
-            let next = if due <= now { self.reap_shard(shard, now) } else { due };
+            let next = if due <= now {
+                self.reap_shard(shard, now)
+            } else {
+                due
+            };
             self.next_due.fetch_min(next, SeqCst);
         }
     }
@@ -966,6 +1004,8 @@ where
 
 impl<K, V, S> fmt::Debug for IterKeys<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IterKeys").field("shard", &self.shard).finish_non_exhaustive()
+        f.debug_struct("IterKeys")
+            .field("shard", &self.shard)
+            .finish_non_exhaustive()
     }
 }

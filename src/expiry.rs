@@ -64,7 +64,10 @@ struct Global {
     running: Option<Running>,
 }
 
-static GLOBAL: Mutex<Global> = Mutex::new(Global { caches: 0, running: None });
+static GLOBAL: Mutex<Global> = Mutex::new(Global {
+    caches: 0,
+    running: None,
+});
 
 /// Registers a cache, starting the thread if it is not running.
 pub(crate) fn register(cache: Weak<dyn Expire>) -> std::io::Result<Arc<Driver>> {
@@ -78,12 +81,17 @@ pub(crate) fn register(cache: Weak<dyn Expire>) -> std::io::Result<Arc<Driver>> 
             caches: Mutex::new(Vec::new()),
         });
         let shared = driver.clone();
-        let thread =
-            thread::Builder::new().name("wheelcache".into()).spawn(move || run(&shared, &rx))?;
+        let thread = thread::Builder::new()
+            .name("wheelcache".into())
+            .spawn(move || run(&shared, &rx))?;
         global.running = Some(Running { driver, thread });
     }
     global.caches += 1;
-    let driver = global.running.as_ref().map(|r| r.driver.clone()).expect("started above");
+    let driver = global
+        .running
+        .as_ref()
+        .map(|r| r.driver.clone())
+        .expect("started above");
     driver.caches.lock().push(cache);
     driver.wake();
     Ok(driver)
@@ -118,7 +126,9 @@ impl Driver {
     /// Tells the thread about a deadline, waking it if it sleeps past it.
     #[inline]
     pub(crate) fn schedule(&self, deadline: u64) {
-        if deadline < self.sleep_until.load(SeqCst) && self.sleep_until.fetch_min(deadline, SeqCst) > deadline {
+        if deadline < self.sleep_until.load(SeqCst)
+            && self.sleep_until.fetch_min(deadline, SeqCst) > deadline
+        {
             self.wake();
         }
     }
@@ -168,6 +178,10 @@ fn run(driver: &Driver, wake: &Receiver<()>) {
         }
         // A disconnected channel cannot happen (the driver holds the
         // sender); a timeout is the normal wake.
-        let _ = if next == NEVER { wake.recv().ok() } else { wake.recv_deadline(real_instant(next)).ok() };
+        let _ = if next == NEVER {
+            wake.recv().ok()
+        } else {
+            wake.recv_deadline(real_instant(next)).ok()
+        };
     }
 }

@@ -96,5 +96,10 @@ pub use crate::{
 #[cfg(feature = "test-util")]
 pub use crate::time::MockClock;
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// The default hasher of keys: `ahash`, randomly seeded per cache.
 pub type DefaultHashBuilder = ahash::RandomState;
