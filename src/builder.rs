@@ -31,6 +31,7 @@ use crate::DefaultHashBuilder;
 /// # Ok::<(), wheelcache::BuildError>(())
 /// ```
 pub struct CacheBuilder<K, V, S = DefaultHashBuilder> {
+    pub(crate) max_capacity: Option<u64>,
     pub(crate) shards: Option<usize>,
     pub(crate) default_ttl: Option<Duration>,
     pub(crate) negative_ttl: Duration,
@@ -44,6 +45,7 @@ pub struct CacheBuilder<K, V, S = DefaultHashBuilder> {
 impl<K, V> Default for CacheBuilder<K, V> {
     fn default() -> Self {
         CacheBuilder {
+            max_capacity: None,
             shards: None,
             default_ttl: None,
             negative_ttl: Duration::from_secs(60),
@@ -59,6 +61,7 @@ impl<K, V> Default for CacheBuilder<K, V> {
 impl<K, V, S> fmt::Debug for CacheBuilder<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheBuilder")
+            .field("max_capacity", &self.max_capacity)
             .field("shards", &self.shards)
             .field("default_ttl", &self.default_ttl)
             .field("negative_ttl", &self.negative_ttl)
@@ -74,6 +77,20 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     pub const MAX_SHARDS: usize = 1 << 16;
     /// The longest tick the wheel accepts.
     pub const MAX_TICK: Duration = Duration::from_secs(1);
+
+    /// Bounds the number of entries (negative markers count). Default: unbounded.
+    ///
+    /// The bound is global, not split per shard: a cache under its capacity
+    /// never evicts, however its keys fall over shards. When a new key
+    /// finds the cache full, expired entries go first, then the S3-FIFO
+    /// policy picks a victim (a scan of one-time keys does not flush the
+    /// entries that are read again). Concurrent inserts may overshoot the
+    /// bound by at most one entry per inserting thread, for the moment it
+    /// takes them to evict. Zero is a [`BuildError`].
+    pub fn max_capacity(mut self, entries: u64) -> Self {
+        self.max_capacity = Some(entries);
+        self
+    }
 
     /// The number of lock stripes, rounded up to a power of two.
     ///
@@ -132,6 +149,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// Uses another hasher for keys.
     pub fn hasher<S2>(self, hasher: S2) -> CacheBuilder<K, V, S2> {
         CacheBuilder {
+            max_capacity: self.max_capacity,
             shards: self.shards,
             default_ttl: self.default_ttl,
             negative_ttl: self.negative_ttl,
@@ -155,6 +173,9 @@ impl<K, V, S> CacheBuilder<K, V, S> {
                 (cores * 4).next_power_of_two().min(Self::MAX_SHARDS)
             }
         };
+        if self.max_capacity == Some(0) {
+            return Err(BuildError::ZeroCapacity);
+        }
         if self.tick.is_zero() {
             return Err(BuildError::ZeroTick);
         }

@@ -61,8 +61,23 @@ pub(crate) struct Inner<K, V, S> {
     /// The expiry thread serving this cache; unset on a mock clock.
     driver: OnceLock<Arc<Driver>>,
     closed: AtomicBool,
-    /// Where `popitem` starts looking, so repeated calls spread over shards.
+    /// Where `popitem` (and eviction in other shards) starts looking, so
+    /// repeated calls spread over shards.
     cursor: AtomicUsize,
+    /// `max_capacity`, and the entries counted against it (markers and
+    /// expired entries not yet reaped included).
+    capacity: Option<usize>,
+    entries: Arc<AtomicUsize>,
+}
+
+/// What a write did, to finish once the lock is released.
+struct Put<K, V> {
+    /// The value it replaced.
+    notice: Option<Notice<K, V>>,
+    /// Entries removed to make room (a bounded cache only).
+    victims: Vec<(Slot<K, V>, RemovalCause)>,
+    /// The inserting shard could not make room: look in the others.
+    elsewhere: bool,
 }
 
 impl<K, V, S> Clone for Cache<K, V, S> {
@@ -152,8 +167,10 @@ where
     pub(crate) fn from_builder(builder: CacheBuilder<K, V, S>) -> Result<Self, BuildError> {
         let (shards, tick) = builder.validate()?;
         let driven = builder.clock.is_real();
+        let capacity = builder.max_capacity.map(|c| usize::try_from(c).unwrap_or(usize::MAX));
+        let entries = Arc::new(AtomicUsize::new(0));
         let inner = Arc::new(Inner {
-            table: Table::new(shards, builder.hasher, tick),
+            table: Table::new(shards, builder.hasher, tick, capacity.map(|c| (c, entries.clone()))),
             clock: builder.clock,
             default_ttl: builder.default_ttl,
             negative_ttl: builder.negative_ttl,
@@ -162,6 +179,8 @@ where
             driver: OnceLock::new(),
             closed: AtomicBool::new(false),
             cursor: AtomicUsize::new(0),
+            capacity,
+            entries,
         });
         if driven {
             let weak = Arc::downgrade(&inner);
@@ -207,6 +226,9 @@ where
                 if slot.deadline != NEVER && slot.expired_at(inner.clock.now()) {
                     Lookup::Miss
                 } else {
+                    if inner.capacity.is_some() {
+                        slot.touch();
+                    }
                     match &slot.value {
                         Some(v) => Lookup::Hit(v.clone()),
                         None => Lookup::Negative,
@@ -349,33 +371,11 @@ where
         let hash = inner.table.hash(&key);
         let shard = inner.table.shard(hash);
         let mut state = shard.state.write();
-        let notice = match state.find(hash, &key) {
-            Some(i) => {
-                let live = !now.expired(state.slot(i));
-                let old = state.replace(i, value);
-                state.retime(i, deadline);
-                if live {
-                    bump(&shard.counters.updates);
-                } else {
-                    bump(&shard.counters.expirations);
-                    bump(&shard.counters.inserts);
-                }
-                let cause = if live {
-                    RemovalCause::Replaced
-                } else {
-                    RemovalCause::Expired
-                };
-                old.map(|v| (key, v, cause))
-            }
-            None => {
-                state.insert(hash, key, value, deadline, inner.table.hasher());
-                bump(&shard.counters.inserts);
-                None
-            }
-        };
+        let found = state.find(hash, &key);
+        let put = inner.put(&mut state, shard, hash, found, key, value, deadline, now);
         drop(state);
         inner.armed(deadline);
-        inner.report(shard, notice);
+        inner.finish(shard, put, now);
     }
 
     /// The live value of `key`; if there is none (or a negative marker),
@@ -386,47 +386,22 @@ where
         let shard = inner.table.shard(hash);
         let mut now = inner.now();
         let mut state = shard.state.write();
-        let mut notice = None;
-        match state.find(hash, &key) {
-            Some(i) => {
-                let live = !now.expired(state.slot(i));
-                if live {
-                    if let Some(v) = &state.slot(i).value {
-                        let v = v.clone();
-                        drop(state);
-                        bump(&shard.counters.hits);
-                        return v;
-                    }
-                    bump(&shard.counters.negative_hits);
-                    bump(&shard.counters.updates);
-                } else {
-                    bump(&shard.counters.misses);
-                    bump(&shard.counters.expirations);
-                    bump(&shard.counters.inserts);
-                }
-                let deadline = now.deadline(inner.default_ttl);
-                let old = state.replace(i, Some(default.clone()));
-                state.retime(i, deadline);
-                notice = old.map(|v| (key, v, RemovalCause::Expired));
+        let found = state.find(hash, &key);
+        match found.filter(|&i| !now.expired(state.slot(i))).map(|i| &state.slot(i).value) {
+            Some(Some(v)) => {
+                let v = v.clone();
+                drop(state);
+                bump(&shard.counters.hits);
+                return v;
             }
-            None => {
-                bump(&shard.counters.misses);
-                bump(&shard.counters.inserts);
-                let deadline = now.deadline(inner.default_ttl);
-                state.insert(
-                    hash,
-                    key,
-                    Some(default.clone()),
-                    deadline,
-                    inner.table.hasher(),
-                );
-            }
+            Some(None) => bump(&shard.counters.negative_hits),
+            None => bump(&shard.counters.misses),
         }
+        let deadline = now.deadline(inner.default_ttl);
+        let put = inner.put(&mut state, shard, hash, found, key, Some(default.clone()), deadline, &mut now);
         drop(state);
-        if let Some(ttl) = inner.default_ttl {
-            inner.armed(time::deadline(now.get(), ttl));
-        }
-        inner.report(shard, notice);
+        inner.armed(deadline);
+        inner.finish(shard, put, &mut now);
         default
     }
 
@@ -468,44 +443,24 @@ where
         let mut state = shard.state.write();
         let found = state.find(hash, &key);
         let live = found.filter(|&i| !now.expired(state.slot(i)));
-        let (result, notice, deadline) = match live.map(|i| (i, &state.slot(i).value)) {
-            Some((i, Some(current))) => {
-                let n = current.to_counter().ok_or(Error::NotAnInteger)?;
-                let n = n.checked_add(amount).ok_or(Error::Overflow)?;
-                let value = V::from_counter(n).ok_or(Error::Overflow)?;
-                let old = state.replace(i, Some(value));
-                bump(&shard.counters.updates);
-                (n, old.map(|v| (key, v, RemovalCause::Replaced)), NEVER)
-            }
-            _ => {
-                let value = V::from_counter(amount).ok_or(Error::Overflow)?;
-                let deadline = now.deadline(inner.default_ttl);
-                let notice = match found {
-                    Some(i) => {
-                        // An expired entry or a negative marker.
-                        let old = state.replace(i, Some(value));
-                        state.retime(i, deadline);
-                        if live.is_some() {
-                            bump(&shard.counters.updates);
-                        } else {
-                            bump(&shard.counters.expirations);
-                            bump(&shard.counters.inserts);
-                        }
-                        old.map(|v| (key, v, RemovalCause::Expired))
-                    }
-                    None => {
-                        state.insert(hash, key, Some(value), deadline, inner.table.hasher());
-                        bump(&shard.counters.inserts);
-                        None
-                    }
-                };
-                (amount, notice, deadline)
-            }
-        };
+        if let Some((i, Some(current))) = live.map(|i| (i, &state.slot(i).value)) {
+            // In place: the deadline stays exactly as it was.
+            let n = current.to_counter().ok_or(Error::NotAnInteger)?;
+            let n = n.checked_add(amount).ok_or(Error::Overflow)?;
+            let value = V::from_counter(n).ok_or(Error::Overflow)?;
+            let old = state.replace(i, Some(value));
+            drop(state);
+            bump(&shard.counters.updates);
+            inner.report(shard, old.map(|v| (key, v, RemovalCause::Replaced)));
+            return Ok(n);
+        }
+        let value = V::from_counter(amount).ok_or(Error::Overflow)?;
+        let deadline = now.deadline(inner.default_ttl);
+        let put = inner.put(&mut state, shard, hash, found, key, Some(value), deadline, &mut now);
         drop(state);
         inner.armed(deadline);
-        inner.report(shard, notice);
-        Ok(result)
+        inner.finish(shard, put, &mut now);
+        Ok(amount)
     }
 
     /// Subtracts `amount` from the integer in `key`: `incr(key, -amount)`.
@@ -893,6 +848,118 @@ where
     K: Hash + Eq,
     S: BuildHasher,
 {
+    /// Whether a bounded cache holds at least `extra` more than its capacity.
+    fn full(&self, extra: usize) -> bool {
+        self.capacity.is_some_and(|cap| self.entries.load(Relaxed) >= cap.saturating_add(extra))
+    }
+
+    /// Writes `value` under `key` in a locked shard: over entry `found`, or
+    /// as a new entry, making room first in a bounded cache.
+    #[allow(clippy::too_many_arguments)]
+    fn put(
+        &self,
+        state: &mut ShardState<K, V>,
+        shard: &Shard<K, V>,
+        hash: u64,
+        found: Option<usize>,
+        key: K,
+        value: Option<V>,
+        deadline: u64,
+        now: &mut Now<'_>,
+    ) -> Put<K, V> {
+        let mut put = Put { notice: None, victims: Vec::new(), elsewhere: false };
+        if let Some(i) = found {
+            let live = !now.expired(state.slot(i));
+            let old = state.replace(i, value);
+            state.retime(i, deadline);
+            if live {
+                bump(&shard.counters.updates);
+            } else {
+                bump(&shard.counters.expirations);
+                bump(&shard.counters.inserts);
+            }
+            let cause = if live { RemovalCause::Replaced } else { RemovalCause::Expired };
+            put.notice = old.map(|v| (key, v, cause));
+            return put;
+        }
+        bump(&shard.counters.inserts);
+        if !self.full(0) {
+            state.insert(hash, key, value, deadline, self.table.hasher());
+            return put;
+        }
+        // Full: this shard's expired entries go first.
+        let hasher = self.table.hasher();
+        let at = now.get();
+        state.begin_reaping();
+        while self.full(0) {
+            match state.reap_one(at, &hasher) {
+                Reaped::Expired(slot) => put.victims.push((slot, RemovalCause::Expired)),
+                Reaped::Deferred => {}
+                Reaped::Done => break,
+            }
+        }
+        // Other shards may hold expired entries: reap those before evicting.
+        put.elsewhere = self.full(0) && self.next_due.load(Relaxed) <= at;
+        let i = state.insert(hash, key, value, deadline, &hasher);
+        if self.full(1) && !put.elsewhere {
+            match state.evict(Some(i), &hasher) {
+                Some(slot) => put.victims.push((slot, RemovalCause::Evicted)),
+                None => put.elsewhere = true,
+            }
+        }
+        put
+    }
+
+    /// Finishes a write once the shard lock is released: counts and reports
+    /// what it removed, and makes room in other shards if it must.
+    fn finish(&self, shard: &Shard<K, V>, put: Put<K, V>, now: &mut Now<'_>) {
+        self.report(shard, put.notice);
+        for (_, cause) in &put.victims {
+            bump(match cause {
+                RemovalCause::Expired => &shard.counters.expirations,
+                _ => &shard.counters.evictions,
+            });
+        }
+        if let Some(listener) = &self.listener {
+            let notices = put.victims.into_iter().filter_map(|(s, cause)| Some((s.key, s.value?, cause)));
+            deliver(listener, &shard.counters, notices);
+        }
+        if put.elsewhere {
+            self.trim_elsewhere(shard, now.get());
+        }
+    }
+
+    /// Brings a bounded cache back within capacity from shards other than
+    /// `skip`: expired entries first, then one policy victim per shard,
+    /// round-robin. One lock at a time.
+    fn trim_elsewhere(&self, skip: &Shard<K, V>, now: u64) {
+        let shards = self.table.shards();
+        for shard in shards {
+            if !self.full(1) {
+                return;
+            }
+            if shard.state.read().may_have_expired(now) {
+                self.reap_shard(shard, now);
+            }
+        }
+        let hasher = self.table.hasher();
+        let start = self.cursor.fetch_add(1, Relaxed);
+        for n in 0..shards.len() {
+            if !self.full(1) {
+                return;
+            }
+            let shard = &shards[(start + n) % shards.len()];
+            if std::ptr::eq(shard, skip) {
+                continue;
+            }
+            let victim = shard.state.write().evict(None, &hasher);
+            if let Some(Slot { key, value, .. }) = victim {
+                bump(&shard.counters.evictions);
+                self.report(shard, value.map(|v| (key, v, RemovalCause::Evicted)));
+            }
+        }
+    }
+
     /// Removes the expired entry `i`, counting it.
     fn reap_entry(
         &self,

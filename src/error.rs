@@ -35,9 +35,9 @@ impl fmt::Display for Error {
             Error::NotAnInteger => {
                 f.write_str("value is not an integer: incr/decr need a value holding an i64")
             }
-            Error::Overflow => f.write_str(
-                "integer overflow: the result does not fit in i64 or in the value type",
-            ),
+            Error::Overflow => {
+                f.write_str("integer overflow: the result does not fit in i64 or in the value type")
+            }
             Error::Closed => f.write_str("cache is closed"),
             Error::Backend(e) => write!(f, "backend error: {e}"),
         }
@@ -68,12 +68,18 @@ impl BackendError {
         message: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
-        BackendError { message: message.into(), source: Some(Arc::new(source)) }
+        BackendError {
+            message: message.into(),
+            source: Some(Arc::new(source)),
+        }
     }
 
     /// A backend error with a message only.
     pub fn msg(message: impl Into<String>) -> Self {
-        BackendError { message: message.into(), source: None }
+        BackendError {
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// The message, without the cause.

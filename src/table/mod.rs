@@ -19,9 +19,12 @@
 //! - The counters beside each lock are relaxed atomics: statistics only,
 //!   nothing is ordered by them.
 
+mod policy;
 mod shard;
 
 use std::hash::{BuildHasher, Hash};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 
 use parking_lot::RwLock;
 
@@ -44,13 +47,24 @@ pub(crate) struct Table<K, V, S> {
 }
 
 impl<K, V, S: BuildHasher> Table<K, V, S> {
-    /// A table of `shards` shards (a power of two) with the given tick.
-    pub(crate) fn new(shards: usize, hasher: S, tick: u64) -> Self {
+    /// A table of `shards` shards (a power of two) with the given tick; a
+    /// bounded one (capacity, shared entry count) counts its entries.
+    pub(crate) fn new(
+        shards: usize,
+        hasher: S,
+        tick: u64,
+        capacity: Option<(usize, Arc<AtomicUsize>)>,
+    ) -> Self {
         debug_assert!(shards.is_power_of_two() && shards <= 1 << 16);
         let bits = shards.trailing_zeros();
+        let share = capacity.as_ref().map_or(0, |(cap, _)| cap.div_ceil(shards));
+        let entries = capacity.map(|(_, entries)| entries);
         Table {
             shards: (0..shards)
-                .map(|_| Shard { state: RwLock::new(ShardState::new(tick)), counters: Counters::default() })
+                .map(|_| Shard {
+                    state: RwLock::new(ShardState::new(tick, entries.clone(), share)),
+                    counters: Counters::default(),
+                })
                 .collect(),
             hasher,
             // hashbrown takes a bucket from the low bits of the hash and its

@@ -9,9 +9,12 @@
 
 use std::borrow::Borrow;
 use std::mem;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
 
 use hashbrown::HashTable;
 
+use super::policy::{Ghost, Policy, MAX_FREQ};
 use crate::time::NEVER;
 use crate::wheel::{Link, Timers, Wheel};
 
@@ -23,9 +26,23 @@ pub(crate) struct Slot<K, V> {
     /// Nanoseconds on the cache's clock; `NEVER` for no expiry.
     pub(crate) deadline: u64,
     link: Link,
+    /// Reads since the policy last looked (saturating at `MAX_FREQ`).
+    freq: AtomicU8,
+    /// In the policy's main queue (else the small one).
+    main: bool,
 }
 
 impl<K, V> Slot<K, V> {
+    /// Records a read for the eviction policy: cheap under a shared lock,
+    /// and no store at all once the counter is saturated.
+    #[inline]
+    pub(crate) fn touch(&self) {
+        let f = self.freq.load(Relaxed);
+        if f < MAX_FREQ {
+            self.freq.store(f + 1, Relaxed);
+        }
+    }
+
     /// Whether the entry is expired at `now` (`now >= deadline`).
     #[inline]
     pub(crate) fn expired_at(&self, now: u64) -> bool {
@@ -84,15 +101,36 @@ pub(crate) struct ShardState<K, V> {
     values: usize,
     /// Nanoseconds per wheel tick.
     tick: u64,
+    policy: Policy,
+    /// The cache-wide entry count of a bounded cache.
+    entries: Option<Arc<AtomicUsize>>,
 }
 
 impl<K, V> ShardState<K, V> {
-    pub(crate) fn new(tick: u64) -> Self {
-        ShardState { index: HashTable::new(), slots: Vec::new(), wheel: Wheel::new(), values: 0, tick }
+    /// An empty shard. A bounded cache passes its shared entry count and
+    /// the shard's share of the capacity (the size of its ghost queue).
+    pub(crate) fn new(tick: u64, entries: Option<Arc<AtomicUsize>>, share: usize) -> Self {
+        let mut policy = Policy::default();
+        policy.ghost.set_capacity(share);
+        ShardState {
+            index: HashTable::new(),
+            slots: Vec::new(),
+            wheel: Wheel::new(),
+            values: 0,
+            tick,
+            policy,
+            entries,
+        }
     }
 
     fn timed(&mut self) -> (&mut Wheel, Timed<'_, K, V>) {
-        (&mut self.wheel, Timed { slots: &mut self.slots, tick: self.tick })
+        (
+            &mut self.wheel,
+            Timed {
+                slots: &mut self.slots,
+                tick: self.tick,
+            },
+        )
     }
 
     /// The position of `key`'s entry.
@@ -103,7 +141,9 @@ impl<K, V> ShardState<K, V> {
         Q: Eq + ?Sized,
     {
         let slots = &self.slots;
-        self.index.find(hash, |&i| slots[i as usize].key.borrow() == key).map(|&i| i as usize)
+        self.index
+            .find(hash, |&i| slots[i as usize].key.borrow() == key)
+            .map(|&i| i as usize)
     }
 
     #[inline]
@@ -142,9 +182,23 @@ impl<K, V> ShardState<K, V> {
         let i = self.slots.len();
         let id = u32::try_from(i).expect("a shard holds at most u32::MAX - 1 entries");
         self.values += usize::from(value.is_some());
-        self.slots.push(Slot { key, value, deadline, link: Link::UNLINKED });
+        // A key evicted lately from the small queue comes back to main.
+        let main = self.entries.is_some() && self.policy.ghost.contains(Ghost::fingerprint(hash));
+        self.policy.small += usize::from(!main);
+        if let Some(entries) = &self.entries {
+            entries.fetch_add(1, Relaxed);
+        }
+        self.slots.push(Slot {
+            key,
+            value,
+            deadline,
+            link: Link::UNLINKED,
+            freq: AtomicU8::new(0),
+            main,
+        });
         let slots = &self.slots;
-        self.index.insert_unique(hash, id, |&j| hasher(&slots[j as usize].key));
+        self.index
+            .insert_unique(hash, id, |&j| hasher(&slots[j as usize].key));
         if deadline != NEVER {
             let (wheel, mut timed) = self.timed();
             wheel.insert(&mut timed, id);
@@ -155,8 +209,8 @@ impl<K, V> ShardState<K, V> {
     /// Puts a new value (or marker) in entry `i`; returns the old one.
     pub(crate) fn replace(&mut self, i: usize, value: Option<V>) -> Option<V> {
         let old = mem::replace(&mut self.slots[i].value, value);
-        self.values = self.values + usize::from(self.slots[i].value.is_some())
-            - usize::from(old.is_some());
+        self.values =
+            self.values + usize::from(self.slots[i].value.is_some()) - usize::from(old.is_some());
         old
     }
 
@@ -191,6 +245,10 @@ impl<K, V> ShardState<K, V> {
         wheel.remove(&mut timed, id);
         let slot = self.slots.swap_remove(i);
         self.values -= usize::from(slot.value.is_some());
+        self.policy.small -= usize::from(!slot.main);
+        if let Some(entries) = &self.entries {
+            entries.fetch_sub(1, Relaxed);
+        }
         if i != last {
             // The last entry moved into the hole: repoint its bucket and links.
             let moved = hasher(&self.slots[i].key);
@@ -210,6 +268,11 @@ impl<K, V> ShardState<K, V> {
         self.index.clear();
         self.wheel = Wheel::new();
         self.values = 0;
+        self.policy.small = 0;
+        self.policy.ghost.clear();
+        if let Some(entries) = &self.entries {
+            entries.fetch_sub(self.slots.len(), Relaxed);
+        }
         mem::take(&mut self.slots)
     }
 
@@ -240,26 +303,87 @@ impl<K, V> ShardState<K, V> {
         Reaped::Expired(self.remove(i, hash, hasher))
     }
 
+    /// Evicts one entry by the policy, never entry `protect`; `None` if
+    /// there is nothing else to evict.
+    pub(crate) fn evict(&mut self, protect: Option<usize>, hasher: impl Fn(&K) -> u64) -> Option<Slot<K, V>> {
+        let len = self.slots.len();
+        let protected_small = protect.is_some_and(|p| !self.slots[p].main);
+        if len <= usize::from(protect.is_some()) {
+            return None;
+        }
+        // Every credit is at most MAX_FREQ and each look takes one away or
+        // moves the hand: a victim turns up within a few sweeps.
+        for _ in 0..(MAX_FREQ as usize + 2) * (len + 1) {
+            let from_small = self.policy.from_small(self.slots.len(), protected_small);
+            let hand = if from_small { &mut self.policy.hand_small } else { &mut self.policy.hand_main };
+            if *hand >= self.slots.len() {
+                *hand = 0;
+            }
+            let i = *hand;
+            let slot = &mut self.slots[i];
+            if Some(i) == protect || slot.main == from_small {
+                *hand += 1;
+                continue;
+            }
+            let freq = slot.freq.get_mut();
+            if *freq > 0 {
+                if from_small {
+                    slot.main = true;
+                    self.policy.small -= 1;
+                    *freq = 0;
+                } else {
+                    *freq -= 1;
+                }
+                *hand += 1;
+                continue;
+            }
+            let hash = hasher(&slot.key);
+            if from_small {
+                self.policy.ghost.insert(Ghost::fingerprint(hash));
+            }
+            return Some(self.remove(i, hash, hasher));
+        }
+        None
+    }
+
     /// Whether an entry may have expired by `now`: the wheel holds a timer
     /// whose tick has begun.
     pub(crate) fn may_have_expired(&self, now: u64) -> bool {
-        self.wheel.next_expiration().is_some_and(|t| t <= now / self.tick)
+        self.wheel
+            .next_expiration()
+            .is_some_and(|t| t <= now / self.tick)
     }
 
     /// Checks every invariant of the shard, panicking on a broken one.
     pub(crate) fn validate(&self, hasher: impl Fn(&K) -> u64) {
-        assert_eq!(self.index.len(), self.slots.len(), "index and entries differ in size");
+        assert_eq!(
+            self.index.len(),
+            self.slots.len(),
+            "index and entries differ in size"
+        );
         for (i, slot) in self.slots.iter().enumerate() {
             let hash = hasher(&slot.key);
-            assert!(self.index.find(hash, |&j| j as usize == i).is_some(), "entry {i} not indexed");
-            assert_eq!(slot.link.is_linked(), slot.deadline != NEVER, "entry {i}: timer vs deadline");
+            assert!(
+                self.index.find(hash, |&j| j as usize == i).is_some(),
+                "entry {i} not indexed"
+            );
+            assert_eq!(
+                slot.link.is_linked(),
+                slot.deadline != NEVER,
+                "entry {i}: timer vs deadline"
+            );
         }
         let values = self.slots.iter().filter(|s| s.value.is_some()).count();
         assert_eq!(values, self.values, "value count");
+        let small = self.slots.iter().filter(|s| !s.main).count();
+        assert_eq!(small, self.policy.small, "small-queue count");
         // The wheel's lists: links, tags and count agree.
         let mut slots: Vec<Link> = self.slots.iter().map(|s| s.link).collect();
         let whens: Vec<u64> = self.slots.iter().map(|s| s.deadline / self.tick).collect();
-        self.wheel.validate(&mut LinksOnly { links: &mut slots, whens: &whens });
+        self.wheel.validate(&mut LinksOnly {
+            links: &mut slots,
+            whens: &whens,
+        });
     }
 
     /// The earliest time (nanoseconds) at which reaping can find work:

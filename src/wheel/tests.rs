@@ -112,7 +112,10 @@ fn run(ops: Vec<Op>) {
         match (wheel.next_expiration(), model.values().min()) {
             (None, None) => {}
             (Some(next), Some(&earliest)) => {
-                assert!(next <= earliest.max(wheel.elapsed()), "next {next} > earliest {earliest}")
+                assert!(
+                    next <= earliest.max(wheel.elapsed()),
+                    "next {next} > earliest {earliest}"
+                )
             }
             (next, earliest) => panic!("next_expiration {next:?} with earliest {earliest:?}"),
         }
@@ -131,7 +134,20 @@ proptest! {
 fn cascades_through_every_level() {
     let mut wheel = Wheel::new();
     let mut store = Store::default();
-    let whens = [0, 1, 63, 64, 65, 4095, 4096, 1 << 18, (1 << 24) + 5, (1 << 30) + 7, 1 << 36, 1 << 40];
+    let whens = [
+        0,
+        1,
+        63,
+        64,
+        65,
+        4095,
+        4096,
+        1 << 18,
+        (1 << 24) + 5,
+        (1 << 30) + 7,
+        1 << 36,
+        1 << 40,
+    ];
     for &when in &whens {
         let id = store.add(when);
         wheel.insert(&mut store, id);
@@ -183,4 +199,3 @@ fn storm_of_reschedules_keeps_one_node() {
     assert_eq!(wheel.poll(&mut store, 99_998), None);
     assert_eq!(wheel.poll(&mut store, 99_999), Some(id));
 }
-
