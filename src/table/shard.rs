@@ -15,6 +15,7 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 
 use super::policy::{Ghost, Policy, MAX_FREQ};
+use crate::load::Flight;
 use crate::time::NEVER;
 use crate::wheel::{Link, Timers, Wheel};
 
@@ -104,6 +105,8 @@ pub(crate) struct ShardState<K, V> {
     policy: Policy,
     /// The cache-wide entry count of a bounded cache.
     entries: Option<Arc<AtomicUsize>>,
+    /// Single-flight loads in progress: few at a time, so a plain list.
+    loads: Vec<(u64, K, Arc<Flight<V>>)>,
 }
 
 impl<K, V> ShardState<K, V> {
@@ -120,7 +123,26 @@ impl<K, V> ShardState<K, V> {
             tick,
             policy,
             entries,
+            loads: Vec::new(),
         }
+    }
+
+    /// The load in flight for `key`.
+    pub(crate) fn find_load(&self, hash: u64, key: &K) -> Option<Arc<Flight<V>>>
+    where
+        K: Eq,
+    {
+        self.loads.iter().find(|(h, k, _)| *h == hash && k == key).map(|(_, _, f)| f.clone())
+    }
+
+    /// Registers a load in flight for `key` (which has none).
+    pub(crate) fn add_load(&mut self, hash: u64, key: K, flight: Arc<Flight<V>>) {
+        self.loads.push((hash, key, flight));
+    }
+
+    /// Ends the registration of `flight`.
+    pub(crate) fn remove_load(&mut self, flight: &Arc<Flight<V>>) {
+        self.loads.retain(|(_, _, f)| !Arc::ptr_eq(f, flight));
     }
 
     fn timed(&mut self) -> (&mut Wheel, Timed<'_, K, V>) {

@@ -1,0 +1,271 @@
+//! Bounded capacity, eviction and single-flight loading.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+
+use wheelcache::{BuildError, Cache, MockClock, RemovalCause};
+
+use crate::common::ms;
+
+fn bounded(cap: u64, shards: usize) -> (Cache<u64, u64>, MockClock) {
+    let clock = MockClock::new();
+    let cache = Cache::builder()
+        .max_capacity(cap)
+        .shards(shards)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    (cache, clock)
+}
+
+#[test]
+fn zero_capacity_is_an_error() {
+    let r = Cache::<u64, u64>::builder().max_capacity(0).build();
+    assert_eq!(r.unwrap_err(), BuildError::ZeroCapacity);
+}
+
+#[test]
+fn never_evicts_below_capacity_whatever_the_shards() {
+    let (cache, _) = bounded(1000, 64);
+    for k in 0..1000 {
+        cache.set(k, k);
+    }
+    assert_eq!(cache.len(), 1000);
+    assert_eq!(cache.stats().evictions, 0);
+    for k in 0..1000 {
+        assert_eq!(cache.get(&k), Some(k), "key {k} evicted below capacity");
+    }
+    cache.validate();
+}
+
+#[test]
+fn the_bound_holds_and_counts_markers() {
+    let (cache, _) = bounded(100, 8);
+    for k in 0..1000 {
+        if k % 3 == 0 {
+            cache.set_negative(k);
+        } else {
+            cache.set(k, k);
+        }
+        let entries = cache.len() + (0..=k).filter(|j| j % 3 == 0 && cache.get_item(j).is_negative()).count();
+        assert!(entries <= 100, "{entries} entries after inserting {k}");
+    }
+    assert_eq!(cache.stats().evictions, 900);
+    cache.validate();
+}
+
+#[test]
+fn overwriting_a_key_in_a_full_cache_evicts_nothing() {
+    let (cache, _) = bounded(10, 4);
+    for k in 0..10 {
+        cache.set(k, k);
+    }
+    for round in 0..5 {
+        for k in 0..10 {
+            cache.set(k, k + round);
+        }
+    }
+    assert_eq!(cache.stats().evictions, 0);
+    assert_eq!(cache.len(), 10);
+}
+
+#[test]
+fn the_bound_holds_under_four_threads() {
+    let cap = 1000;
+    let cache: Cache<u64, u64> = Cache::builder().max_capacity(cap).shards(16).build().unwrap();
+    let evicted = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(Barrier::new(4));
+    let handles: Vec<_> = (0..4u64)
+        .map(|t| {
+            let (cache, barrier) = (cache.clone(), barrier.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                for k in 0..20_000u64 {
+                    cache.set(t * 1_000_000 + k, k);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    evicted.fetch_add(cache.stats().evictions as usize, Ordering::Relaxed);
+    // At quiescence the bound holds exactly; the slack is only while
+    // inserts race.
+    assert!(cache.len() <= cap as usize, "len {} over {cap}", cache.len());
+    assert_eq!(cache.len() + evicted.load(Ordering::Relaxed), 80_000);
+    cache.validate();
+}
+
+#[test]
+fn expired_entries_go_before_live_ones() {
+    let (cache, clock) = bounded(10, 4);
+    for k in 0..5 {
+        cache.setx(k, k, Some(ms(100)));
+    }
+    for k in 5..10 {
+        cache.set(k, k);
+    }
+    clock.advance(ms(100));
+    // Five new keys: the five expired entries make room, nothing live goes.
+    for k in 10..15 {
+        cache.set(k, k);
+    }
+    let stats = cache.stats();
+    assert_eq!(stats.evictions, 0);
+    assert_eq!(stats.expirations, 5);
+    for k in 5..15 {
+        assert_eq!(cache.get(&k), Some(k));
+    }
+    cache.validate();
+}
+
+#[test]
+fn eviction_is_reported_to_the_listener() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let cache: Cache<u64, u64> = Cache::builder()
+        .max_capacity(3)
+        .shards(1)
+        .clock(MockClock::new())
+        .removal_listener(move |k, v, cause| sink.lock().unwrap().push((k, v, cause)))
+        .build()
+        .unwrap();
+    for k in 0..4 {
+        cache.set(k, k * 10);
+    }
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    let (k, v, cause) = seen[0];
+    assert_eq!((v, cause), (k * 10, RemovalCause::Evicted));
+    assert_eq!(cache.get(&k), None);
+}
+
+#[test]
+fn a_scan_does_not_flush_the_working_set() {
+    let (cache, _) = bounded(100, 1);
+    for k in 0..50 {
+        cache.set(k, k);
+    }
+    for _ in 0..3 {
+        for k in 0..50 {
+            assert_eq!(cache.get(&k), Some(k));
+        }
+    }
+    // A scan of one-time keys, ten times the capacity. The working set is
+    // read again every 60 scan keys: 50 + 60 > 100, so an LRU cache would
+    // lose most of it between two reads.
+    for k in 1000..2000 {
+        cache.set(k, k);
+        if k % 60 == 0 {
+            for h in 0..50 {
+                cache.get(&h);
+            }
+        }
+    }
+    let kept = (0..50).filter(|k| cache.get(k).is_some()).count();
+    assert!(kept >= 45, "only {kept} of 50 hot keys survived a scan");
+    cache.validate();
+}
+
+#[test]
+fn single_flight_runs_the_loader_once_under_eight_threads() {
+    let cache: Cache<u64, u64> = Cache::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let (cache, calls, barrier) = (cache.clone(), calls.clone(), barrier.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                cache.get_or_insert_with(42, || {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    // Keep the load in flight long enough for the others to queue.
+                    thread::sleep(ms(50));
+                    4242
+                })
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), 4242);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(cache.get(&42), Some(4242));
+}
+
+#[test]
+fn a_panicking_loader_leaves_nothing_and_the_next_caller_loads() {
+    let cache: Cache<u64, u64> = Cache::new();
+    let r = catch_unwind(AssertUnwindSafe(|| cache.get_or_insert_with(1, || panic!("loader failed"))));
+    assert!(r.is_err());
+    assert_eq!(cache.get(&1), None);
+    assert_eq!(cache.get_or_insert_with(1, || 11), 11);
+}
+
+#[test]
+fn a_failing_loader_returns_its_error_and_stores_nothing() {
+    let cache: Cache<u64, u64> = Cache::new();
+    let r: Result<u64, &str> = cache.try_get_or_insert_with(1, || Err("down"));
+    assert_eq!(r, Err("down"));
+    assert_eq!(cache.get(&1), None);
+    assert_eq!(cache.try_get_or_insert_with(1, || Ok::<_, &str>(5)), Ok(5));
+    assert_eq!(cache.get(&1), Some(5));
+}
+
+#[test]
+fn waiters_take_over_from_a_panicking_loader() {
+    let cache: Cache<u64, u64> = Cache::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(Barrier::new(4));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let (cache, calls, barrier) = (cache.clone(), calls.clone(), barrier.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                catch_unwind(AssertUnwindSafe(|| {
+                    cache.get_or_insert_with(9, || {
+                        let n = calls.fetch_add(1, Ordering::SeqCst);
+                        thread::sleep(ms(20));
+                        if n == 0 {
+                            panic!("first loader fails");
+                        }
+                        99
+                    })
+                }))
+                .ok()
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    // The first loader's caller saw its panic; everyone else got the value
+    // from exactly one more load.
+    assert_eq!(results.iter().filter(|r| r.is_none()).count(), 1);
+    assert!(results.iter().flatten().all(|&v| v == 99));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn plain_reads_do_not_wait_for_a_load() {
+    let cache: Cache<u64, u64> = Cache::new();
+    let started = Arc::new(Barrier::new(2));
+    let release = Arc::new(Barrier::new(2));
+    let loader = {
+        let (cache, started, release) = (cache.clone(), started.clone(), release.clone());
+        thread::spawn(move || {
+            cache.get_or_insert_with(3, || {
+                started.wait();
+                release.wait();
+                33
+            })
+        })
+    };
+    started.wait();
+    // The load is in flight: a plain read misses at once.
+    assert_eq!(cache.get(&3), None);
+    release.wait();
+    assert_eq!(loader.join().unwrap(), 33);
+    assert_eq!(cache.get(&3), Some(33));
+}
