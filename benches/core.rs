@@ -41,11 +41,7 @@ fn get_hit(c: &mut Criterion) {
         map.insert(k, k);
     }
     group.bench_function("hashbrown", |b| {
-        b.iter(|| {
-            walk.iter()
-                .map(|k| *map.get(black_box(k)).unwrap())
-                .sum::<u64>()
-        })
+        b.iter(|| walk.iter().map(|k| *map.get(black_box(k)).unwrap()).sum::<u64>())
     });
 
     let cache: Cache<u64, u64> = Cache::new();
@@ -53,11 +49,7 @@ fn get_hit(c: &mut Criterion) {
         cache.set(k, k);
     }
     group.bench_function("wheelcache", |b| {
-        b.iter(|| {
-            walk.iter()
-                .map(|k| cache.get(black_box(k)).unwrap())
-                .sum::<u64>()
-        })
+        b.iter(|| walk.iter().map(|k| cache.get(black_box(k)).unwrap()).sum::<u64>())
     });
 
     let ttl_cache: Cache<u64, u64> = Cache::new();
@@ -65,11 +57,7 @@ fn get_hit(c: &mut Criterion) {
         ttl_cache.setx(k, k, Some(Duration::from_secs(3600)));
     }
     group.bench_function("wheelcache_ttl", |b| {
-        b.iter(|| {
-            walk.iter()
-                .map(|k| ttl_cache.get(black_box(k)).unwrap())
-                .sum::<u64>()
-        })
+        b.iter(|| walk.iter().map(|k| ttl_cache.get(black_box(k)).unwrap()).sum::<u64>())
     });
     group.finish();
 }
@@ -83,11 +71,7 @@ fn get_miss(c: &mut Criterion) {
         cache.set(k, k);
     }
     group.bench_function("wheelcache", |b| {
-        b.iter(|| {
-            walk.iter()
-                .filter(|k| cache.get(black_box(*k)).is_some())
-                .count()
-        })
+        b.iter(|| walk.iter().filter(|k| cache.get(black_box(*k)).is_some()).count())
     });
     group.finish();
 }

@@ -50,10 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("get_item user:404 -> {:?}", cache.get_item("user:404"));
     println!("get user:404      -> {:?}", cache.get("user:404"));
 
-    println!(
-        "len               -> {} (negative entries are not counted)",
-        cache.len()
-    );
+    println!("len               -> {} (negative entries are not counted)", cache.len());
     println!("keys              -> {:?}", {
         let mut keys = cache.keys();
         keys.sort();

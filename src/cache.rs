@@ -83,9 +83,7 @@ struct Put<K, V> {
 
 impl<K, V, S> Clone for Cache<K, V, S> {
     fn clone(&self) -> Self {
-        Cache {
-            inner: self.inner.clone(),
-        }
+        Cache { inner: self.inner.clone() }
     }
 }
 
@@ -399,7 +397,16 @@ where
             None => bump(&shard.counters.misses),
         }
         let deadline = now.deadline(inner.default_ttl);
-        let put = inner.put(&mut state, shard, hash, found, key, Some(default.clone()), deadline, &mut now);
+        let put = inner.put(
+            &mut state,
+            shard,
+            hash,
+            found,
+            key,
+            Some(default.clone()),
+            deadline,
+            &mut now,
+        );
         drop(state);
         inner.armed(deadline);
         inner.finish(shard, put, &mut now);
@@ -600,18 +607,10 @@ where
                 bump(&shard.counters.expirations);
             }
             inner.report_all(shard, expired, RemovalCause::Expired);
-            if let Some(Slot {
-                key,
-                value: Some(value),
-                ..
-            }) = found
-            {
+            if let Some(Slot { key, value: Some(value), .. }) = found {
                 bump(&shard.counters.removals);
                 if inner.listener.is_some() {
-                    inner.report(
-                        shard,
-                        Some((key.clone(), value.clone(), RemovalCause::Removed)),
-                    );
+                    inner.report(shard, Some((key.clone(), value.clone(), RemovalCause::Removed)));
                 }
                 return Some((key, value));
             }
@@ -723,11 +722,7 @@ where
     /// assert!(cache.is_empty());
     /// ```
     pub fn iter_keys(&self) -> IterKeys<K, V, S> {
-        IterKeys {
-            cache: self.clone(),
-            shard: 0,
-            batch: Vec::new().into_iter(),
-        }
+        IterKeys { cache: self.clone(), shard: 0, batch: Vec::new().into_iter() }
     }
 
     /// The keys of live values in shard `n`.
@@ -821,12 +816,7 @@ where
     /// including expired ones not yet reaped. Never more than the entries:
     /// re-timing a key moves its one timer.
     pub fn timers(&self) -> usize {
-        self.inner
-            .table
-            .shards()
-            .iter()
-            .map(|s| s.state.read().timers())
-            .sum()
+        self.inner.table.shards().iter().map(|s| s.state.read().timers()).sum()
     }
 
     /// Checks the table's internal invariants, panicking on a broken one.
@@ -849,10 +839,7 @@ where
 impl<K, V, S> Inner<K, V, S> {
     #[inline]
     fn now(&self) -> Now<'_> {
-        Now {
-            clock: &self.clock,
-            at: None,
-        }
+        Now { clock: &self.clock, at: None }
     }
 
     /// Tells the expiry thread about a newly armed deadline.
@@ -878,9 +865,7 @@ impl<K, V, S> Inner<K, V, S> {
     /// Reports every value among removed entries.
     fn report_all(&self, shard: &Shard<K, V>, slots: Vec<Slot<K, V>>, cause: RemovalCause) {
         if let Some(listener) = &self.listener {
-            let notices = slots
-                .into_iter()
-                .filter_map(|s| Some((s.key, s.value?, cause)));
+            let notices = slots.into_iter().filter_map(|s| Some((s.key, s.value?, cause)));
             deliver(listener, &shard.counters, notices);
         }
     }
@@ -970,7 +955,8 @@ where
             });
         }
         if let Some(listener) = &self.listener {
-            let notices = put.victims.into_iter().filter_map(|(s, cause)| Some((s.key, s.value?, cause)));
+            let notices =
+                put.victims.into_iter().filter_map(|(s, cause)| Some((s.key, s.value?, cause)));
             deliver(listener, &shard.counters, notices);
         }
         if put.elsewhere {
@@ -1072,11 +1058,7 @@ where
         self.next_due.store(NEVER, SeqCst);
         for shard in self.table.shards() {
             let due = shard.state.read().next_due();
-            let next = if due <= now {
-                self.reap_shard(shard, now)
-            } else {
-                due
-            };
+            let next = if due <= now { self.reap_shard(shard, now) } else { due };
             self.next_due.fetch_min(next, SeqCst);
         }
     }
@@ -1120,8 +1102,6 @@ where
 
 impl<K, V, S> fmt::Debug for IterKeys<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IterKeys")
-            .field("shard", &self.shard)
-            .finish_non_exhaustive()
+        f.debug_struct("IterKeys").field("shard", &self.shard).finish_non_exhaustive()
     }
 }

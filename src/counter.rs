@@ -60,26 +60,9 @@ mod tests {
         assert_eq!("41".to_string().to_counter(), Some(41));
         assert_eq!("-7".to_string().to_counter(), Some(-7));
         assert_eq!("0".to_string().to_counter(), Some(0));
-        assert_eq!(
-            "9223372036854775807".to_string().to_counter(),
-            Some(i64::MAX)
-        );
-        assert_eq!(
-            "-9223372036854775808".to_string().to_counter(),
-            Some(i64::MIN)
-        );
-        for bad in [
-            "",
-            "-",
-            "abc",
-            " 1",
-            "1 ",
-            "+1",
-            "01",
-            "-0",
-            "1.0",
-            "9223372036854775808",
-        ] {
+        assert_eq!("9223372036854775807".to_string().to_counter(), Some(i64::MAX));
+        assert_eq!("-9223372036854775808".to_string().to_counter(), Some(i64::MIN));
+        for bad in ["", "-", "abc", " 1", "1 ", "+1", "01", "-0", "1.0", "9223372036854775808"] {
             assert_eq!(bad.to_string().to_counter(), None, "{bad:?}");
         }
     }

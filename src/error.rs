@@ -68,18 +68,12 @@ impl BackendError {
         message: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
-        BackendError {
-            message: message.into(),
-            source: Some(Arc::new(source)),
-        }
+        BackendError { message: message.into(), source: Some(Arc::new(source)) }
     }
 
     /// A backend error with a message only.
     pub fn msg(message: impl Into<String>) -> Self {
-        BackendError {
-            message: message.into(),
-            source: None,
-        }
+        BackendError { message: message.into(), source: None }
     }
 
     /// The message, without the cause.

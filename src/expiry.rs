@@ -64,10 +64,7 @@ struct Global {
     running: Option<Running>,
 }
 
-static GLOBAL: Mutex<Global> = Mutex::new(Global {
-    caches: 0,
-    running: None,
-});
+static GLOBAL: Mutex<Global> = Mutex::new(Global { caches: 0, running: None });
 
 /// Registers a cache, starting the thread if it is not running.
 pub(crate) fn register(cache: Weak<dyn Expire>) -> std::io::Result<Arc<Driver>> {
@@ -81,17 +78,12 @@ pub(crate) fn register(cache: Weak<dyn Expire>) -> std::io::Result<Arc<Driver>> 
             caches: Mutex::new(Vec::new()),
         });
         let shared = driver.clone();
-        let thread = thread::Builder::new()
-            .name("wheelcache".into())
-            .spawn(move || run(&shared, &rx))?;
+        let thread =
+            thread::Builder::new().name("wheelcache".into()).spawn(move || run(&shared, &rx))?;
         global.running = Some(Running { driver, thread });
     }
     global.caches += 1;
-    let driver = global
-        .running
-        .as_ref()
-        .map(|r| r.driver.clone())
-        .expect("started above");
+    let driver = global.running.as_ref().map(|r| r.driver.clone()).expect("started above");
     driver.caches.lock().push(cache);
     driver.wake();
     Ok(driver)

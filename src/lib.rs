@@ -55,6 +55,35 @@
 //! moves only when told, and `run_pending_tasks` reaps on the caller's
 //! thread, so expiry tests need no sleeping.
 //!
+//! ## The async facade
+//!
+//! [`KvCache`] is the cache interface as an async trait, shaped so that
+//! other backends (a Redis server) can implement it: `&str` keys, every
+//! method returning `Result<_, Error>`, `Send` futures. [`AsyncCache`]
+//! implements it over a `Cache<String, V>` and the [`KeyBuilder`] of its
+//! namespace. It is thin: the core never waits, so each future completes on
+//! its first poll, needs no runtime and runs on any executor. A key outside
+//! the namespace is [`Error::InvalidKey`]; after `close` every call is
+//! [`Error::Closed`]. `iter_keys` is a `futures_core::Stream`.
+//!
+//! ```
+//! # futures::executor::block_on(async {
+//! use std::time::Duration;
+//! use wheelcache::{AsyncCache, Cache, Error, KeyBuilder, KvCache, Ttl};
+//!
+//! let cache: AsyncCache<String> = AsyncCache::new(Cache::new(), KeyBuilder::new("app"));
+//! let key = cache.key_builder().build(["session", "42"]); // "app:session:42"
+//! cache.setx(&key, "ada".to_string(), Some(Duration::from_secs(900))).await?;
+//! assert_eq!(cache.get(&key).await?.as_deref(), Some("ada"));
+//! assert!(matches!(cache.ttl(&key).await?, Ttl::Remaining(_)));
+//! assert_eq!(cache.get("session:42").await, Err(Error::InvalidKey));
+//!
+//! cache.close().await?;
+//! assert_eq!(cache.get(&key).await, Err(Error::Closed));
+//! # Ok::<(), Error>(())
+//! # }).unwrap();
+//! ```
+//!
 //! ## Memory per entry
 //!
 //! An entry is its key, its value (an `Option<V>`: `None` is a negative
@@ -75,7 +104,10 @@ mod cache;
 mod counter;
 mod error;
 mod expiry;
+mod facade;
+mod keys;
 mod listener;
+mod load;
 mod lookup;
 mod stats;
 mod table;
@@ -87,6 +119,8 @@ pub use crate::{
     cache::{Cache, IterKeys},
     counter::Counter,
     error::{BackendError, BuildError, Error},
+    facade::{AsyncCache, KvCache},
+    keys::KeyBuilder,
     listener::RemovalCause,
     lookup::{Lookup, Ttl},
     stats::Stats,

@@ -34,7 +34,10 @@ enum FlightState<V> {
 
 impl<V: Clone> Flight<V> {
     pub(crate) fn new() -> Arc<Self> {
-        Arc::new(Flight { state: Mutex::new(FlightState::Running(Vec::new())), done: Condvar::new() })
+        Arc::new(Flight {
+            state: Mutex::new(FlightState::Running(Vec::new())),
+            done: Condvar::new(),
+        })
     }
 
     /// Ends the flight, waking every waiter.

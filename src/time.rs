@@ -133,11 +133,9 @@ impl MockClock {
     pub fn advance(&self, d: Duration) {
         let step = nanos(d);
         // fetch_update never fails with a closure that always returns Some.
-        let _ = self
-            .nanos
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
-                Some(t.saturating_add(step).min(LATEST))
-            });
+        let _ = self.nanos.fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+            Some(t.saturating_add(step).min(LATEST))
+        });
     }
 
     /// How far the clock has been moved since it was made.
@@ -149,17 +147,13 @@ impl MockClock {
 #[cfg(feature = "test-util")]
 impl From<MockClock> for Clock {
     fn from(mock: MockClock) -> Clock {
-        Clock {
-            kind: Kind::Mock(mock.nanos),
-        }
+        Clock { kind: Kind::Mock(mock.nanos) }
     }
 }
 
 #[cfg(feature = "test-util")]
 impl From<&MockClock> for Clock {
     fn from(mock: &MockClock) -> Clock {
-        Clock {
-            kind: Kind::Mock(mock.nanos.clone()),
-        }
+        Clock { kind: Kind::Mock(mock.nanos.clone()) }
     }
 }

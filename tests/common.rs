@@ -5,7 +5,7 @@ use std::time::Duration;
 use wheelcache::{Cache, MockClock};
 
 /// A cache on a fresh mock clock.
-pub fn mock_cache<K, V>() -> (Cache<K, V>, MockClock)
+pub(crate) fn mock_cache<K, V>() -> (Cache<K, V>, MockClock)
 where
     K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
@@ -16,6 +16,6 @@ where
 }
 
 /// Milliseconds, shorter to read in tests.
-pub fn ms(n: u64) -> Duration {
+pub(crate) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }

@@ -39,7 +39,7 @@ pub(crate) struct Policy {
 impl Policy {
     /// Whether the next victim comes from the small queue, given the
     /// shard's size and whether the protected entry is in it.
-    pub(crate) fn from_small(&self, len: usize, protected_small: bool) -> bool {
+    pub(crate) fn evict_small(&self, len: usize, protected_small: bool) -> bool {
         let small = self.small - usize::from(protected_small);
         small > 0 && (small * SMALL_SHARE >= len || self.small == len)
     }

@@ -146,13 +146,7 @@ impl<K, V> ShardState<K, V> {
     }
 
     fn timed(&mut self) -> (&mut Wheel, Timed<'_, K, V>) {
-        (
-            &mut self.wheel,
-            Timed {
-                slots: &mut self.slots,
-                tick: self.tick,
-            },
-        )
+        (&mut self.wheel, Timed { slots: &mut self.slots, tick: self.tick })
     }
 
     /// The position of `key`'s entry.
@@ -163,9 +157,7 @@ impl<K, V> ShardState<K, V> {
         Q: Eq + ?Sized,
     {
         let slots = &self.slots;
-        self.index
-            .find(hash, |&i| slots[i as usize].key.borrow() == key)
-            .map(|&i| i as usize)
+        self.index.find(hash, |&i| slots[i as usize].key.borrow() == key).map(|&i| i as usize)
     }
 
     #[inline]
@@ -219,8 +211,7 @@ impl<K, V> ShardState<K, V> {
             main,
         });
         let slots = &self.slots;
-        self.index
-            .insert_unique(hash, id, |&j| hasher(&slots[j as usize].key));
+        self.index.insert_unique(hash, id, |&j| hasher(&slots[j as usize].key));
         if deadline != NEVER {
             let (wheel, mut timed) = self.timed();
             wheel.insert(&mut timed, id);
@@ -327,7 +318,11 @@ impl<K, V> ShardState<K, V> {
 
     /// Evicts one entry by the policy, never entry `protect`; `None` if
     /// there is nothing else to evict.
-    pub(crate) fn evict(&mut self, protect: Option<usize>, hasher: impl Fn(&K) -> u64) -> Option<Slot<K, V>> {
+    pub(crate) fn evict(
+        &mut self,
+        protect: Option<usize>,
+        hasher: impl Fn(&K) -> u64,
+    ) -> Option<Slot<K, V>> {
         let len = self.slots.len();
         let protected_small = protect.is_some_and(|p| !self.slots[p].main);
         if len <= usize::from(protect.is_some()) {
@@ -336,8 +331,9 @@ impl<K, V> ShardState<K, V> {
         // Every credit is at most MAX_FREQ and each look takes one away or
         // moves the hand: a victim turns up within a few sweeps.
         for _ in 0..(MAX_FREQ as usize + 2) * (len + 1) {
-            let from_small = self.policy.from_small(self.slots.len(), protected_small);
-            let hand = if from_small { &mut self.policy.hand_small } else { &mut self.policy.hand_main };
+            let from_small = self.policy.evict_small(self.slots.len(), protected_small);
+            let hand =
+                if from_small { &mut self.policy.hand_small } else { &mut self.policy.hand_main };
             if *hand >= self.slots.len() {
                 *hand = 0;
             }
@@ -371,24 +367,15 @@ impl<K, V> ShardState<K, V> {
     /// Whether an entry may have expired by `now`: the wheel holds a timer
     /// whose tick has begun.
     pub(crate) fn may_have_expired(&self, now: u64) -> bool {
-        self.wheel
-            .next_expiration()
-            .is_some_and(|t| t <= now / self.tick)
+        self.wheel.next_expiration().is_some_and(|t| t <= now / self.tick)
     }
 
     /// Checks every invariant of the shard, panicking on a broken one.
     pub(crate) fn validate(&self, hasher: impl Fn(&K) -> u64) {
-        assert_eq!(
-            self.index.len(),
-            self.slots.len(),
-            "index and entries differ in size"
-        );
+        assert_eq!(self.index.len(), self.slots.len(), "index and entries differ in size");
         for (i, slot) in self.slots.iter().enumerate() {
             let hash = hasher(&slot.key);
-            assert!(
-                self.index.find(hash, |&j| j as usize == i).is_some(),
-                "entry {i} not indexed"
-            );
+            assert!(self.index.find(hash, |&j| j as usize == i).is_some(), "entry {i} not indexed");
             assert_eq!(
                 slot.link.is_linked(),
                 slot.deadline != NEVER,
@@ -402,10 +389,7 @@ impl<K, V> ShardState<K, V> {
         // The wheel's lists: links, tags and count agree.
         let mut slots: Vec<Link> = self.slots.iter().map(|s| s.link).collect();
         let whens: Vec<u64> = self.slots.iter().map(|s| s.deadline / self.tick).collect();
-        self.wheel.validate(&mut LinksOnly {
-            links: &mut slots,
-            whens: &whens,
-        });
+        self.wheel.validate(&mut LinksOnly { links: &mut slots, whens: &whens });
     }
 
     /// The earliest time (nanoseconds) at which reaping can find work:

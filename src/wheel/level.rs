@@ -19,11 +19,7 @@ pub(crate) struct Level {
 
 impl Level {
     pub(crate) fn new(level: u32) -> Level {
-        Level {
-            level,
-            occupied: 0,
-            heads: [NIL; SLOTS],
-        }
+        Level { level, occupied: 0, heads: [NIL; SLOTS] }
     }
 
     /// Ticks spanned by one slot of this level.
@@ -52,11 +48,7 @@ impl Level {
         // The current slot comes first only if the wheel stands at its very
         // start; otherwise what it holds is one rotation ahead (top level
         // only), so the search starts at the slot after it.
-        let first = if now_start == elapsed {
-            now_slot
-        } else {
-            (now_slot + 1) % SLOTS
-        };
+        let first = if now_start == elapsed { now_slot } else { (now_slot + 1) % SLOTS };
         let rotated = self.occupied.rotate_right(first as u32);
         let slot = (rotated.trailing_zeros() as usize + first) % SLOTS;
         let mut start = level_start + slot as u64 * self.slot_range();

@@ -49,11 +49,7 @@ pub(crate) struct Link {
 
 impl Link {
     /// The link of a timer that is in no list.
-    pub(crate) const UNLINKED: Link = Link {
-        prev: NIL,
-        next: NIL,
-        tag: TAG_UNLINKED,
-    };
+    pub(crate) const UNLINKED: Link = Link { prev: NIL, next: NIL, tag: TAG_UNLINKED };
 
     /// Whether the timer is in the wheel.
     pub(crate) fn is_linked(&self) -> bool {
@@ -81,11 +77,7 @@ fn list_push<T: Timers>(timers: &mut T, head: &mut u32, id: u32, tag: u16) {
     if *head != NIL {
         timers.link_mut(*head).prev = id;
     }
-    *timers.link_mut(id) = Link {
-        prev: NIL,
-        next: *head,
-        tag,
-    };
+    *timers.link_mut(id) = Link { prev: NIL, next: *head, tag };
     *head = id;
 }
 
@@ -263,9 +255,7 @@ impl Wheel {
     fn next_slot(&self) -> Option<(usize, usize, u64)> {
         // Every node of a lower level is due before any of a higher one.
         self.levels.iter().enumerate().find_map(|(n, level)| {
-            level
-                .next_expiration(self.elapsed)
-                .map(|(slot, start)| (n, slot, start))
+            level.next_expiration(self.elapsed).map(|(slot, start)| (n, slot, start))
         })
     }
 
@@ -312,10 +302,7 @@ impl Wheel {
                 assert_eq!(link.prev, prev, "broken back link at timer {id}");
                 assert_eq!(link.tag, tag, "timer {id} has the wrong tag");
                 if (tag as usize) < LEVELS * SLOTS {
-                    assert!(
-                        timers.when(id) > self.elapsed,
-                        "overdue timer {id} left in a slot"
-                    );
+                    assert!(timers.when(id) > self.elapsed, "overdue timer {id} left in a slot");
                 }
                 seen += 1;
                 prev = id;

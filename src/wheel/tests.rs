@@ -112,10 +112,7 @@ fn run(ops: Vec<Op>) {
         match (wheel.next_expiration(), model.values().min()) {
             (None, None) => {}
             (Some(next), Some(&earliest)) => {
-                assert!(
-                    next <= earliest.max(wheel.elapsed()),
-                    "next {next} > earliest {earliest}"
-                )
+                assert!(next <= earliest.max(wheel.elapsed()), "next {next} > earliest {earliest}")
             }
             (next, earliest) => panic!("next_expiration {next:?} with earliest {earliest:?}"),
         }
@@ -134,20 +131,8 @@ proptest! {
 fn cascades_through_every_level() {
     let mut wheel = Wheel::new();
     let mut store = Store::default();
-    let whens = [
-        0,
-        1,
-        63,
-        64,
-        65,
-        4095,
-        4096,
-        1 << 18,
-        (1 << 24) + 5,
-        (1 << 30) + 7,
-        1 << 36,
-        1 << 40,
-    ];
+    let whens =
+        [0, 1, 63, 64, 65, 4095, 4096, 1 << 18, (1 << 24) + 5, (1 << 30) + 7, 1 << 36, 1 << 40];
     for &when in &whens {
         let id = store.add(when);
         wheel.insert(&mut store, id);

@@ -11,12 +11,8 @@ use crate::common::ms;
 
 fn bounded(cap: u64, shards: usize) -> (Cache<u64, u64>, MockClock) {
     let clock = MockClock::new();
-    let cache = Cache::builder()
-        .max_capacity(cap)
-        .shards(shards)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let cache =
+        Cache::builder().max_capacity(cap).shards(shards).clock(clock.clone()).build().unwrap();
     (cache, clock)
 }
 
@@ -49,7 +45,8 @@ fn the_bound_holds_and_counts_markers() {
         } else {
             cache.set(k, k);
         }
-        let entries = cache.len() + (0..=k).filter(|j| j % 3 == 0 && cache.get_item(j).is_negative()).count();
+        let entries =
+            cache.len() + (0..=k).filter(|j| j % 3 == 0 && cache.get_item(j).is_negative()).count();
         assert!(entries <= 100, "{entries} entries after inserting {k}");
     }
     assert_eq!(cache.stats().evictions, 900);
@@ -199,7 +196,8 @@ fn single_flight_runs_the_loader_once_under_eight_threads() {
 #[test]
 fn a_panicking_loader_leaves_nothing_and_the_next_caller_loads() {
     let cache: Cache<u64, u64> = Cache::new();
-    let r = catch_unwind(AssertUnwindSafe(|| cache.get_or_insert_with(1, || panic!("loader failed"))));
+    let r =
+        catch_unwind(AssertUnwindSafe(|| cache.get_or_insert_with(1, || panic!("loader failed"))));
     assert!(r.is_err());
     assert_eq!(cache.get(&1), None);
     assert_eq!(cache.get_or_insert_with(1, || 11), 11);
@@ -268,4 +266,86 @@ fn plain_reads_do_not_wait_for_a_load() {
     release.wait();
     assert_eq!(loader.join().unwrap(), 33);
     assert_eq!(cache.get(&3), Some(33));
+}
+
+mod async_loading {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use wheelcache::{AsyncCache, Cache, Error, KeyBuilder, KvCache};
+
+    fn facade() -> AsyncCache<u64> {
+        AsyncCache::new(Cache::new(), KeyBuilder::new("t"))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_load_for_eight_tasks() {
+        let cache = facade();
+        let loads = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (cache, loads) = (cache.clone(), loads.clone());
+                tokio::spawn(async move {
+                    cache
+                        .get_or_load("t:k", async {
+                            loads.fetch_add(1, Ordering::SeqCst);
+                            // Hold the load open while the others arrive.
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            7
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), Ok(7));
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancelled_loader_hands_the_load_to_a_waiter() {
+        let cache = facade();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let first = {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                cache
+                    .get_or_load("t:k", async {
+                        let _ = started_tx.send(());
+                        std::future::pending::<u64>().await
+                    })
+                    .await
+            })
+        };
+        started_rx.await.unwrap();
+        let second = {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.get_or_load("t:k", async { 2 }).await })
+        };
+        // Let the second task find the load in flight and park its waker.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        first.abort();
+        assert!(first.await.unwrap_err().is_cancelled());
+        assert_eq!(second.await.unwrap(), Ok(2));
+        assert_eq!(cache.get("t:k").await, Ok(Some(2)));
+    }
+
+    #[tokio::test]
+    async fn a_failing_loader_stores_nothing() {
+        let cache = facade();
+        let r = cache.try_get_or_load("t:k", async { Err::<u64, Error>(Error::Overflow) }).await;
+        assert_eq!(r, Err(Error::Overflow));
+        assert_eq!(cache.get("t:k").await, Ok(None));
+        assert_eq!(cache.get_or_load("t:k", async { 5 }).await, Ok(5));
+    }
+
+    #[tokio::test]
+    async fn loading_checks_the_namespace_and_closing() {
+        let cache = facade();
+        assert_eq!(cache.get_or_load("elsewhere", async { 1 }).await, Err(Error::InvalidKey));
+        cache.close().await.unwrap();
+        assert_eq!(cache.get_or_load("t:k", async { 1 }).await, Err(Error::Closed));
+    }
 }
