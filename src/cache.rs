@@ -458,11 +458,13 @@ where
             let value = V::from_counter(n).ok_or(Error::Overflow)?;
             let old = state.replace(i, Some(value));
             drop(state);
+            bump(&shard.counters.hits);
             bump(&shard.counters.updates);
             inner.report(shard, old.map(|v| (key, v, RemovalCause::Replaced)));
             return Ok(n);
         }
         let value = V::from_counter(amount).ok_or(Error::Overflow)?;
+        bump(if live.is_some() { &shard.counters.negative_hits } else { &shard.counters.misses });
         let deadline = now.deadline(inner.default_ttl);
         let put = inner.put(&mut state, shard, hash, found, key, Some(value), deadline, &mut now);
         drop(state);

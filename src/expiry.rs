@@ -29,11 +29,12 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
 use std::sync::{Arc, Weak};
 use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
 
-use crate::time::{real_instant, real_now, NEVER};
+use crate::time::{real_now, NEVER};
 
 /// A cache as the expiry thread sees it.
 pub(crate) trait Expire: Send + Sync {
@@ -169,11 +170,14 @@ fn run(driver: &Driver, wake: &Receiver<()>) {
             continue;
         }
         // A disconnected channel cannot happen (the driver holds the
-        // sender); a timeout is the normal wake.
+        // sender); a timeout is the normal wake. The timeout is measured
+        // from a fresh reading of the caches' own clock, so the channel's
+        // clock (`Instant`) drifting from it cannot make the loop spin.
         let _ = if next == NEVER {
             wake.recv().ok()
         } else {
-            wake.recv_deadline(real_instant(next)).ok()
+            let wait = next.saturating_sub(real_now());
+            wake.recv_timeout(Duration::from_nanos(wait)).ok()
         };
     }
 }

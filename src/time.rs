@@ -2,15 +2,16 @@
 //! conversion between clock readings and wheel ticks.
 //!
 //! A clock reading is a `u64` count of nanoseconds since the clock's origin.
-//! The real clock is monotonic (`std::time::Instant`) and its origin is one
-//! process-wide instant, so every real-clock cache shares one timeline with
-//! the expiry thread. A jump of the wall clock changes nothing.
+//! The real clock is monotonic (quanta's calibrated TSC, or the OS
+//! monotonic clock) and its origin is one process-wide instant, so every
+//! real-clock cache shares one timeline with the expiry thread. A jump of
+//! the wall clock changes nothing.
 //!
 //! Deadlines are kept in nanoseconds, so `ttl()` is exact; only the wheel
 //! rounds them to ticks (`deadline / tick`, rounded down) to pick a slot.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[cfg(feature = "test-util")]
 use std::sync::{atomic::AtomicU64, atomic::Ordering, Arc};
@@ -45,16 +46,28 @@ enum Kind {
     Mock(Arc<AtomicU64>),
 }
 
-fn origin() -> Instant {
-    static ORIGIN: OnceLock<Instant> = OnceLock::new();
-    *ORIGIN.get_or_init(Instant::now)
+/// The process-wide real clock: quanta's calibrated TSC reading where the
+/// processor's TSC is invariant (about 10 ns a read here, against about
+/// 24 ns for `Instant::now`), the OS monotonic clock otherwise.
+struct Real {
+    clock: quanta::Clock,
+    origin: u64,
+}
+
+fn real() -> &'static Real {
+    static REAL: OnceLock<Real> = OnceLock::new();
+    REAL.get_or_init(|| {
+        let clock = quanta::Clock::new();
+        let origin = clock.raw();
+        Real { clock, origin }
+    })
 }
 
 impl Clock {
     /// The monotonic clock of the operating system.
     pub fn real() -> Clock {
-        // Fix the origin now, so that readings start near zero.
-        origin();
+        // Calibrate and fix the origin now, so that readings start near zero.
+        real();
         Clock { kind: Kind::Real }
     }
 
@@ -77,12 +90,8 @@ impl Clock {
 /// Nanoseconds since the process-wide origin on the monotonic clock.
 #[inline]
 pub(crate) fn real_now() -> u64 {
-    u64::try_from(origin().elapsed().as_nanos()).unwrap_or(LATEST)
-}
-
-/// The `Instant` of a real-clock reading.
-pub(crate) fn real_instant(nanos: u64) -> Instant {
-    origin() + Duration::from_nanos(nanos)
+    let real = real();
+    real.clock.delta_as_nanos(real.origin, real.clock.raw()).min(LATEST)
 }
 
 /// A duration in nanoseconds, saturating.

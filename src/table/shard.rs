@@ -227,10 +227,17 @@ impl<K, V> ShardState<K, V> {
         old
     }
 
-    /// Gives entry `i` a new deadline, moving its one timer.
+    /// Gives entry `i` a new deadline, moving its one timer if it is earlier.
     pub(crate) fn retime(&mut self, i: usize, deadline: u64) {
         let old = self.slots[i].deadline;
         if old == deadline {
+            return;
+        }
+        if old != NEVER && deadline != NEVER && deadline > old {
+            // Later: the timer stays where it is, and is filed again when its
+            // old slot comes round (`reap_one`). Renewing a TTL — the common
+            // re-time — touches no list.
+            self.slots[i].deadline = deadline;
             return;
         }
         let id = i as u32;
@@ -306,9 +313,14 @@ impl<K, V> ShardState<K, V> {
         let i = id as usize;
         let deadline = self.slots[i].deadline;
         if !self.slots[i].expired_at(now) {
-            // Due later in this tick: ticks round deadlines down.
             let (wheel, mut timed) = self.timed();
-            wheel.defer(&mut timed, id);
+            if deadline / tick > now / tick {
+                // Re-timed later since the timer was armed: file it anew.
+                wheel.insert(&mut timed, id);
+            } else {
+                // Due later in this tick: ticks round deadlines down.
+                wheel.defer(&mut timed, id);
+            }
             return Reaped::Deferred;
         }
         debug_assert_ne!(deadline, NEVER);

@@ -65,8 +65,10 @@ impl Default for Link {
 
 /// The storage of the timers the wheel links.
 pub(crate) trait Timers {
-    /// The deadline tick of timer `id`. It must not change while the timer
-    /// is in the wheel: remove it, change it, insert it again.
+    /// The deadline tick of timer `id`. While the timer is in the wheel it
+    /// may grow (the wheel files it again when its old slot comes round, and
+    /// `poll` may then hand it back early: the caller checks and re-inserts),
+    /// but must not shrink: remove it, change it, insert it again.
     fn when(&self, id: u32) -> u64;
     /// The link of timer `id`.
     fn link_mut(&mut self, id: u32) -> &mut Link;
