@@ -48,12 +48,13 @@ use std::time::Duration;
 use futures_core::Stream;
 
 use crate::builder::CacheBuilder;
-use crate::cache::{Cache, IterKeys};
+use crate::cache::Cache;
 use crate::counter::Counter;
 use crate::error::{BuildError, Error};
 use crate::keys::KeyBuilder;
 use crate::load::Begin;
 use crate::lookup::{Lookup, Ttl};
+use crate::views::IterKeys;
 
 /// An async key-value cache with per-key TTL, counters, negative caching and
 /// a key namespace: the interface every backend implements.

@@ -105,6 +105,7 @@ mod counter;
 mod error;
 mod expiry;
 mod facade;
+mod inner;
 mod keys;
 mod listener;
 mod load;
@@ -112,11 +113,12 @@ mod lookup;
 mod stats;
 mod table;
 mod time;
+mod views;
 mod wheel;
 
 pub use crate::{
     builder::CacheBuilder,
-    cache::{Cache, IterKeys},
+    cache::Cache,
     counter::Counter,
     error::{BackendError, BuildError, Error},
     facade::{AsyncCache, KvCache},
@@ -125,6 +127,7 @@ pub use crate::{
     lookup::{Lookup, Ttl},
     stats::Stats,
     time::Clock,
+    views::IterKeys,
 };
 
 #[cfg(feature = "test-util")]

@@ -19,6 +19,7 @@ use std::task::{Context, Poll, Waker};
 use parking_lot::{Condvar, Mutex};
 
 use crate::cache::Cache;
+use crate::lookup::Lookup;
 
 /// A load in flight.
 pub(crate) struct Flight<V> {
@@ -214,5 +215,60 @@ where
                 }
             }
         }
+    }
+}
+
+impl<K, V, S> Cache<K, V, S>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    S: BuildHasher + Send + Sync + 'static,
+{
+    // ---- single-flight loading (see `load`) ----------------------------
+
+    /// Finds `key`'s live value, or the load in flight for it, or registers
+    /// a new load that the caller must run.
+    pub(crate) fn begin_load(&self, key: K) -> Begin<K, V, S> {
+        let inner = &*self.inner;
+        let hash = inner.table.hash(&key);
+        let shard = inner.table.shard(hash);
+        if let Lookup::Hit(v) = self.get_item(&key) {
+            return Begin::Hit(v);
+        }
+        let mut now = inner.now();
+        let mut state = shard.state.write();
+        if let Some(i) = state.find(hash, &key) {
+            let slot = state.slot(i);
+            if let (Some(v), false) = (&slot.value, now.expired(slot)) {
+                return Begin::Hit(v.clone());
+            }
+        }
+        if let Some(flight) = state.find_load(hash, &key) {
+            return Begin::Wait(flight);
+        }
+        let flight = Flight::new();
+        state.add_load(hash, key.clone(), flight.clone());
+        drop(state);
+        Begin::Load(LoadGuard::new(self.clone(), key, flight))
+    }
+
+    /// Ends a load: stores its value, if it produced one, and unregisters
+    /// the flight, in one critical section.
+    pub(crate) fn end_load(&self, key: K, value: Option<V>, flight: &Arc<Flight<V>>) {
+        let inner = &*self.inner;
+        let hash = inner.table.hash(&key);
+        let shard = inner.table.shard(hash);
+        let mut now = inner.now();
+        let mut state = shard.state.write();
+        state.remove_load(flight);
+        let Some(value) = value else {
+            return;
+        };
+        let deadline = now.deadline(inner.default_ttl);
+        let found = state.find(hash, &key);
+        let put = inner.put(&mut state, shard, hash, found, key, Some(value), deadline, &mut now);
+        drop(state);
+        inner.armed(deadline);
+        inner.finish(shard, put, &mut now);
     }
 }

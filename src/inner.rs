@@ -1,0 +1,319 @@
+//! The state behind a [`Cache`](crate::Cache) handle, and the work every
+//! call shares: writing into a locked shard (making room in a bounded
+//! cache), reaping expired entries, and reporting removals once the lock is
+//! released.
+
+use std::hash::{BuildHasher, Hash};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use crate::expiry::{self, Driver, Expire};
+use crate::listener::{deliver, Listener, Notice, RemovalCause};
+use crate::stats::bump;
+use crate::table::{Reaped, Shard, ShardState, Slot, Table};
+use crate::time::{self, Clock, NEVER};
+
+/// Entries reaped under one hold of a shard lock: the expiry thread lets
+/// readers in between batches.
+const REAP_BATCH: usize = 128;
+
+/// The state a cache's handles share.
+pub(crate) struct Inner<K, V, S> {
+    pub(crate) table: Table<K, V, S>,
+    pub(crate) clock: Clock,
+    pub(crate) default_ttl: Option<Duration>,
+    pub(crate) negative_ttl: Duration,
+    pub(crate) listener: Option<Listener<K, V>>,
+    /// No deadline in the cache is earlier than this (see `expiry`).
+    pub(crate) next_due: AtomicU64,
+    /// The expiry thread serving this cache; unset on a mock clock.
+    pub(crate) driver: OnceLock<Arc<Driver>>,
+    pub(crate) closed: AtomicBool,
+    /// Where `popitem` (and eviction in other shards) starts looking, so
+    /// repeated calls spread over shards.
+    pub(crate) cursor: AtomicUsize,
+    /// `max_capacity`, and the entries counted against it (markers and
+    /// expired entries not yet reaped included).
+    pub(crate) capacity: Option<usize>,
+    pub(crate) entries: Arc<AtomicUsize>,
+}
+
+/// What a write did, to finish once the lock is released.
+pub(crate) struct Put<K, V> {
+    /// The value it replaced.
+    pub(crate) notice: Option<Notice<K, V>>,
+    /// Entries removed to make room (a bounded cache only).
+    pub(crate) victims: Vec<(Slot<K, V>, RemovalCause)>,
+    /// The inserting shard could not make room: look in the others.
+    pub(crate) elsewhere: bool,
+}
+
+/// The current time, read from the clock at most once, when first needed.
+pub(crate) struct Now<'a> {
+    pub(crate) clock: &'a Clock,
+    pub(crate) at: Option<u64>,
+}
+
+impl Now<'_> {
+    #[inline]
+    pub(crate) fn get(&mut self) -> u64 {
+        *self.at.get_or_insert_with(|| self.clock.now())
+    }
+
+    /// Whether `slot` is expired now; reads the clock only for a slot with
+    /// a deadline.
+    #[inline]
+    pub(crate) fn expired<K, V>(&mut self, slot: &Slot<K, V>) -> bool {
+        slot.deadline != NEVER && slot.expired_at(self.get())
+    }
+
+    /// The deadline of a TTL starting now.
+    #[inline]
+    pub(crate) fn deadline(&mut self, ttl: Option<Duration>) -> u64 {
+        ttl.map_or(NEVER, |ttl| time::deadline(self.get(), ttl))
+    }
+}
+
+impl<K, V, S> Inner<K, V, S> {
+    #[inline]
+    pub(crate) fn now(&self) -> Now<'_> {
+        Now { clock: &self.clock, at: None }
+    }
+
+    /// Tells the expiry thread about a newly armed deadline.
+    #[inline]
+    pub(crate) fn armed(&self, deadline: u64) {
+        if deadline < self.next_due.load(Relaxed) {
+            self.next_due.fetch_min(deadline, SeqCst);
+            if let Some(driver) = self.driver.get() {
+                driver.schedule(deadline);
+            }
+        }
+    }
+
+    /// Delivers a removal to the listener, if there is one; otherwise just
+    /// drops it (outside the lock).
+    #[inline]
+    pub(crate) fn report(&self, shard: &Shard<K, V>, notice: Option<Notice<K, V>>) {
+        if let (Some(listener), Some(notice)) = (&self.listener, notice) {
+            deliver(listener, &shard.counters, [notice]);
+        }
+    }
+
+    /// Reports every value among removed entries.
+    pub(crate) fn report_all(
+        &self,
+        shard: &Shard<K, V>,
+        slots: Vec<Slot<K, V>>,
+        cause: RemovalCause,
+    ) {
+        if let Some(listener) = &self.listener {
+            let notices = slots.into_iter().filter_map(|s| Some((s.key, s.value?, cause)));
+            deliver(listener, &shard.counters, notices);
+        }
+    }
+
+    pub(crate) fn unregister(&self) {
+        if !self.closed.swap(true, SeqCst) && self.driver.get().is_some() {
+            expiry::unregister();
+        }
+    }
+}
+
+impl<K, V, S> Inner<K, V, S>
+where
+    K: Hash + Eq,
+    S: BuildHasher,
+{
+    /// Whether a bounded cache holds at least `extra` more than its capacity.
+    pub(crate) fn full(&self, extra: usize) -> bool {
+        self.capacity.is_some_and(|cap| self.entries.load(Relaxed) >= cap.saturating_add(extra))
+    }
+
+    /// Writes `value` under `key` in a locked shard: over entry `found`, or
+    /// as a new entry, making room first in a bounded cache.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn put(
+        &self,
+        state: &mut ShardState<K, V>,
+        shard: &Shard<K, V>,
+        hash: u64,
+        found: Option<usize>,
+        key: K,
+        value: Option<V>,
+        deadline: u64,
+        now: &mut Now<'_>,
+    ) -> Put<K, V> {
+        let mut put = Put { notice: None, victims: Vec::new(), elsewhere: false };
+        if let Some(i) = found {
+            let live = !now.expired(state.slot(i));
+            let old = state.replace(i, value);
+            state.retime(i, deadline);
+            if live {
+                bump(&shard.counters.updates);
+            } else {
+                bump(&shard.counters.expirations);
+                bump(&shard.counters.inserts);
+            }
+            let cause = if live { RemovalCause::Replaced } else { RemovalCause::Expired };
+            put.notice = old.map(|v| (key, v, cause));
+            return put;
+        }
+        bump(&shard.counters.inserts);
+        if !self.full(0) {
+            state.insert(hash, key, value, deadline, self.table.hasher());
+            return put;
+        }
+        // Full: this shard's expired entries go first.
+        let hasher = self.table.hasher();
+        let at = now.get();
+        state.begin_reaping();
+        while self.full(0) {
+            match state.reap_one(at, &hasher) {
+                Reaped::Expired(slot) => put.victims.push((slot, RemovalCause::Expired)),
+                Reaped::Deferred => {}
+                Reaped::Done => break,
+            }
+        }
+        // Other shards may hold expired entries: reap those before evicting.
+        put.elsewhere = self.full(0) && self.next_due.load(Relaxed) <= at;
+        let i = state.insert(hash, key, value, deadline, &hasher);
+        if self.full(1) && !put.elsewhere {
+            match state.evict(Some(i), &hasher) {
+                Some(slot) => put.victims.push((slot, RemovalCause::Evicted)),
+                None => put.elsewhere = true,
+            }
+        }
+        put
+    }
+
+    /// Finishes a write once the shard lock is released: counts and reports
+    /// what it removed, and makes room in other shards if it must.
+    pub(crate) fn finish(&self, shard: &Shard<K, V>, put: Put<K, V>, now: &mut Now<'_>) {
+        self.report(shard, put.notice);
+        for (_, cause) in &put.victims {
+            bump(match cause {
+                RemovalCause::Expired => &shard.counters.expirations,
+                _ => &shard.counters.evictions,
+            });
+        }
+        if let Some(listener) = &self.listener {
+            let notices =
+                put.victims.into_iter().filter_map(|(s, cause)| Some((s.key, s.value?, cause)));
+            deliver(listener, &shard.counters, notices);
+        }
+        if put.elsewhere {
+            self.trim_elsewhere(shard, now.get());
+        }
+    }
+
+    /// Brings a bounded cache back within capacity from shards other than
+    /// `skip`: expired entries first, then one policy victim per shard,
+    /// round-robin. One lock at a time.
+    pub(crate) fn trim_elsewhere(&self, skip: &Shard<K, V>, now: u64) {
+        let shards = self.table.shards();
+        for shard in shards {
+            if !self.full(1) {
+                return;
+            }
+            if shard.state.read().may_have_expired(now) {
+                self.reap_shard(shard, now);
+            }
+        }
+        let hasher = self.table.hasher();
+        let start = self.cursor.fetch_add(1, Relaxed);
+        for n in 0..shards.len() {
+            if !self.full(1) {
+                return;
+            }
+            let shard = &shards[(start + n) % shards.len()];
+            if std::ptr::eq(shard, skip) {
+                continue;
+            }
+            let victim = shard.state.write().evict(None, &hasher);
+            if let Some(Slot { key, value, .. }) = victim {
+                bump(&shard.counters.evictions);
+                self.report(shard, value.map(|v| (key, v, RemovalCause::Evicted)));
+            }
+        }
+    }
+
+    /// Removes the expired entry `i`, counting it.
+    pub(crate) fn reap_entry(
+        &self,
+        state: &mut ShardState<K, V>,
+        shard: &Shard<K, V>,
+        i: usize,
+        hash: u64,
+    ) -> Option<Notice<K, V>> {
+        let slot = state.remove(i, hash, self.table.hasher());
+        bump(&shard.counters.expirations);
+        Some((slot.key, slot.value?, RemovalCause::Expired))
+    }
+
+    /// Reaps everything due at `now` in one shard, in batches that release
+    /// the lock in between; returns the shard's next due time.
+    pub(crate) fn reap_shard(&self, shard: &Shard<K, V>, now: u64) -> u64 {
+        let hasher = self.table.hasher();
+        let mut first = true;
+        loop {
+            let mut reaped = Vec::new();
+            let mut state = shard.state.write();
+            if first {
+                state.begin_reaping();
+                first = false;
+            }
+            let mut done = false;
+            for _ in 0..REAP_BATCH {
+                match state.reap_one(now, &hasher) {
+                    Reaped::Expired(slot) => reaped.push(slot),
+                    Reaped::Deferred => {}
+                    Reaped::Done => {
+                        done = true;
+                        break;
+                    }
+                }
+            }
+            let next = state.next_due();
+            drop(state);
+            for _ in &reaped {
+                bump(&shard.counters.expirations);
+            }
+            self.report_all(shard, reaped, RemovalCause::Expired);
+            if done {
+                return next;
+            }
+        }
+    }
+}
+
+impl<K, V, S> Expire for Inner<K, V, S>
+where
+    K: Hash + Eq + Send + Sync,
+    V: Send + Sync,
+    S: BuildHasher + Send + Sync,
+{
+    fn next_due(&self) -> u64 {
+        self.next_due.load(SeqCst)
+    }
+
+    fn run_due(&self, now: u64) {
+        self.next_due.store(NEVER, SeqCst);
+        for shard in self.table.shards() {
+            let due = shard.state.read().next_due();
+            let next = if due <= now { self.reap_shard(shard, now) } else { due };
+            self.next_due.fetch_min(next, SeqCst);
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Relaxed)
+    }
+}
+
+impl<K, V, S> Drop for Inner<K, V, S> {
+    fn drop(&mut self) {
+        self.unregister();
+    }
+}
