@@ -168,7 +168,7 @@ where
                     if inner.capacity.is_some() {
                         slot.touch();
                     }
-                    match &slot.value {
+                    match slot.value() {
                         Some(v) => Lookup::Hit(v.clone()),
                         None => Lookup::Negative,
                     }
@@ -208,7 +208,7 @@ where
         let mut now = inner.now();
         state.find(hash, key).is_some_and(|i| {
             let slot = state.slot(i);
-            slot.value.is_some() && !now.expired(slot)
+            slot.has_value() && !now.expired(slot)
         })
     }
 
@@ -326,7 +326,7 @@ where
         let mut now = inner.now();
         let mut state = shard.state.write();
         let found = state.find(hash, &key);
-        match found.filter(|&i| !now.expired(state.slot(i))).map(|i| &state.slot(i).value) {
+        match found.filter(|&i| !now.expired(state.slot(i))).map(|i| state.slot(i).value()) {
             Some(Some(v)) => {
                 let v = v.clone();
                 drop(state);
@@ -391,7 +391,7 @@ where
         let mut state = shard.state.write();
         let found = state.find(hash, &key);
         let live = found.filter(|&i| !now.expired(state.slot(i)));
-        if let Some((i, Some(current))) = live.map(|i| (i, &state.slot(i).value)) {
+        if let Some((i, Some(current))) = live.map(|i| (i, state.slot(i).value())) {
             // In place: the deadline stays exactly as it was.
             let n = current.to_counter().ok_or(Error::NotAnInteger)?;
             let n = n.checked_add(amount).ok_or(Error::Overflow)?;
@@ -502,7 +502,7 @@ where
         let slot = state.remove(i, hash, inner.table.hasher());
         drop(state);
         bump(&shard.counters.removals);
-        let Slot { key, value, .. } = slot;
+        let (key, value) = slot.into_parts();
         match value {
             None => Some(None),
             Some(v) if keep => {
@@ -538,7 +538,7 @@ where
                 if slot.expired_at(now) {
                     let hash = hasher(&slot.key);
                     expired.push(state.remove(i, hash, &hasher));
-                } else if slot.value.is_some() {
+                } else if slot.has_value() {
                     let hash = hasher(&slot.key);
                     found = Some(state.remove(i, hash, &hasher));
                     break;
@@ -549,7 +549,7 @@ where
                 bump(&shard.counters.expirations);
             }
             inner.report_all(shard, expired, RemovalCause::Expired);
-            if let Some(Slot { key, value: Some(value), .. }) = found {
+            if let Some((key, Some(value))) = found.map(Slot::into_parts) {
                 bump(&shard.counters.removals);
                 if inner.listener.is_some() {
                     inner.report(shard, Some((key.clone(), value.clone(), RemovalCause::Removed)));

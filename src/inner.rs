@@ -109,7 +109,10 @@ impl<K, V, S> Inner<K, V, S> {
         cause: RemovalCause,
     ) {
         if let Some(listener) = &self.listener {
-            let notices = slots.into_iter().filter_map(|s| Some((s.key, s.value?, cause)));
+            let notices = slots.into_iter().filter_map(|s| match s.into_parts() {
+                (key, Some(v)) => Some((key, v, cause)),
+                (_, None) => None,
+            });
             deliver(listener, &shard.counters, notices);
         }
     }
@@ -199,8 +202,10 @@ where
             });
         }
         if let Some(listener) = &self.listener {
-            let notices =
-                put.victims.into_iter().filter_map(|(s, cause)| Some((s.key, s.value?, cause)));
+            let notices = put.victims.into_iter().filter_map(|(s, cause)| match s.into_parts() {
+                (key, Some(v)) => Some((key, v, cause)),
+                (_, None) => None,
+            });
             deliver(listener, &shard.counters, notices);
         }
         if put.elsewhere {
@@ -232,7 +237,7 @@ where
                 continue;
             }
             let victim = shard.state.write().evict(None, &hasher);
-            if let Some(Slot { key, value, .. }) = victim {
+            if let Some((key, value)) = victim.map(Slot::into_parts) {
                 bump(&shard.counters.evictions);
                 self.report(shard, value.map(|v| (key, v, RemovalCause::Evicted)));
             }
@@ -249,7 +254,8 @@ where
     ) -> Option<Notice<K, V>> {
         let slot = state.remove(i, hash, self.table.hasher());
         bump(&shard.counters.expirations);
-        Some((slot.key, slot.value?, RemovalCause::Expired))
+        let (key, value) = slot.into_parts();
+        Some((key, value?, RemovalCause::Expired))
     }
 
     /// Reaps everything due at `now` in one shard, in batches that release

@@ -239,7 +239,7 @@ where
         let mut state = shard.state.write();
         if let Some(i) = state.find(hash, &key) {
             let slot = state.slot(i);
-            if let (Some(v), false) = (&slot.value, now.expired(slot)) {
+            if let (Some(v), false) = (slot.value(), now.expired(slot)) {
                 return Begin::Hit(v.clone());
             }
         }

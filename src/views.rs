@@ -53,7 +53,7 @@ where
             let state = shard.state.read();
             out.reserve(state.values());
             for slot in state.slots() {
-                if let (Some(v), false) = (&slot.value, slot.expired_at(now)) {
+                if let (Some(v), false) = (slot.value(), slot.expired_at(now)) {
                     out.push(f(&slot.key, v));
                 }
             }
@@ -110,7 +110,7 @@ where
         let keys = state
             .slots()
             .iter()
-            .filter(|slot| slot.value.is_some() && !slot.expired_at(now))
+            .filter(|slot| slot.has_value() && !slot.expired_at(now))
             .map(|slot| slot.key.clone())
             .collect();
         Some(keys)

@@ -21,6 +21,7 @@
 
 mod policy;
 mod shard;
+mod slot;
 
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::AtomicUsize;
@@ -29,7 +30,8 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::stats::Counters;
-pub(crate) use shard::{Reaped, ShardState, Slot};
+pub(crate) use shard::{Reaped, ShardState};
+pub(crate) use slot::Slot;
 
 /// One stripe: its lock and its counters, alone on their cache lines.
 #[repr(align(128))]

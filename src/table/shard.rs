@@ -9,47 +9,16 @@
 
 use std::borrow::Borrow;
 use std::mem;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use hashbrown::HashTable;
 
 use super::policy::{Ghost, Policy, MAX_FREQ};
+use super::slot::Slot;
 use crate::load::Flight;
 use crate::time::NEVER;
 use crate::wheel::{Link, Timers, Wheel};
-
-/// One entry.
-pub(crate) struct Slot<K, V> {
-    pub(crate) key: K,
-    /// `None` is a negative marker.
-    pub(crate) value: Option<V>,
-    /// Nanoseconds on the cache's clock; `NEVER` for no expiry.
-    pub(crate) deadline: u64,
-    link: Link,
-    /// Reads since the policy last looked (saturating at `MAX_FREQ`).
-    freq: AtomicU8,
-    /// In the policy's main queue (else the small one).
-    main: bool,
-}
-
-impl<K, V> Slot<K, V> {
-    /// Records a read for the eviction policy: cheap under a shared lock,
-    /// and no store at all once the counter is saturated.
-    #[inline]
-    pub(crate) fn touch(&self) {
-        let f = self.freq.load(Relaxed);
-        if f < MAX_FREQ {
-            self.freq.store(f + 1, Relaxed);
-        }
-    }
-
-    /// Whether the entry is expired at `now` (`now >= deadline`).
-    #[inline]
-    pub(crate) fn expired_at(&self, now: u64) -> bool {
-        now >= self.deadline
-    }
-}
 
 /// What one step of reaping found.
 pub(crate) enum Reaped<K, V> {
@@ -202,14 +171,7 @@ impl<K, V> ShardState<K, V> {
         if let Some(entries) = &self.entries {
             entries.fetch_add(1, Relaxed);
         }
-        self.slots.push(Slot {
-            key,
-            value,
-            deadline,
-            link: Link::UNLINKED,
-            freq: AtomicU8::new(0),
-            main,
-        });
+        self.slots.push(Slot::new(key, value, deadline, main));
         let slots = &self.slots;
         self.index.insert_unique(hash, id, |&j| hasher(&slots[j as usize].key));
         if deadline != NEVER {
@@ -221,9 +183,9 @@ impl<K, V> ShardState<K, V> {
 
     /// Puts a new value (or marker) in entry `i`; returns the old one.
     pub(crate) fn replace(&mut self, i: usize, value: Option<V>) -> Option<V> {
-        let old = mem::replace(&mut self.slots[i].value, value);
+        let old = self.slots[i].replace(value);
         self.values =
-            self.values + usize::from(self.slots[i].value.is_some()) - usize::from(old.is_some());
+            self.values + usize::from(self.slots[i].has_value()) - usize::from(old.is_some());
         old
     }
 
@@ -264,7 +226,7 @@ impl<K, V> ShardState<K, V> {
         let (wheel, mut timed) = self.timed();
         wheel.remove(&mut timed, id);
         let slot = self.slots.swap_remove(i);
-        self.values -= usize::from(slot.value.is_some());
+        self.values -= usize::from(slot.has_value());
         self.policy.small -= usize::from(!slot.main);
         if let Some(entries) = &self.entries {
             entries.fetch_sub(1, Relaxed);
@@ -394,7 +356,7 @@ impl<K, V> ShardState<K, V> {
                 "entry {i}: timer vs deadline"
             );
         }
-        let values = self.slots.iter().filter(|s| s.value.is_some()).count();
+        let values = self.slots.iter().filter(|s| s.has_value()).count();
         assert_eq!(values, self.values, "value count");
         let small = self.slots.iter().filter(|s| !s.main).count();
         assert_eq!(small, self.policy.small, "small-queue count");
