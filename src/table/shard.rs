@@ -375,3 +375,56 @@ impl<K, V> ShardState<K, V> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::BuildHasher;
+
+    /// Every path that moves or drops entries, on heap-owning keys and
+    /// values, with the invariants checked after each step (and, under
+    /// Miri, every drop checked).
+    #[test]
+    fn entries_survive_every_move() {
+        let hasher = ahash::RandomState::with_seeds(1, 2, 3, 4);
+        let h = |k: &String| hasher.hash_one(k);
+        let mut shard: ShardState<String, String> =
+            ShardState::new(10, Some(Arc::new(AtomicUsize::new(0))), 4);
+        for n in 0..12u64 {
+            let key = format!("k{n}");
+            let deadline = if n % 3 == 0 { NEVER } else { 100 + n * 7 };
+            let value = (n % 4 != 0).then(|| format!("v{n}"));
+            shard.insert(h(&key), key, value, deadline, h);
+            shard.validate(h);
+        }
+        let i = shard.find(h(&"k5".to_string()), "k5").unwrap();
+        assert_eq!(shard.replace(i, Some("new".into())).as_deref(), Some("v5"));
+        shard.retime(i, 50);
+        shard.retime(i, 500);
+        shard.validate(h);
+        let victim = shard.evict(Some(0), h).expect("something to evict");
+        drop(victim);
+        shard.validate(h);
+        shard.begin_reaping();
+        let mut reaped = 0;
+        loop {
+            match shard.reap_one(160, h) {
+                Reaped::Expired(slot) => {
+                    assert!(slot.deadline <= 160);
+                    reaped += 1;
+                }
+                Reaped::Deferred => {}
+                Reaped::Done => break,
+            }
+            shard.validate(h);
+        }
+        assert!(reaped > 0);
+        let i = shard.find(h(&"k3".to_string()), "k3").unwrap();
+        let (key, value) = shard.remove(i, h(&"k3".to_string()), h).into_parts();
+        assert_eq!((key.as_str(), value.as_deref()), ("k3", Some("v3")));
+        shard.validate(h);
+        let rest = shard.take_all();
+        assert!(!rest.is_empty());
+        shard.validate(h);
+    }
+}
