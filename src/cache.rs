@@ -16,7 +16,7 @@ use crate::expiry;
 use crate::inner::{Inner, Now};
 use crate::listener::RemovalCause;
 use crate::lookup::{Lookup, Ttl};
-use crate::stats::{bump, Stats};
+use crate::stats::{bump, Read, ReadCounters, Stats};
 use crate::table::{Slot, Table};
 use crate::time::NEVER;
 use crate::DefaultHashBuilder;
@@ -120,6 +120,7 @@ where
             cursor: AtomicUsize::new(0),
             capacity,
             entries,
+            reads: ReadCounters::default(),
         });
         if driven {
             let weak = Arc::downgrade(&inner);
@@ -177,10 +178,10 @@ where
             None => Lookup::Miss,
         };
         drop(state);
-        bump(match lookup {
-            Lookup::Hit(_) => &shard.counters.hits,
-            Lookup::Miss => &shard.counters.misses,
-            Lookup::Negative => &shard.counters.negative_hits,
+        inner.reads.record(match lookup {
+            Lookup::Hit(_) => Read::Hit,
+            Lookup::Miss => Read::Miss,
+            Lookup::Negative => Read::Negative,
         });
         lookup
     }
@@ -330,11 +331,11 @@ where
             Some(Some(v)) => {
                 let v = v.clone();
                 drop(state);
-                bump(&shard.counters.hits);
+                inner.reads.record(Read::Hit);
                 return v;
             }
-            Some(None) => bump(&shard.counters.negative_hits),
-            None => bump(&shard.counters.misses),
+            Some(None) => inner.reads.record(Read::Negative),
+            None => inner.reads.record(Read::Miss),
         }
         let deadline = now.deadline(inner.default_ttl);
         let put = inner.put(
@@ -398,13 +399,13 @@ where
             let value = V::from_counter(n).ok_or(Error::Overflow)?;
             let old = state.replace(i, Some(value));
             drop(state);
-            bump(&shard.counters.hits);
+            inner.reads.record(Read::Hit);
             bump(&shard.counters.updates);
             inner.report(shard, old.map(|v| (key, v, RemovalCause::Replaced)));
             return Ok(n);
         }
         let value = V::from_counter(amount).ok_or(Error::Overflow)?;
-        bump(if live.is_some() { &shard.counters.negative_hits } else { &shard.counters.misses });
+        inner.reads.record(if live.is_some() { Read::Negative } else { Read::Miss });
         let deadline = now.deadline(inner.default_ttl);
         let put = inner.put(&mut state, shard, hash, found, key, Some(value), deadline, &mut now);
         drop(state);
@@ -584,6 +585,7 @@ where
     /// The cache's counters, summed over shards.
     pub fn stats(&self) -> Stats {
         let mut stats = Stats::default();
+        self.inner.reads.add_to(&mut stats);
         for shard in self.inner.table.shards() {
             shard.counters.add_to(&mut stats);
         }

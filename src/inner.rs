@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::expiry::{self, Driver, Expire};
 use crate::listener::{deliver, Listener, Notice, RemovalCause};
-use crate::stats::bump;
+use crate::stats::{bump, ReadCounters};
 use crate::table::{Reaped, Shard, ShardState, Slot, Table};
 use crate::time::{self, Clock, NEVER};
 
@@ -37,6 +37,8 @@ pub(crate) struct Inner<K, V, S> {
     /// expired entries not yet reaped included).
     pub(crate) capacity: Option<usize>,
     pub(crate) entries: Arc<AtomicUsize>,
+    /// Hits, misses and negative hits.
+    pub(crate) reads: ReadCounters,
 }
 
 /// What a write did, to finish once the lock is released.

@@ -34,7 +34,10 @@ pub(crate) use shard::{Reaped, ShardState};
 pub(crate) use slot::Slot;
 
 /// One stripe: its lock and its counters, alone on their cache lines.
-#[repr(align(128))]
+///
+/// Laid out for the read path: the lock word and the start of the state
+/// (the entries' and the index's pointers) share the first cache line.
+#[repr(C, align(128))]
 pub(crate) struct Shard<K, V> {
     pub(crate) state: RwLock<ShardState<K, V>>,
     pub(crate) counters: Counters,

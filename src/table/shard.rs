@@ -62,10 +62,11 @@ impl Timers for LinksOnly<'_> {
     }
 }
 
-/// The state behind one shard's lock.
+/// The state behind one shard's lock (the fields a read uses first).
+#[repr(C)]
 pub(crate) struct ShardState<K, V> {
-    index: HashTable<u32>,
     slots: Vec<Slot<K, V>>,
+    index: HashTable<u32>,
     wheel: Wheel,
     /// Entries holding a value (not markers), expired or not.
     values: usize,

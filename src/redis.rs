@@ -1,0 +1,910 @@
+//! [`RedisCache`]: the [`KvCache`] trait on a Redis server (the `redis`
+//! feature).
+//!
+//! ## Ground rules
+//!
+//! - **Connection.** One `redis::aio::ConnectionManager` per
+//!   [`RedisCache::connect`]: a multiplexed connection that reconnects by
+//!   itself. A call that meets a dead connection fails with
+//!   [`Error::Backend`] and starts a reconnect; calls after the server is
+//!   back succeed. Nothing panics when the server goes away.
+//! - **Values** are stored in the text format of `format.rs`: strings as
+//!   their text, integers as decimal text, the rest as JSON. A negative
+//!   marker is a byte string that is not UTF-8, so no value can look like
+//!   one.
+//! - **Atomicity.** A call is one Redis command, one `MULTI` transaction or
+//!   one Lua script (`scripts.rs`), so it is atomic wherever the in-memory
+//!   call is: `setdefault`, `pop`, `popitem`, `incr`, `expire`. The calls
+//!   over the whole namespace (`len`, `keys`, `values`, `items`, `clear`,
+//!   `iter_keys`) walk it with `SCAN`, a page at a time, like the in-memory
+//!   cache walks its shards: not a snapshot of one instant.
+//! - **Namespace.** Whole-namespace calls see only the keys matching
+//!   `prefix + split + *`, found with `SCAN` (never `KEYS`, which blocks the
+//!   server). Other keys of the database are never read or touched.
+//! - **Closing** drops this handle's connection; every later call is
+//!   [`Error::Closed`].
+
+mod format;
+mod scripts;
+
+use std::collections::{HashSet, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_core::Stream;
+use parking_lot::RwLock;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, Script};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::counter::Counter;
+use crate::error::{BackendError, BuildError, Error};
+use crate::facade::KvCache;
+use crate::keys::KeyBuilder;
+use crate::lookup::{Lookup, Ttl};
+
+use self::format::{decode, encode, NEGATIVE};
+
+/// How many keys one `SCAN` call asks for.
+const PAGE: usize = 256;
+
+/// The longest TTL sent to Redis, in ms (about 146 million years): Redis
+/// refuses a deadline past `i64::MAX` ms, so longer TTLs are capped here.
+const MAX_TTL_MS: u64 = 1 << 62;
+
+/// The settings of a [`RedisCache`] besides its URL and key builder.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use wheelcache::RedisOptions;
+///
+/// let options = RedisOptions::new()
+///     .default_ttl(Duration::from_secs(300))
+///     .negative_ttl(Duration::from_secs(30))
+///     .response_timeout(Duration::from_millis(250));
+/// assert_eq!(options.get_default_ttl(), Some(Duration::from_secs(300)));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisOptions {
+    default_ttl: Option<Duration>,
+    negative_ttl: Duration,
+    connection_timeout: Duration,
+    response_timeout: Duration,
+    reconnect_attempts: usize,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        RedisOptions {
+            default_ttl: None,
+            negative_ttl: Duration::from_secs(60),
+            connection_timeout: Duration::from_secs(1),
+            response_timeout: Duration::from_secs(1),
+            reconnect_attempts: 6,
+        }
+    }
+}
+
+impl RedisOptions {
+    /// The defaults: no default TTL, a 60 s negative TTL, 1 s connection
+    /// and response timeouts, 6 reconnect attempts.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The TTL of `set`, `set_item`, `setdefault` and of counters created
+    /// by `incr`. Default: none. Zero is refused by
+    /// [`RedisCache::connect`].
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.default_ttl = Some(ttl);
+        self
+    }
+
+    /// The TTL of negative markers. Default: 60 s. Zero is refused by
+    /// [`RedisCache::connect`].
+    pub fn negative_ttl(mut self, ttl: Duration) -> Self {
+        self.negative_ttl = ttl;
+        self
+    }
+
+    /// How long one attempt to connect may take. Default: 1 s.
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_timeout = timeout;
+        self
+    }
+
+    /// How long a call waits for the server's answer before it fails with
+    /// [`Error::Backend`]. Default: 1 s.
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// How many times a lost connection is retried (with exponential
+    /// backoff from 100 ms) before the calls waiting on it fail; the next
+    /// call starts over. Default: 6.
+    pub fn reconnect_attempts(mut self, attempts: usize) -> Self {
+        self.reconnect_attempts = attempts;
+        self
+    }
+
+    /// The default TTL, if any.
+    pub fn get_default_ttl(&self) -> Option<Duration> {
+        self.default_ttl
+    }
+
+    /// The negative TTL.
+    pub fn get_negative_ttl(&self) -> Duration {
+        self.negative_ttl
+    }
+
+    fn check(&self) -> Result<(), BuildError> {
+        if self.default_ttl.is_some_and(|t| t.is_zero()) {
+            return Err(BuildError::ZeroDefaultTtl);
+        }
+        if self.negative_ttl.is_zero() {
+            return Err(BuildError::ZeroNegativeTtl);
+        }
+        Ok(())
+    }
+}
+
+/// The [`KvCache`] on a Redis server (6.2 or later): the same calls, the
+/// same semantics as [`AsyncCache`](crate::AsyncCache), shared by every
+/// process that connects to the server.
+///
+/// - Values are `serde` values, stored as text: a string as itself, an
+///   integer as its decimal text, anything else as JSON (so a `String`
+///   `"41"` and an integer `41` are both stored as `41`, and Redis's
+///   `INCRBY` counts either, as the in-memory cache does).
+/// - Negative markers are a reserved non-UTF-8 byte string that no value
+///   can equal; they never appear in `get`, `contains`, `len`, `keys`,
+///   `values`, `items`, `popitem` or `iter_keys`.
+/// - `setdefault`, `pop`, `popitem`, `incr` and `expire` are atomic (one
+///   command, a transaction or a Lua script).
+/// - Whole-namespace calls (`len`, `keys`, `values`, `items`, `clear`,
+///   `popitem`, `iter_keys`) see only the keys under the key builder's
+///   prefix, walked with `SCAN`.
+///
+/// # Differences from the in-memory cache
+///
+/// - Redis keeps deadlines in whole milliseconds: a TTL is rounded up to
+///   the next millisecond, and TTLs longer than about 146 million years are
+///   capped there (the in-memory cache saturates at about 584 years).
+///   A key is gone once its deadline's millisecond has passed.
+/// - Counters are the values Redis can count: a value stored as decimal
+///   text (`String`s and the primitive integers). `incr` on a value of a
+///   custom [`Counter`] type that serializes otherwise is
+///   [`Error::NotAnInteger`].
+/// - A value that does not decode as `V` (written by another program, or
+///   under another value type) is [`Error::Backend`]; `pop` and `popitem`
+///   have removed it by then.
+/// - `iter_keys` remembers the keys it has yielded (SCAN may return a key
+///   twice), so it holds memory in proportion to the keys walked.
+/// - Keys of the namespace written by other programs as other Redis types
+///   (lists, hashes) are not entries: they are skipped, except by `clear`,
+///   which removes every key of the namespace.
+///
+/// # Runtime
+///
+/// The connection runs on tokio: connect and call from inside a tokio
+/// runtime. The futures are `Send`.
+///
+/// `Clone` is a cheap handle: clones share the connection and the closed
+/// state.
+///
+/// # Example
+///
+/// ```no_run
+/// # async fn run() -> Result<(), wheelcache::Error> {
+/// use std::time::Duration;
+/// use wheelcache::{KeyBuilder, KvCache, Lookup, RedisCache, RedisOptions};
+///
+/// let options = RedisOptions::new().negative_ttl(Duration::from_secs(30));
+/// let cache: RedisCache<String> =
+///     RedisCache::connect("redis://127.0.0.1:6379", KeyBuilder::new("app"), options).await?;
+/// let key = cache.key_builder().build(["user", "42"]);
+/// cache.setx(&key, "ada".to_string(), Some(Duration::from_secs(60))).await?;
+/// assert_eq!(cache.get(&key).await?.as_deref(), Some("ada"));
+/// cache.set_negative(&cache.key_builder().build(["user", "404"])).await?;
+/// assert_eq!(cache.get_item("app:user:404").await?, Lookup::Negative);
+/// # Ok(())
+/// # }
+/// ```
+pub struct RedisCache<V> {
+    core: Arc<Core>,
+    /// `fn() -> V`: the cache holds no `V`, so it is `Send + Sync` whatever `V`.
+    values: PhantomData<fn() -> V>,
+}
+
+/// What every clone of one [`RedisCache`] shares.
+struct Core {
+    /// The connection; `None` once closed. Each call clones the manager
+    /// (an `Arc`) out under the read lock and never holds the lock across
+    /// an await.
+    manager: RwLock<Option<ConnectionManager>>,
+    keys: KeyBuilder,
+    /// `SCAN`'s `MATCH` pattern of the namespace: the escaped prefix and
+    /// split, then `*`.
+    pattern: String,
+    options: RedisOptions,
+    /// The TTLs as Redis takes them: whole milliseconds.
+    default_ttl_ms: Option<u64>,
+    negative_ttl_ms: u64,
+    /// The value type's counter range as decimal text (empty for `i64`'s
+    /// own bound), worked out on the first `incr`.
+    counter_range: OnceLock<(String, String)>,
+}
+
+impl<V> Clone for RedisCache<V> {
+    fn clone(&self) -> Self {
+        RedisCache { core: self.core.clone(), values: PhantomData }
+    }
+}
+
+impl<V> fmt::Debug for RedisCache<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisCache")
+            .field("key_builder", &self.core.keys)
+            .field("closed", &self.is_closed())
+            .field("options", &self.core.options)
+            .finish()
+    }
+}
+
+impl<V> RedisCache<V> {
+    /// Connects to the Redis server at `url` (`redis://host:port/db`, with
+    /// an optional `user:password@`), for the keys of `key_builder`.
+    ///
+    /// Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] if the URL is invalid, the server cannot be
+    /// reached within the connection attempts, or `options` holds a zero
+    /// default or negative TTL (the cause is then the [`BuildError`]).
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), wheelcache::Error> {
+    /// use wheelcache::{KeyBuilder, RedisCache, RedisOptions};
+    ///
+    /// let cache: RedisCache<u64> =
+    ///     RedisCache::connect("redis://127.0.0.1/", KeyBuilder::new("app"), RedisOptions::new())
+    ///         .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect(
+        url: &str,
+        key_builder: KeyBuilder,
+        options: RedisOptions,
+    ) -> Result<Self, Error> {
+        options
+            .check()
+            .map_err(|e| Error::Backend(BackendError::new("invalid RedisOptions", e)))?;
+        let client = redis::Client::open(url).map_err(failed("URL parsing"))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.connection_timeout))
+            .set_response_timeout(Some(options.response_timeout))
+            .set_number_of_retries(options.reconnect_attempts);
+        let manager = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(failed("connection"))?;
+        Ok(Self::from_parts(Some(manager), key_builder, options))
+    }
+
+    /// Another cache on this one's connection, for the keys of
+    /// `key_builder`, with the same options. It has its own closed state
+    /// (a closed cache gives a closed one).
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # async fn run(cache: wheelcache::RedisCache<String>) -> Result<(), wheelcache::Error> {
+    /// use wheelcache::{KeyBuilder, KvCache};
+    ///
+    /// let sessions = cache.with_key_builder(KeyBuilder::new("sessions"));
+    /// sessions.clear().await?; // only keys under "sessions:"
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_key_builder(&self, key_builder: KeyBuilder) -> Self {
+        let manager = self.core.manager.read().clone();
+        Self::from_parts(manager, key_builder, self.core.options.clone())
+    }
+
+    fn from_parts(
+        manager: Option<ConnectionManager>,
+        keys: KeyBuilder,
+        options: RedisOptions,
+    ) -> Self {
+        let pattern = format!("{}{}*", glob_escape(keys.prefix()), glob_escape(keys.split_char()));
+        let core = Core {
+            manager: RwLock::new(manager),
+            keys,
+            pattern,
+            default_ttl_ms: options.default_ttl.map(ttl_ms),
+            negative_ttl_ms: ttl_ms(options.negative_ttl),
+            options,
+            counter_range: OnceLock::new(),
+        };
+        RedisCache { core: Arc::new(core), values: PhantomData }
+    }
+
+    /// The options the cache was connected with.
+    pub fn options(&self) -> &RedisOptions {
+        &self.core.options
+    }
+
+    /// Whether [`close`](KvCache::close) has been called on this cache (or
+    /// a clone).
+    pub fn is_closed(&self) -> bool {
+        self.core.manager.read().is_none()
+    }
+
+    /// The connection, unless closed or `key` is outside the namespace
+    /// (`Closed` wins).
+    fn conn_for(&self, key: &str) -> Result<ConnectionManager, Error> {
+        let conn = self.core.conn()?;
+        if self.core.keys.validate(key) {
+            Ok(conn)
+        } else {
+            Err(Error::InvalidKey)
+        }
+    }
+
+    /// Stores `value` under `key` for `ttl_ms` (no expiry if `None`).
+    async fn store(&self, key: &str, value: &[u8], ttl_ms: Option<u64>) -> Result<(), Error> {
+        let mut conn = self.conn_for(key)?;
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(value);
+        if let Some(ms) = ttl_ms {
+            cmd.arg("PX").arg(ms);
+        }
+        cmd.query_async::<()>(&mut conn).await.map_err(failed("SET"))
+    }
+}
+
+impl Core {
+    /// The connection, unless closed.
+    fn conn(&self) -> Result<ConnectionManager, Error> {
+        self.manager.read().clone().ok_or(Error::Closed)
+    }
+
+    /// One `SCAN` page of the namespace from `cursor`: the next cursor (0
+    /// when done) and the keys. `strings` keeps only string keys (the
+    /// others are not entries).
+    async fn scan(
+        &self,
+        conn: &mut ConnectionManager,
+        cursor: u64,
+        strings: bool,
+    ) -> Result<(u64, Vec<Vec<u8>>), Error> {
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(cursor).arg("MATCH").arg(&self.pattern).arg("COUNT").arg(PAGE);
+        if strings {
+            cmd.arg("TYPE").arg("string");
+        }
+        cmd.query_async(conn).await.map_err(failed("SCAN"))
+    }
+
+    /// One `SCAN` page of the namespace's string keys that are UTF-8 (a
+    /// key of this cache is a `&str`).
+    async fn scan_keys(
+        &self,
+        conn: &mut ConnectionManager,
+        cursor: u64,
+    ) -> Result<(u64, Vec<String>), Error> {
+        let (next, keys) = self.scan(conn, cursor, true).await?;
+        Ok((next, keys.into_iter().filter_map(|k| String::from_utf8(k).ok()).collect()))
+    }
+
+    /// One page of live keys (values, not markers) from `cursor`.
+    async fn live_page(
+        &self,
+        conn: &mut ConnectionManager,
+        cursor: u64,
+    ) -> Result<(u64, Vec<String>), Error> {
+        let (next, keys) = self.scan_keys(conn, cursor).await?;
+        if keys.is_empty() {
+            return Ok((next, keys));
+        }
+        let flags: Vec<u8> = invoke(&scripts::LIVE_FLAGS, &keys, &[NEGATIVE], conn, "LIVE_FLAGS script").await?;
+        let live = keys.into_iter().zip(flags).filter(|&(_, f)| f == 1).map(|(k, _)| k).collect();
+        Ok((next, live))
+    }
+
+    /// Every live key, once each.
+    async fn live_keys(&self) -> Result<Vec<String>, Error> {
+        let mut conn = self.conn()?;
+        let (mut cursor, mut seen, mut keys) = (0, HashSet::new(), Vec::new());
+        loop {
+            let (next, page) = self.live_page(&mut conn, cursor).await?;
+            keys.extend(page.into_iter().filter(|k| seen.insert(k.clone())));
+            if next == 0 {
+                return Ok(keys);
+            }
+            cursor = next;
+        }
+    }
+
+    /// Every live entry, once each, as stored bytes.
+    async fn live_entries(&self) -> Result<Vec<(String, Vec<u8>)>, Error> {
+        let mut conn = self.conn()?;
+        let (mut cursor, mut seen, mut entries) = (0, HashSet::new(), Vec::new());
+        loop {
+            let (next, mut keys) = self.scan_keys(&mut conn, cursor).await?;
+            keys.retain(|k| seen.insert(k.clone()));
+            if !keys.is_empty() {
+                let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+                    .arg(&keys)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(failed("MGET"))?;
+                entries.extend(
+                    keys.into_iter()
+                        .zip(values)
+                        .filter_map(|(k, v)| v.filter(|v| v != NEGATIVE).map(|v| (k, v))),
+                );
+            }
+            if next == 0 {
+                return Ok(entries);
+            }
+            cursor = next;
+        }
+    }
+}
+
+/// Calls the cache's backend exactly as [`AsyncCache`](crate::AsyncCache)
+/// calls its core: check, one round trip (or one per `SCAN` page), map the
+/// answer.
+impl<V> KvCache<V> for RedisCache<V>
+where
+    V: Serialize + DeserializeOwned + Send,
+{
+    fn key_builder(&self) -> &KeyBuilder {
+        &self.core.keys
+    }
+
+    async fn get_item(&self, key: &str) -> Result<Lookup<V>, Error> {
+        let mut conn = self.conn_for(key)?;
+        let bytes: Option<Vec<u8>> =
+            redis::cmd("GET").arg(key).query_async(&mut conn).await.map_err(failed("GET"))?;
+        Ok(match bytes {
+            None => Lookup::Miss,
+            Some(b) if b == NEGATIVE => Lookup::Negative,
+            Some(b) => Lookup::Hit(decode_value(key, &b)?),
+        })
+    }
+
+    async fn del_item(&self, key: &str) -> Result<bool, Error> {
+        let mut conn = self.conn_for(key)?;
+        let removed: u64 =
+            redis::cmd("DEL").arg(key).query_async(&mut conn).await.map_err(failed("DEL"))?;
+        Ok(removed > 0)
+    }
+
+    async fn len(&self) -> Result<usize, Error> {
+        Ok(self.core.live_keys().await?.len())
+    }
+
+    async fn contains(&self, key: &str) -> Result<bool, Error> {
+        let mut conn = self.conn_for(key)?;
+        let found: u8 = invoke(&scripts::CONTAINS, &[key], &[NEGATIVE], &mut conn, "CONTAINS script").await?;
+        Ok(found == 1)
+    }
+
+    async fn setdefault(&self, key: &str, default: V) -> Result<V, Error> {
+        let mut conn = self.conn_for(key)?;
+        let encoded = encode_value(&default)?;
+        let ttl = self.core.default_ttl_ms.map(|ms| ms.to_string()).unwrap_or_default();
+        let args: [&[u8]; 3] = [NEGATIVE, &encoded, ttl.as_bytes()];
+        let existing: Option<Vec<u8>> =
+            invoke(&scripts::SETDEFAULT, &[key], &args, &mut conn, "SETDEFAULT script").await?;
+        match existing {
+            Some(bytes) => decode_value(key, &bytes),
+            None => Ok(default),
+        }
+    }
+
+    async fn clear(&self) -> Result<(), Error> {
+        let mut conn = self.core.conn()?;
+        let mut cursor = 0;
+        loop {
+            let (next, keys) = self.core.scan(&mut conn, cursor, false).await?;
+            if !keys.is_empty() {
+                redis::cmd("UNLINK")
+                    .arg(&keys)
+                    .query_async::<()>(&mut conn)
+                    .await
+                    .map_err(failed("UNLINK"))?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
+    async fn pop(&self, key: &str) -> Result<Option<V>, Error> {
+        let mut conn = self.conn_for(key)?;
+        let bytes: Option<Vec<u8>> =
+            redis::cmd("GETDEL").arg(key).query_async(&mut conn).await.map_err(failed("GETDEL"))?;
+        match bytes {
+            Some(b) if b != NEGATIVE => Ok(Some(decode_value(key, &b)?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn popitem(&self) -> Result<Option<(String, V)>, Error> {
+        let mut conn = self.core.conn()?;
+        let mut cursor = 0;
+        loop {
+            let (next, keys) = self.core.scan_keys(&mut conn, cursor).await?;
+            if !keys.is_empty() {
+                let popped: Option<(String, Vec<u8>)> =
+                    invoke(&scripts::POPITEM, &keys, &[NEGATIVE], &mut conn, "POPITEM script").await?;
+                if let Some((key, bytes)) = popped {
+                    let value = decode_value(&key, &bytes)?;
+                    return Ok(Some((key, value)));
+                }
+            }
+            if next == 0 {
+                return Ok(None);
+            }
+            cursor = next;
+        }
+    }
+
+    async fn set(&self, key: &str, value: V) -> Result<(), Error> {
+        let encoded = encode_value(&value)?;
+        self.store(key, &encoded, self.core.default_ttl_ms).await
+    }
+
+    async fn setx(&self, key: &str, value: V, ttl: Option<Duration>) -> Result<(), Error> {
+        if ttl == Some(Duration::ZERO) {
+            // Stored already expired: removed.
+            self.del_item(key).await?;
+            return Ok(());
+        }
+        let encoded = encode_value(&value)?;
+        self.store(key, &encoded, ttl.map(ttl_ms)).await
+    }
+
+    async fn set_negative(&self, key: &str) -> Result<(), Error> {
+        self.store(key, NEGATIVE, Some(self.core.negative_ttl_ms)).await
+    }
+
+    async fn ttl(&self, key: &str) -> Result<Ttl, Error> {
+        let mut conn = self.conn_for(key)?;
+        let ms: i64 =
+            redis::cmd("PTTL").arg(key).query_async(&mut conn).await.map_err(failed("PTTL"))?;
+        Ok(match ms {
+            -1 => Ttl::Persistent,
+            ms if ms < 0 => Ttl::Missing,
+            ms => Ttl::Remaining(Duration::from_millis(ms as u64)),
+        })
+    }
+
+    async fn expire(&self, key: &str, ttl: Option<Duration>) -> Result<bool, Error> {
+        let mut conn = self.conn_for(key)?;
+        match ttl {
+            // PERSIST answers "had a TTL"; the question is "exists".
+            None => {
+                let (exists, _): (u64, u64) = redis::pipe()
+                    .atomic()
+                    .cmd("EXISTS")
+                    .arg(key)
+                    .cmd("PERSIST")
+                    .arg(key)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(failed("PERSIST"))?;
+                Ok(exists > 0)
+            }
+            Some(Duration::ZERO) => {
+                let removed: u64 = redis::cmd("DEL")
+                    .arg(key)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(failed("DEL"))?;
+                Ok(removed > 0)
+            }
+            Some(ttl) => {
+                let done: u64 = redis::cmd("PEXPIRE")
+                    .arg(key)
+                    .arg(ttl_ms(ttl))
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(failed("PEXPIRE"))?;
+                Ok(done > 0)
+            }
+        }
+    }
+
+    async fn incr(&self, key: &str, amount: i64) -> Result<i64, Error>
+    where
+        V: Counter,
+    {
+        let mut conn = self.conn_for(key)?;
+        let created = match V::from_counter(amount) {
+            Some(v) => encode_value(&v)?,
+            None => Vec::new(),
+        };
+        let (lo, hi) = self.core.counter_range.get_or_init(counter_range::<V>);
+        let amount_text = amount.to_string();
+        let ttl = self.core.default_ttl_ms.map(|ms| ms.to_string()).unwrap_or_default();
+        let args: [&[u8]; 6] = [
+            NEGATIVE,
+            amount_text.as_bytes(),
+            &created,
+            ttl.as_bytes(),
+            lo.as_bytes(),
+            hi.as_bytes(),
+        ];
+        let (status, new): (u8, Option<String>) =
+            invoke(&scripts::INCR, &[key], &args, &mut conn, "INCR script").await?;
+        match (status, new) {
+            (0, Some(new)) => {
+                let n: i64 = new.parse().map_err(|e| {
+                    Error::Backend(BackendError::new("redis INCRBY answered no integer", e))
+                })?;
+                // Only a custom `Counter` whose range is not an interval
+                // can get here with a value that does not fit.
+                V::from_counter(n).ok_or(Error::Overflow)?;
+                Ok(n)
+            }
+            (1, _) => Err(Error::NotAnInteger),
+            (2, _) => Err(Error::Overflow),
+            (status, _) => Err(Error::Backend(BackendError::msg(format!(
+                "redis INCRBY script answered the unknown status {status}"
+            )))),
+        }
+    }
+
+    async fn keys(&self) -> Result<Vec<String>, Error> {
+        self.core.live_keys().await
+    }
+
+    async fn values(&self) -> Result<Vec<V>, Error> {
+        let entries = self.core.live_entries().await?;
+        entries.into_iter().map(|(k, v)| decode_value(&k, &v)).collect()
+    }
+
+    async fn items(&self) -> Result<Vec<(String, V)>, Error> {
+        let entries = self.core.live_entries().await?;
+        entries
+            .into_iter()
+            .map(|(k, v)| {
+                let value = decode_value(&k, &v)?;
+                Ok((k, value))
+            })
+            .collect()
+    }
+
+    fn iter_keys(&self) -> impl Stream<Item = Result<String, Error>> + Send {
+        KeyStream {
+            core: self.core.clone(),
+            cursor: Some(0),
+            ready: VecDeque::new(),
+            seen: HashSet::new(),
+            page: None,
+            ended: false,
+        }
+    }
+
+    async fn close(&self) -> Result<(), Error> {
+        // Dropping this handle's manager closes the connection once no
+        // call in flight and no other cache made by `with_key_builder`
+        // still holds it.
+        self.core.manager.write().take();
+        Ok(())
+    }
+}
+
+/// A `SCAN` page being fetched.
+type PageFuture = Pin<Box<dyn Future<Output = Result<(u64, Vec<String>), Error>> + Send>>;
+
+/// The stream of [`RedisCache::iter_keys`]: one `SCAN` page of live keys at
+/// a time, fetched when the previous page is used up. No request is in
+/// flight while the consumer runs, so it may call the cache.
+struct KeyStream {
+    core: Arc<Core>,
+    /// Where the next page starts; `None` once `SCAN` has finished.
+    cursor: Option<u64>,
+    /// Keys of the last page not yet yielded.
+    ready: VecDeque<String>,
+    /// Every key yielded or queued: `SCAN` may return a key twice.
+    seen: HashSet<String>,
+    page: Option<PageFuture>,
+    ended: bool,
+}
+
+impl Stream for KeyStream {
+    type Item = Result<String, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if this.ended {
+                return Poll::Ready(None);
+            }
+            if this.core.manager.read().is_none() {
+                this.end();
+                return Poll::Ready(Some(Err(Error::Closed)));
+            }
+            if let Some(key) = this.ready.pop_front() {
+                return Poll::Ready(Some(Ok(key)));
+            }
+            if let Some(page) = &mut this.page {
+                match page.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(e)) => {
+                        this.end();
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    Poll::Ready(Ok((next, keys))) => {
+                        this.page = None;
+                        this.cursor = (next != 0).then_some(next);
+                        let fresh = keys.into_iter().filter(|k| this.seen.insert(k.clone()));
+                        this.ready.extend(fresh);
+                        continue;
+                    }
+                }
+            }
+            let Some(cursor) = this.cursor else {
+                this.end();
+                return Poll::Ready(None);
+            };
+            let core = this.core.clone();
+            this.page = Some(Box::pin(async move {
+                let mut conn = core.conn()?;
+                core.live_page(&mut conn, cursor).await
+            }));
+        }
+    }
+}
+
+impl KeyStream {
+    fn end(&mut self) {
+        self.ended = true;
+        self.page = None;
+        self.ready.clear();
+        self.seen.clear();
+    }
+}
+
+// ---- helpers --------------------------------------------------------------
+
+/// Maps a Redis failure to [`Error::Backend`], naming what failed.
+fn failed(what: &'static str) -> impl FnOnce(RedisError) -> Error {
+    move |e| Error::Backend(BackendError::new(format!("redis {what} failed"), e))
+}
+
+/// Runs `script` with `keys` and `args`.
+async fn invoke<T, K>(
+    script: &Script,
+    keys: &[K],
+    args: &[&[u8]],
+    conn: &mut ConnectionManager,
+    what: &'static str,
+) -> Result<T, Error>
+where
+    T: redis::FromRedisValue,
+    K: redis::ToRedisArgs,
+{
+    let mut call = script.prepare_invoke();
+    for key in keys {
+        call.key(key);
+    }
+    for arg in args {
+        call.arg(*arg);
+    }
+    call.invoke_async(conn).await.map_err(failed(what))
+}
+
+fn encode_value<V: Serialize>(value: &V) -> Result<Vec<u8>, Error> {
+    encode(value).map_err(|e| Error::Backend(BackendError::new("cannot encode the value", e)))
+}
+
+fn decode_value<V: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<V, Error> {
+    decode(bytes).map_err(|e| {
+        Error::Backend(BackendError::new(format!("cannot decode the value of {key:?}"), e))
+    })
+}
+
+/// A TTL in whole milliseconds as Redis takes it: rounded up (so a short
+/// TTL never becomes zero, which Redis refuses) and capped at
+/// [`MAX_TTL_MS`].
+fn ttl_ms(ttl: Duration) -> u64 {
+    let ms = ttl.as_nanos().div_ceil(1_000_000);
+    u64::try_from(ms).unwrap_or(u64::MAX).min(MAX_TTL_MS)
+}
+
+/// Escapes the glob characters of `SCAN`'s `MATCH` in `text`.
+fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// The smallest and largest counter `V` holds, as decimal text, empty where
+/// that is `i64`'s own bound. Found by bisection, assuming (as for every
+/// `Counter` of this crate) that the counters `V` holds are one interval
+/// around zero; a type without zero gets no bounds.
+fn counter_range<V: Counter>() -> (String, String) {
+    let fits = |n: i128| V::from_counter(n as i64).is_some();
+    if !fits(0) {
+        return (String::new(), String::new());
+    }
+    // The boundary between `inside` (fits) and `outside` (does not).
+    let bisect = |mut inside: i128, mut outside: i128| {
+        while (outside - inside).abs() > 1 {
+            let mid = inside + (outside - inside) / 2;
+            if fits(mid) {
+                inside = mid;
+            } else {
+                outside = mid;
+            }
+        }
+        inside.to_string()
+    };
+    let (min, max) = (i128::from(i64::MIN), i128::from(i64::MAX));
+    let lo = if fits(min) { String::new() } else { bisect(0, min) };
+    let hi = if fits(max) { String::new() } else { bisect(0, max) };
+    (lo, hi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_round_up_to_whole_milliseconds() {
+        assert_eq!(ttl_ms(Duration::from_nanos(1)), 1);
+        assert_eq!(ttl_ms(Duration::from_micros(1500)), 2);
+        assert_eq!(ttl_ms(Duration::from_millis(1500)), 1500);
+        assert_eq!(ttl_ms(Duration::MAX), MAX_TTL_MS);
+    }
+
+    #[test]
+    fn glob_characters_are_escaped() {
+        assert_eq!(glob_escape("app"), "app");
+        assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+    }
+
+    #[test]
+    fn counter_ranges() {
+        let text = |lo: &str, hi: &str| (lo.to_string(), hi.to_string());
+        assert_eq!(counter_range::<String>(), text("", ""));
+        assert_eq!(counter_range::<i64>(), text("", ""));
+        assert_eq!(counter_range::<u8>(), text("0", "255"));
+        assert_eq!(counter_range::<i8>(), text("-128", "127"));
+        assert_eq!(counter_range::<u64>(), text("0", ""));
+        assert_eq!(counter_range::<i32>(), text("-2147483648", "2147483647"));
+    }
+
+    #[test]
+    fn options_refuse_zero_ttls() {
+        assert_eq!(RedisOptions::new().check(), Ok(()));
+        let zero = RedisOptions::new().default_ttl(Duration::ZERO);
+        assert_eq!(zero.check(), Err(BuildError::ZeroDefaultTtl));
+        let zero = RedisOptions::new().negative_ttl(Duration::ZERO);
+        assert_eq!(zero.check(), Err(BuildError::ZeroNegativeTtl));
+    }
+}
