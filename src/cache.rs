@@ -597,12 +597,7 @@ where
     /// mock clock this is how expired entries are removed (and reported).
     pub fn run_pending_tasks(&self) {
         let inner = &*self.inner;
-        let now = inner.clock.now();
-        for shard in inner.table.shards() {
-            if shard.state.read().may_have_expired(now) {
-                inner.reap_shard(shard, now);
-            }
-        }
+        inner.reap_all(inner.clock.now(), true);
     }
 
     /// The number of armed timers: entries and markers with a deadline,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::expiry::{self, Driver, Expire};
 use crate::listener::{deliver, Listener, Notice, RemovalCause};
 use crate::stats::{bump, ReadCounters};
-use crate::table::{Reaped, Shard, ShardState, Slot, Table};
+use crate::table::{Protect, Reaped, Shard, ShardState, Slot, Table};
 use crate::time::{self, Clock, NEVER};
 
 /// Entries reaped under one hold of a shard lock: the expiry thread lets
@@ -49,6 +49,8 @@ pub(crate) struct Put<K, V> {
     pub(crate) victims: Vec<(Slot<K, V>, RemovalCause)>,
     /// The inserting shard could not make room: look in the others.
     pub(crate) elsewhere: bool,
+    /// The hash of the key written.
+    pub(crate) hash: u64,
 }
 
 /// The current time, read from the clock at most once, when first needed.
@@ -150,7 +152,7 @@ where
         deadline: u64,
         now: &mut Now<'_>,
     ) -> Put<K, V> {
-        let mut put = Put { notice: None, victims: Vec::new(), elsewhere: false };
+        let mut put = Put { notice: None, victims: Vec::new(), elsewhere: false, hash };
         if let Some(i) = found {
             let live = !now.expired(state.slot(i));
             let old = state.replace(i, value);
@@ -185,7 +187,7 @@ where
         put.elsewhere = self.full(0) && self.next_due.load(Relaxed) <= at;
         let i = state.insert(hash, key, value, deadline, &hasher);
         if self.full(1) && !put.elsewhere {
-            match state.evict(Some(i), &hasher) {
+            match state.evict(Some(Protect::Index(i)), &hasher) {
                 Some(slot) => put.victims.push((slot, RemovalCause::Evicted)),
                 None => put.elsewhere = true,
             }
@@ -211,38 +213,48 @@ where
             deliver(listener, &shard.counters, notices);
         }
         if put.elsewhere {
-            self.trim_elsewhere(shard, now.get());
+            self.trim_elsewhere(shard, put.hash, now.get());
         }
     }
 
     /// Brings a bounded cache back within capacity from shards other than
     /// `skip`: expired entries first, then one policy victim per shard,
     /// round-robin. One lock at a time.
-    pub(crate) fn trim_elsewhere(&self, skip: &Shard<K, V>, now: u64) {
-        let shards = self.table.shards();
-        for shard in shards {
-            if !self.full(1) {
-                return;
-            }
-            if shard.state.read().may_have_expired(now) {
-                self.reap_shard(shard, now);
-            }
-        }
+    pub(crate) fn trim_elsewhere(&self, inserted: &Shard<K, V>, hash: u64, now: u64) {
+        self.reap_all(now, true);
         let hasher = self.table.hasher();
+        let shards = self.table.shards();
         let start = self.cursor.fetch_add(1, Relaxed);
         for n in 0..shards.len() {
             if !self.full(1) {
                 return;
             }
             let shard = &shards[(start + n) % shards.len()];
-            if std::ptr::eq(shard, skip) {
-                continue;
-            }
-            let victim = shard.state.write().evict(None, &hasher);
+            // The entry just written is not a candidate.
+            let protect = std::ptr::eq(shard, inserted).then_some(Protect::Hash(hash));
+            let victim = shard.state.write().evict(protect, &hasher);
             if let Some((key, value)) = victim.map(Slot::into_parts) {
                 bump(&shard.counters.evictions);
                 self.report(shard, value.map(|v| (key, v, RemovalCause::Evicted)));
             }
+        }
+    }
+
+    /// Reaps every shard that has due timers (`exact`: any timer whose tick
+    /// has begun; otherwise, as the expiry thread does, whose tick has
+    /// ended), and publishes the next deadline (see `expiry`).
+    pub(crate) fn reap_all(&self, now: u64, exact: bool) {
+        self.next_due.store(NEVER, SeqCst);
+        for shard in self.table.shards() {
+            let state = shard.state.read();
+            let (due, next) = (state.may_have_expired(now), state.next_due());
+            drop(state);
+            let next = if (exact && due) || (!exact && next <= now) {
+                self.reap_shard(shard, now)
+            } else {
+                next
+            };
+            self.next_due.fetch_min(next, SeqCst);
         }
     }
 
@@ -307,12 +319,7 @@ where
     }
 
     fn run_due(&self, now: u64) {
-        self.next_due.store(NEVER, SeqCst);
-        for shard in self.table.shards() {
-            let due = shard.state.read().next_due();
-            let next = if due <= now { self.reap_shard(shard, now) } else { due };
-            self.next_due.fetch_min(next, SeqCst);
-        }
+        self.reap_all(now, false);
     }
 
     fn is_closed(&self) -> bool {

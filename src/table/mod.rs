@@ -30,7 +30,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::stats::Counters;
-pub(crate) use shard::{Reaped, ShardState};
+pub(crate) use shard::{Protect, Reaped, ShardState};
 pub(crate) use slot::Slot;
 
 /// One stripe: its lock and its counters, alone on their cache lines.

@@ -20,6 +20,15 @@ use crate::load::Flight;
 use crate::time::NEVER;
 use crate::wheel::{Link, Timers, Wheel};
 
+/// The entry an eviction must spare: the one just written.
+pub(crate) enum Protect {
+    /// By position.
+    Index(usize),
+    /// By the hash of its key (a key with that exact hash is spared; another
+    /// key sharing the full 64-bit hash is spared with it, which is harmless).
+    Hash(u64),
+}
+
 /// What one step of reaping found.
 pub(crate) enum Reaped<K, V> {
     /// An expired entry, now removed.
@@ -291,14 +300,22 @@ impl<K, V> ShardState<K, V> {
         Reaped::Expired(self.remove(i, hash, hasher))
     }
 
-    /// Evicts one entry by the policy, never entry `protect`; `None` if
+    /// Evicts one entry by the policy, never the `protect`ed one; `None` if
     /// there is nothing else to evict.
     pub(crate) fn evict(
         &mut self,
-        protect: Option<usize>,
+        protect: Option<Protect>,
         hasher: impl Fn(&K) -> u64,
     ) -> Option<Slot<K, V>> {
         let len = self.slots.len();
+        let protect = match protect {
+            Some(Protect::Index(i)) => Some(i),
+            Some(Protect::Hash(hash)) => self
+                .index
+                .find(hash, |&j| hasher(&self.slots[j as usize].key) == hash)
+                .map(|&j| j as usize),
+            None => None,
+        };
         let protected_small = protect.is_some_and(|p| !self.slots[p].main);
         if len <= usize::from(protect.is_some()) {
             return None;
@@ -403,7 +420,7 @@ mod tests {
         shard.retime(i, 50);
         shard.retime(i, 500);
         shard.validate(h);
-        let victim = shard.evict(Some(0), h).expect("something to evict");
+        let victim = shard.evict(Some(Protect::Index(0)), h).expect("something to evict");
         drop(victim);
         shard.validate(h);
         shard.begin_reaping();

@@ -349,3 +349,24 @@ mod async_loading {
         assert_eq!(cache.get_or_load("t:k", async { 1 }).await, Err(Error::Closed));
     }
 }
+
+#[test]
+fn the_bound_holds_in_one_shard_with_deadlines_pending() {
+    // Entries with deadlines make the cache look for expired entries in
+    // other shards first; with one shard (or all others empty) the victim
+    // must then come from the inserting shard, sparing the new key.
+    for shards in [1, 4] {
+        let (cache, clock) = bounded(5, shards);
+        for k in 0..5 {
+            cache.setx(k, k, Some(ms(1000)));
+        }
+        clock.advance(ms(10));
+        for k in 5..50 {
+            cache.setx(k, k, Some(ms(1000)));
+            assert_eq!(cache.get(&k), Some(k), "the key just written was evicted");
+            assert!(cache.len() <= 5, "{} entries in a cache of 5 ({shards} shards)", cache.len());
+        }
+        assert_eq!(cache.stats().evictions, 45);
+        cache.validate();
+    }
+}
