@@ -115,17 +115,35 @@
 //! beyond their key and value, with or without a TTL; timers need no memory
 //! of their own.
 //!
+//! ## Beyond one process
+//!
+//! [`KvCache`] is the seam between backends. With the `redis` feature,
+//! `RedisCache` implements it on a Redis server (6.2 or later), with the
+//! same semantics as [`AsyncCache`]: negative markers kept out of every
+//! value-returning call, `incr` keeping deadlines exactly, atomic
+//! `setdefault`/`pop`/`popitem`/`incr` (Lua scripts), whole-namespace calls
+//! confined to the key prefix and walked with `SCAN`, typed
+//! [`Error::Backend`] errors and reconnection after a server restart. Each
+//! call is a network round trip, so use [`AsyncCache`] for data one process
+//! owns and `RedisCache` for data several processes share. With the
+//! `config` feature, `make_cache` builds either one from a
+//! serde-deserialisable `CacheConfig`, as an `AnyCache`.
+//!
 //! ## Features
 //!
 //! | feature | what it adds |
 //! |---|---|
 //! | `test-util` | [`MockClock`], a clock that only moves when told |
+//! | `config` | `CacheConfig`, `make_cache`, `AnyCache`: the backend picked by configuration (serde) |
+//! | `redis` | `RedisCache`, `RedisOptions`: the [`KvCache`] on a Redis server (redis-rs, tokio); implies `config` |
 
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
 mod builder;
 mod cache;
+#[cfg(feature = "config")]
+mod config;
 mod counter;
 mod error;
 mod expiry;
@@ -135,6 +153,8 @@ mod keys;
 mod listener;
 mod load;
 mod lookup;
+#[cfg(feature = "redis")]
+mod redis;
 mod stats;
 mod table;
 mod time;
@@ -157,6 +177,12 @@ pub use crate::{
 
 #[cfg(feature = "test-util")]
 pub use crate::time::MockClock;
+
+#[cfg(feature = "config")]
+pub use crate::config::{make_cache, AnyCache, BackendConfig, CacheConfig, ConfigError};
+
+#[cfg(feature = "redis")]
+pub use crate::redis::{RedisCache, RedisOptions};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -419,7 +419,8 @@ impl Core {
         if keys.is_empty() {
             return Ok((next, keys));
         }
-        let flags: Vec<u8> = invoke(&scripts::LIVE_FLAGS, &keys, &[NEGATIVE], conn, "LIVE_FLAGS script").await?;
+        let flags: Vec<u8> =
+            invoke(&scripts::LIVE_FLAGS, &keys, &[NEGATIVE], conn, "LIVE_FLAGS script").await?;
         let live = keys.into_iter().zip(flags).filter(|&(_, f)| f == 1).map(|(k, _)| k).collect();
         Ok((next, live))
     }
@@ -500,7 +501,8 @@ where
 
     async fn contains(&self, key: &str) -> Result<bool, Error> {
         let mut conn = self.conn_for(key)?;
-        let found: u8 = invoke(&scripts::CONTAINS, &[key], &[NEGATIVE], &mut conn, "CONTAINS script").await?;
+        let found: u8 =
+            invoke(&scripts::CONTAINS, &[key], &[NEGATIVE], &mut conn, "CONTAINS script").await?;
         Ok(found == 1)
     }
 
@@ -553,7 +555,8 @@ where
             let (next, keys) = self.core.scan_keys(&mut conn, cursor).await?;
             if !keys.is_empty() {
                 let popped: Option<(String, Vec<u8>)> =
-                    invoke(&scripts::POPITEM, &keys, &[NEGATIVE], &mut conn, "POPITEM script").await?;
+                    invoke(&scripts::POPITEM, &keys, &[NEGATIVE], &mut conn, "POPITEM script")
+                        .await?;
                 if let Some((key, bytes)) = popped {
                     let value = decode_value(&key, &bytes)?;
                     return Ok(Some((key, value)));

@@ -249,7 +249,7 @@ macro_rules! text {
 }
 
 /// Requests read as JSON: the whole text is one JSON document.
-macro_rules! json {
+macro_rules! from_json {
     ($($method:ident($($arg:ident: $t:ty),*)),* $(,)?) => {$(
         fn $method<V: Visitor<'de>>(
             self,
@@ -303,7 +303,7 @@ impl<'de> de::Deserializer<'de> for Text<'de> {
         visitor.visit_newtype_struct(self)
     }
 
-    json!(
+    from_json!(
         deserialize_bool(),
         deserialize_f32(),
         deserialize_f64(),
@@ -414,7 +414,7 @@ mod tests {
 
     #[test]
     fn no_value_is_the_marker() {
-        assert!(std::str::from_utf8(NEGATIVE).is_err());
+        assert!(String::from_utf8(NEGATIVE.to_vec()).is_err());
         let as_string = String::from_utf8_lossy(NEGATIVE).into_owned();
         assert_ne!(encode(&as_string).unwrap(), NEGATIVE);
         assert!(decode::<String>(NEGATIVE).is_err());

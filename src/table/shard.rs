@@ -286,11 +286,15 @@ impl<K, V> ShardState<K, V> {
         let deadline = self.slots[i].deadline;
         if !self.slots[i].expired_at(now) {
             let (wheel, mut timed) = self.timed();
-            if deadline / tick > now / tick {
-                // Re-timed later since the timer was armed: file it anew.
+            if deadline / tick > wheel.elapsed() {
+                // Re-timed later since the timer was armed: file it anew,
+                // in a slot this pass will not reach.
                 wheel.insert(&mut timed, id);
             } else {
-                // Due later in this tick: ticks round deadlines down.
+                // Not due at this caller's `now`, though its tick has come
+                // (ticks round deadlines down, and the wheel may have been
+                // advanced by a caller with a later reading): put it aside
+                // so that this pass does not see it again.
                 wheel.defer(&mut timed, id);
             }
             return Reaped::Deferred;
@@ -397,7 +401,6 @@ impl<K, V> ShardState<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::hash::BuildHasher;
 
     /// Every path that moves or drops entries, on heap-owning keys and
     /// values, with the invariants checked after each step (and, under
