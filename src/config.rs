@@ -252,7 +252,8 @@ where
 /// # futures::executor::block_on(async {
 /// use wheelcache::{AnyCache, AsyncCache, Cache, KeyBuilder, KvCache};
 ///
-/// let cache: AnyCache<u64> = AnyCache::Memory(AsyncCache::new(Cache::new(), KeyBuilder::new("app")));
+/// let memory = AsyncCache::new(Cache::new(), KeyBuilder::new("app"));
+/// let cache: AnyCache<u64> = AnyCache::Memory(memory);
 /// assert_eq!(cache.incr("app:hits", 2).await?, 2);
 /// # Ok::<(), wheelcache::Error>(())
 /// # }).unwrap();

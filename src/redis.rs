@@ -25,15 +25,14 @@
 //!   [`Error::Closed`].
 
 mod format;
+mod options;
 mod scripts;
+mod stream;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::fmt;
-use std::future::Future;
 use std::marker::PhantomData;
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_core::Stream;
@@ -44,12 +43,14 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::counter::Counter;
-use crate::error::{BackendError, BuildError, Error};
+use crate::error::{BackendError, Error};
 use crate::facade::KvCache;
 use crate::keys::KeyBuilder;
 use crate::lookup::{Lookup, Ttl};
 
 use self::format::{decode, encode, NEGATIVE};
+pub use self::options::RedisOptions;
+use self::stream::KeyStream;
 
 /// How many keys one `SCAN` call asks for.
 const PAGE: usize = 256;
@@ -57,105 +58,6 @@ const PAGE: usize = 256;
 /// The longest TTL sent to Redis, in ms (about 146 million years): Redis
 /// refuses a deadline past `i64::MAX` ms, so longer TTLs are capped here.
 const MAX_TTL_MS: u64 = 1 << 62;
-
-/// The settings of a [`RedisCache`] besides its URL and key builder.
-///
-/// # Example
-///
-/// ```
-/// use std::time::Duration;
-/// use wheelcache::RedisOptions;
-///
-/// let options = RedisOptions::new()
-///     .default_ttl(Duration::from_secs(300))
-///     .negative_ttl(Duration::from_secs(30))
-///     .response_timeout(Duration::from_millis(250));
-/// assert_eq!(options.get_default_ttl(), Some(Duration::from_secs(300)));
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RedisOptions {
-    default_ttl: Option<Duration>,
-    negative_ttl: Duration,
-    connection_timeout: Duration,
-    response_timeout: Duration,
-    reconnect_attempts: usize,
-}
-
-impl Default for RedisOptions {
-    fn default() -> Self {
-        RedisOptions {
-            default_ttl: None,
-            negative_ttl: Duration::from_secs(60),
-            connection_timeout: Duration::from_secs(1),
-            response_timeout: Duration::from_secs(1),
-            reconnect_attempts: 6,
-        }
-    }
-}
-
-impl RedisOptions {
-    /// The defaults: no default TTL, a 60 s negative TTL, 1 s connection
-    /// and response timeouts, 6 reconnect attempts.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The TTL of `set`, `set_item`, `setdefault` and of counters created
-    /// by `incr`. Default: none. Zero is refused by
-    /// [`RedisCache::connect`].
-    pub fn default_ttl(mut self, ttl: Duration) -> Self {
-        self.default_ttl = Some(ttl);
-        self
-    }
-
-    /// The TTL of negative markers. Default: 60 s. Zero is refused by
-    /// [`RedisCache::connect`].
-    pub fn negative_ttl(mut self, ttl: Duration) -> Self {
-        self.negative_ttl = ttl;
-        self
-    }
-
-    /// How long one attempt to connect may take. Default: 1 s.
-    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
-        self.connection_timeout = timeout;
-        self
-    }
-
-    /// How long a call waits for the server's answer before it fails with
-    /// [`Error::Backend`]. Default: 1 s.
-    pub fn response_timeout(mut self, timeout: Duration) -> Self {
-        self.response_timeout = timeout;
-        self
-    }
-
-    /// How many times a lost connection is retried (with exponential
-    /// backoff from 100 ms) before the calls waiting on it fail; the next
-    /// call starts over. Default: 6.
-    pub fn reconnect_attempts(mut self, attempts: usize) -> Self {
-        self.reconnect_attempts = attempts;
-        self
-    }
-
-    /// The default TTL, if any.
-    pub fn get_default_ttl(&self) -> Option<Duration> {
-        self.default_ttl
-    }
-
-    /// The negative TTL.
-    pub fn get_negative_ttl(&self) -> Duration {
-        self.negative_ttl
-    }
-
-    fn check(&self) -> Result<(), BuildError> {
-        if self.default_ttl.is_some_and(|t| t.is_zero()) {
-            return Err(BuildError::ZeroDefaultTtl);
-        }
-        if self.negative_ttl.is_zero() {
-            return Err(BuildError::ZeroNegativeTtl);
-        }
-        Ok(())
-    }
-}
 
 /// The [`KvCache`] on a Redis server (6.2 or later): the same calls, the
 /// same semantics as [`AsyncCache`](crate::AsyncCache), shared by every
@@ -190,13 +92,15 @@ impl RedisOptions {
 /// - `iter_keys` remembers the keys it has yielded (SCAN may return a key
 ///   twice), so it holds memory in proportion to the keys walked.
 /// - Keys of the namespace written by other programs as other Redis types
-///   (lists, hashes) are not entries: they are skipped, except by `clear`,
-///   which removes every key of the namespace.
+///   (lists, hashes) are not entries: whole-namespace calls skip them
+///   (except `clear`, which removes every key of the namespace), and a
+///   call on such a key is [`Error::Backend`] (Redis's `WRONGTYPE`).
 ///
 /// # Runtime
 ///
 /// The connection runs on tokio: connect and call from inside a tokio
-/// runtime. The futures are `Send`.
+/// runtime (a call awaited elsewhere is [`Error::Backend`]). The futures
+/// are `Send`.
 ///
 /// `Clone` is a cheap handle: clones share the connection and the closed
 /// state.
@@ -269,8 +173,9 @@ impl<V> RedisCache<V> {
     /// # Errors
     ///
     /// [`Error::Backend`] if the URL is invalid, the server cannot be
-    /// reached within the connection attempts, or `options` holds a zero
-    /// default or negative TTL (the cause is then the [`BuildError`]).
+    /// reached within the connection attempts, there is no tokio runtime,
+    /// or `options` holds a zero default or negative TTL (the cause is then
+    /// the [`BuildError`](crate::BuildError)).
     ///
     /// # Example
     ///
@@ -292,6 +197,7 @@ impl<V> RedisCache<V> {
         options
             .check()
             .map_err(|e| Error::Backend(BackendError::new("invalid RedisOptions", e)))?;
+        tokio_runtime()?;
         let client = redis::Client::open(url).map_err(failed("URL parsing"))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.connection_timeout))
@@ -376,9 +282,12 @@ impl<V> RedisCache<V> {
 }
 
 impl Core {
-    /// The connection, unless closed.
+    /// The connection, unless closed; an error outside a tokio runtime,
+    /// where redis-rs would panic (its timeouts and reconnects need one).
     fn conn(&self) -> Result<ConnectionManager, Error> {
-        self.manager.read().clone().ok_or(Error::Closed)
+        let conn = self.manager.read().clone().ok_or(Error::Closed)?;
+        tokio_runtime()?;
+        Ok(conn)
     }
 
     /// One `SCAN` page of the namespace from `cursor`: the next cursor (0
@@ -696,14 +605,7 @@ where
     }
 
     fn iter_keys(&self) -> impl Stream<Item = Result<String, Error>> + Send {
-        KeyStream {
-            core: self.core.clone(),
-            cursor: Some(0),
-            ready: VecDeque::new(),
-            seen: HashSet::new(),
-            page: None,
-            ended: false,
-        }
+        KeyStream::new(self.core.clone())
     }
 
     async fn close(&self) -> Result<(), Error> {
@@ -715,83 +617,19 @@ where
     }
 }
 
-/// A `SCAN` page being fetched.
-type PageFuture = Pin<Box<dyn Future<Output = Result<(u64, Vec<String>), Error>> + Send>>;
-
-/// The stream of [`RedisCache::iter_keys`]: one `SCAN` page of live keys at
-/// a time, fetched when the previous page is used up. No request is in
-/// flight while the consumer runs, so it may call the cache.
-struct KeyStream {
-    core: Arc<Core>,
-    /// Where the next page starts; `None` once `SCAN` has finished.
-    cursor: Option<u64>,
-    /// Keys of the last page not yet yielded.
-    ready: VecDeque<String>,
-    /// Every key yielded or queued: `SCAN` may return a key twice.
-    seen: HashSet<String>,
-    page: Option<PageFuture>,
-    ended: bool,
-}
-
-impl Stream for KeyStream {
-    type Item = Result<String, Error>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        loop {
-            if this.ended {
-                return Poll::Ready(None);
-            }
-            if this.core.manager.read().is_none() {
-                this.end();
-                return Poll::Ready(Some(Err(Error::Closed)));
-            }
-            if let Some(key) = this.ready.pop_front() {
-                return Poll::Ready(Some(Ok(key)));
-            }
-            if let Some(page) = &mut this.page {
-                match page.as_mut().poll(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Err(e)) => {
-                        this.end();
-                        return Poll::Ready(Some(Err(e)));
-                    }
-                    Poll::Ready(Ok((next, keys))) => {
-                        this.page = None;
-                        this.cursor = (next != 0).then_some(next);
-                        let fresh = keys.into_iter().filter(|k| this.seen.insert(k.clone()));
-                        this.ready.extend(fresh);
-                        continue;
-                    }
-                }
-            }
-            let Some(cursor) = this.cursor else {
-                this.end();
-                return Poll::Ready(None);
-            };
-            let core = this.core.clone();
-            this.page = Some(Box::pin(async move {
-                let mut conn = core.conn()?;
-                core.live_page(&mut conn, cursor).await
-            }));
-        }
-    }
-}
-
-impl KeyStream {
-    fn end(&mut self) {
-        self.ended = true;
-        self.page = None;
-        self.ready.clear();
-        self.seen.clear();
-    }
-}
-
 // ---- helpers --------------------------------------------------------------
 
 /// Maps a Redis failure to [`Error::Backend`], naming what failed.
 fn failed(what: &'static str) -> impl FnOnce(RedisError) -> Error {
     move |e| Error::Backend(BackendError::new(format!("redis {what} failed"), e))
+}
+
+/// Succeeds inside a tokio runtime.
+fn tokio_runtime() -> Result<(), Error> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Error::Backend(BackendError::new("RedisCache needs a tokio runtime", e))),
+    }
 }
 
 /// Runs `script` with `keys` and `args`.
@@ -900,14 +738,5 @@ mod tests {
         assert_eq!(counter_range::<i8>(), text("-128", "127"));
         assert_eq!(counter_range::<u64>(), text("0", ""));
         assert_eq!(counter_range::<i32>(), text("-2147483648", "2147483647"));
-    }
-
-    #[test]
-    fn options_refuse_zero_ttls() {
-        assert_eq!(RedisOptions::new().check(), Ok(()));
-        let zero = RedisOptions::new().default_ttl(Duration::ZERO);
-        assert_eq!(zero.check(), Err(BuildError::ZeroDefaultTtl));
-        let zero = RedisOptions::new().negative_ttl(Duration::ZERO);
-        assert_eq!(zero.check(), Err(BuildError::ZeroNegativeTtl));
     }
 }
