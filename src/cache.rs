@@ -109,7 +109,13 @@ where
         let capacity = builder.max_capacity.map(|c| usize::try_from(c).unwrap_or(usize::MAX));
         let entries = Arc::new(AtomicUsize::new(0));
         let inner = Arc::new(Inner {
-            table: Table::new(shards, builder.hasher, tick, capacity.map(|c| (c, entries.clone()))),
+            table: Table::new(
+                shards,
+                builder.hasher,
+                tick,
+                builder.clock.now(),
+                capacity.map(|c| (c, entries.clone())),
+            ),
             clock: builder.clock,
             default_ttl: builder.default_ttl,
             negative_ttl: builder.negative_ttl,

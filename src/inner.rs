@@ -16,7 +16,7 @@ use crate::time::{self, Clock, NEVER};
 
 /// Entries reaped under one hold of a shard lock: the expiry thread lets
 /// readers in between batches.
-const REAP_BATCH: usize = 128;
+const REAP_BATCH: usize = 64;
 
 /// The state a cache's handles share.
 pub(crate) struct Inner<K, V, S> {
@@ -168,24 +168,28 @@ where
             return put;
         }
         bump(&shard.counters.inserts);
-        if !self.full(0) {
+        if self.capacity.is_none() {
             state.insert(hash, key, value, deadline, self.table.hasher());
             return put;
         }
-        // Full: this shard's expired entries go first.
         let hasher = self.table.hasher();
-        let at = now.get();
-        state.begin_reaping();
-        while self.full(0) {
-            match state.reap_one(at, &hasher) {
-                Reaped::Expired(slot) => put.victims.push((slot, RemovalCause::Expired)),
-                Reaped::Deferred => {}
-                Reaped::Done => break,
+        if self.full(0) {
+            // Full: this shard's expired entries go first.
+            let at = now.get();
+            state.begin_reaping();
+            while self.full(0) {
+                match state.reap_one(at, &hasher) {
+                    Reaped::Expired(slot) => put.victims.push((slot, RemovalCause::Expired)),
+                    Reaped::Progress => {}
+                    Reaped::Done => break,
+                }
             }
+            // Other shards may hold expired entries: reap those first.
+            put.elsewhere = self.full(0) && self.next_due.load(Relaxed) <= at;
         }
-        // Other shards may hold expired entries: reap those before evicting.
-        put.elsewhere = self.full(0) && self.next_due.load(Relaxed) <= at;
         let i = state.insert(hash, key, value, deadline, &hasher);
+        // Checked after the insert, so that racing inserts into a cache one
+        // short of full cannot all skip eviction.
         if self.full(1) && !put.elsewhere {
             match state.evict(Some(Protect::Index(i)), &hasher) {
                 Some(slot) => put.victims.push((slot, RemovalCause::Evicted)),
@@ -288,7 +292,7 @@ where
             for _ in 0..REAP_BATCH {
                 match state.reap_one(now, &hasher) {
                     Reaped::Expired(slot) => reaped.push(slot),
-                    Reaped::Deferred => {}
+                    Reaped::Progress => {}
                     Reaped::Done => {
                         done = true;
                         break;

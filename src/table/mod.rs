@@ -58,6 +58,7 @@ impl<K, V, S: BuildHasher> Table<K, V, S> {
         shards: usize,
         hasher: S,
         tick: u64,
+        now: u64,
         capacity: Option<(usize, Arc<AtomicUsize>)>,
     ) -> Self {
         debug_assert!(shards.is_power_of_two() && shards <= 1 << 16);
@@ -67,7 +68,7 @@ impl<K, V, S: BuildHasher> Table<K, V, S> {
         Table {
             shards: (0..shards)
                 .map(|_| Shard {
-                    state: RwLock::new(ShardState::new(tick, entries.clone(), share)),
+                    state: RwLock::new(ShardState::new(tick, now, entries.clone(), share)),
                     counters: Counters::default(),
                 })
                 .collect(),

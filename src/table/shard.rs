@@ -18,7 +18,7 @@ use super::policy::{Ghost, Policy, MAX_FREQ};
 use super::slot::Slot;
 use crate::load::Flight;
 use crate::time::NEVER;
-use crate::wheel::{Link, Timers, Wheel};
+use crate::wheel::{Link, Polled, Timers, Wheel};
 
 /// The entry an eviction must spare: the one just written.
 pub(crate) enum Protect {
@@ -33,8 +33,8 @@ pub(crate) enum Protect {
 pub(crate) enum Reaped<K, V> {
     /// An expired entry, now removed.
     Expired(Slot<K, V>),
-    /// A timer polled but not yet due, put aside.
-    Deferred,
+    /// Work done (timers filed again or put aside), nothing removed yet.
+    Progress,
     /// Nothing more is due.
     Done,
 }
@@ -91,13 +91,18 @@ pub(crate) struct ShardState<K, V> {
 impl<K, V> ShardState<K, V> {
     /// An empty shard. A bounded cache passes its shared entry count and
     /// the shard's share of the capacity (the size of its ghost queue).
-    pub(crate) fn new(tick: u64, entries: Option<Arc<AtomicUsize>>, share: usize) -> Self {
+    pub(crate) fn new(
+        tick: u64,
+        now: u64,
+        entries: Option<Arc<AtomicUsize>>,
+        share: usize,
+    ) -> Self {
         let mut policy = Policy::default();
         policy.ghost.set_capacity(share);
         ShardState {
             index: HashTable::new(),
             slots: Vec::new(),
-            wheel: Wheel::new(),
+            wheel: Wheel::starting_at(now / tick),
             values: 0,
             tick,
             policy,
@@ -258,7 +263,7 @@ impl<K, V> ShardState<K, V> {
     /// Removes every entry, returning them.
     pub(crate) fn take_all(&mut self) -> Vec<Slot<K, V>> {
         self.index.clear();
-        self.wheel = Wheel::new();
+        self.wheel = Wheel::starting_at(self.wheel.elapsed());
         self.values = 0;
         self.policy.small = 0;
         self.policy.ghost.clear();
@@ -275,12 +280,15 @@ impl<K, V> ShardState<K, V> {
         wheel.undefer(&mut timed);
     }
 
-    /// Takes the next entry whose deadline is at or before `now`.
+    /// One bounded step of reaping: takes the next entry whose deadline is
+    /// at or before `now`, or does a little of the wheel's work.
     pub(crate) fn reap_one(&mut self, now: u64, hasher: impl Fn(&K) -> u64) -> Reaped<K, V> {
         let tick = self.tick;
         let (wheel, mut timed) = self.timed();
-        let Some(id) = wheel.poll(&mut timed, now / tick) else {
-            return Reaped::Done;
+        let id = match wheel.poll_step(&mut timed, now / tick) {
+            Polled::Due(id) => id,
+            Polled::Busy => return Reaped::Progress,
+            Polled::Idle => return Reaped::Done,
         };
         let i = id as usize;
         let deadline = self.slots[i].deadline;
@@ -297,7 +305,7 @@ impl<K, V> ShardState<K, V> {
                 // so that this pass does not see it again.
                 wheel.defer(&mut timed, id);
             }
-            return Reaped::Deferred;
+            return Reaped::Progress;
         }
         debug_assert_ne!(deadline, NEVER);
         let hash = hasher(&self.slots[i].key);
@@ -410,7 +418,7 @@ mod tests {
         let hasher = ahash::RandomState::with_seeds(1, 2, 3, 4);
         let h = |k: &String| hasher.hash_one(k);
         let mut shard: ShardState<String, String> =
-            ShardState::new(10, Some(Arc::new(AtomicUsize::new(0))), 4);
+            ShardState::new(10, 0, Some(Arc::new(AtomicUsize::new(0))), 4);
         for n in 0..12u64 {
             let key = format!("k{n}");
             let deadline = if n % 3 == 0 { NEVER } else { 100 + n * 7 };
@@ -434,7 +442,7 @@ mod tests {
                     assert!(slot.deadline <= 160);
                     reaped += 1;
                 }
-                Reaped::Deferred => {}
+                Reaped::Progress => {}
                 Reaped::Done => break,
             }
             shard.validate(h);

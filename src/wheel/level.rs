@@ -74,12 +74,6 @@ impl Level {
         }
     }
 
-    /// Takes `slot`'s whole list, leaving the slot empty; returns its head.
-    pub(crate) fn take(&mut self, slot: usize) -> u32 {
-        self.occupied &= !(1 << slot);
-        std::mem::replace(&mut self.heads[slot], NIL)
-    }
-
     /// The head of `slot`'s list, for repointing after a node moved.
     pub(crate) fn head_mut(&mut self, slot: usize) -> &mut u32 {
         &mut self.heads[slot]

@@ -110,7 +110,23 @@ pub(crate) struct Wheel {
     deferred_tick: u64,
     /// Nodes in the wheel, in every list.
     len: usize,
+    /// The slot being taken apart, a few timers per `poll_step`.
+    cascading: Option<(usize, usize)>,
 }
+
+/// What one [`Wheel::poll_step`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Polled {
+    /// A timer whose tick has come, now out of the wheel.
+    Due(u32),
+    /// Some timers of a slot filed again; call again.
+    Busy,
+    /// Nothing is due.
+    Idle,
+}
+
+/// Timers re-filed per `poll_step` while a slot is taken apart.
+const CASCADE_STEP: usize = 4;
 
 impl Default for Wheel {
     fn default() -> Wheel {
@@ -128,7 +144,14 @@ impl Wheel {
             deferred: NIL,
             deferred_tick: 0,
             len: 0,
+            cascading: None,
         }
+    }
+
+    /// An empty wheel standing at tick `now`, so that the first timers are
+    /// filed by their distance from now, not from tick zero.
+    pub(crate) fn starting_at(now: u64) -> Wheel {
+        Wheel { elapsed: now, ..Wheel::new() }
     }
 
     /// The number of timers in the wheel.
@@ -214,22 +237,55 @@ impl Wheel {
     ///
     /// Ticks round deadlines down, so a timer handed back may still have
     /// some of its tick to run: give it to [`Wheel::defer`].
+    #[cfg(test)]
     pub(crate) fn poll<T: Timers>(&mut self, timers: &mut T, now: u64) -> Option<u32> {
         loop {
-            if self.pending != NIL {
-                let id = self.pending;
-                list_unlink(timers, &mut self.pending, id);
-                self.len -= 1;
-                return Some(id);
+            match self.poll_step(timers, now) {
+                Polled::Due(id) => return Some(id),
+                Polled::Busy => {}
+                Polled::Idle => return None,
             }
-            match self.next_slot() {
-                Some((level, slot, start)) if start <= now => {
-                    self.cascade(timers, level, slot, start)
+        }
+    }
+
+    /// One bounded step of [`poll`](Wheel::poll): a due timer, or up to
+    /// `CASCADE_STEP` timers of a slot being taken apart filed again
+    /// (`Busy`: call again), or `Idle` when nothing is due at `now`. A slot
+    /// of a high level can hold many timers; taking it apart a few at a
+    /// time lets the caller release its lock in between.
+    pub(crate) fn poll_step<T: Timers>(&mut self, timers: &mut T, now: u64) -> Polled {
+        if self.pending != NIL {
+            let id = self.pending;
+            list_unlink(timers, &mut self.pending, id);
+            self.len -= 1;
+            return Polled::Due(id);
+        }
+        if let Some((level, slot)) = self.cascading {
+            for _ in 0..CASCADE_STEP {
+                let id = self.levels[level].head(slot);
+                if id == NIL {
+                    self.cascading = None;
+                    break;
                 }
-                _ => {
-                    self.elapsed = self.elapsed.max(now);
-                    return None;
-                }
+                self.levels[level].unlink(timers, slot, id);
+                self.file(timers, id);
+            }
+            if self.levels[level].head(slot) == NIL {
+                self.cascading = None;
+            }
+            return Polled::Busy;
+        }
+        match self.next_slot() {
+            Some((level, slot, start)) if start <= now => {
+                // Until this slot is empty the wheel stands at its start:
+                // nothing new is filed into it, and nothing later is polled.
+                self.elapsed = start;
+                self.cascading = Some((level, slot));
+                Polled::Busy
+            }
+            _ => {
+                self.elapsed = self.elapsed.max(now);
+                Polled::Idle
             }
         }
     }
@@ -260,24 +316,11 @@ impl Wheel {
         })
     }
 
-    /// Empties a slot whose start has come: nodes now due go to *pending*,
-    /// the others are filed again, on lower levels.
-    fn cascade<T: Timers>(&mut self, timers: &mut T, level: usize, slot: usize, start: u64) {
-        self.elapsed = start;
-        let mut id = self.levels[level].take(slot);
-        while id != NIL {
-            let next = timers.link_mut(id).next;
-            *timers.link_mut(id) = Link::UNLINKED;
-            self.file(timers, id);
-            id = next;
-        }
-    }
-
     /// A tick `t` such that nothing in the wheel is due before the end of
     /// tick `t`: polling at any tick after `t` makes progress. `None` when
     /// the wheel is empty.
     pub(crate) fn next_expiration(&self) -> Option<u64> {
-        if self.pending != NIL {
+        if self.pending != NIL || self.cascading.is_some() {
             return Some(self.elapsed);
         }
         let deferred = (self.deferred != NIL).then_some(self.deferred_tick);
@@ -303,7 +346,15 @@ impl Wheel {
                 assert_eq!(link.prev, prev, "broken back link at timer {id}");
                 assert_eq!(link.tag, tag, "timer {id} has the wrong tag");
                 if (tag as usize) < LEVELS * SLOTS {
-                    assert!(timers.when(id) > self.elapsed, "overdue timer {id} left in a slot");
+                    let slot = (tag as usize / SLOTS, tag as usize % SLOTS);
+                    if self.cascading == Some(slot) {
+                        assert!(timers.when(id) >= self.elapsed, "overdue timer {id} in a cascade");
+                    } else {
+                        assert!(
+                            timers.when(id) > self.elapsed,
+                            "overdue timer {id} left in a slot"
+                        );
+                    }
                 }
                 seen += 1;
                 prev = id;
