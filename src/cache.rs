@@ -16,7 +16,7 @@ use crate::expiry;
 use crate::inner::{Inner, Now};
 use crate::listener::RemovalCause;
 use crate::lookup::{Lookup, Ttl};
-use crate::stats::{bump, Read, ReadCounters, Stats};
+use crate::stats::{add_locked, Read, ReadCounters, Stats};
 use crate::table::{Slot, Table};
 use crate::time::NEVER;
 use crate::DefaultHashBuilder;
@@ -404,9 +404,9 @@ where
             let n = n.checked_add(amount).ok_or(Error::Overflow)?;
             let value = V::from_counter(n).ok_or(Error::Overflow)?;
             let old = state.replace(i, Some(value));
+            add_locked(&mut state, &shard.counters.updates, 1);
             drop(state);
             inner.reads.record(Read::Hit);
-            bump(&shard.counters.updates);
             inner.report(shard, old.map(|v| (key, v, RemovalCause::Replaced)));
             return Ok(n);
         }
@@ -507,8 +507,8 @@ where
             return None;
         }
         let slot = state.remove(i, hash, inner.table.hasher());
+        add_locked(&mut state, &shard.counters.removals, 1);
         drop(state);
-        bump(&shard.counters.removals);
         let (key, value) = slot.into_parts();
         match value {
             None => Some(None),
@@ -545,19 +545,17 @@ where
                 if slot.expired_at(now) {
                     let hash = hasher(&slot.key);
                     expired.push(state.remove(i, hash, &hasher));
+                    add_locked(&mut state, &shard.counters.expirations, 1);
                 } else if slot.has_value() {
                     let hash = hasher(&slot.key);
                     found = Some(state.remove(i, hash, &hasher));
+                    add_locked(&mut state, &shard.counters.removals, 1);
                     break;
                 }
             }
             drop(state);
-            for _ in &expired {
-                bump(&shard.counters.expirations);
-            }
             inner.report_all(shard, expired, RemovalCause::Expired);
             if let Some((key, Some(value))) = found.map(Slot::into_parts) {
-                bump(&shard.counters.removals);
                 if inner.listener.is_some() {
                     inner.report(shard, Some((key.clone(), value.clone(), RemovalCause::Removed)));
                 }
@@ -571,16 +569,14 @@ where
     pub fn clear(&self) {
         let inner = &*self.inner;
         for shard in inner.table.shards() {
-            let slots = shard.state.write().take_all();
+            let mut state = shard.state.write();
+            let slots = state.take_all();
             let now = inner.clock.now();
             let (expired, removed): (Vec<_>, Vec<_>) =
                 slots.into_iter().partition(|slot| slot.expired_at(now));
-            for _ in &expired {
-                bump(&shard.counters.expirations);
-            }
-            for _ in &removed {
-                bump(&shard.counters.removals);
-            }
+            add_locked(&mut state, &shard.counters.expirations, expired.len() as u64);
+            add_locked(&mut state, &shard.counters.removals, removed.len() as u64);
+            drop(state);
             inner.report_all(shard, expired, RemovalCause::Expired);
             inner.report_all(shard, removed, RemovalCause::Removed);
         }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::expiry::{self, Driver, Expire};
 use crate::listener::{deliver, Listener, Notice, RemovalCause};
-use crate::stats::{bump, ReadCounters};
+use crate::stats::{add_locked, ReadCounters};
 use crate::table::{Protect, Reaped, Shard, ShardState, Slot, Table};
 use crate::time::{self, Clock, NEVER};
 
@@ -41,12 +41,39 @@ pub(crate) struct Inner<K, V, S> {
     pub(crate) reads: ReadCounters,
 }
 
+/// Entries a write removed to make room: nearly always one, kept inline so
+/// that an eviction allocates nothing.
+pub(crate) struct Victims<K, V> {
+    first: Option<(Slot<K, V>, RemovalCause)>,
+    rest: Vec<(Slot<K, V>, RemovalCause)>,
+}
+
+impl<K, V> Default for Victims<K, V> {
+    fn default() -> Self {
+        Victims { first: None, rest: Vec::new() }
+    }
+}
+
+impl<K, V> Victims<K, V> {
+    fn push(&mut self, victim: (Slot<K, V>, RemovalCause)) {
+        if self.first.is_none() {
+            self.first = Some(victim);
+        } else {
+            self.rest.push(victim);
+        }
+    }
+
+    fn into_iter(self) -> impl Iterator<Item = (Slot<K, V>, RemovalCause)> {
+        self.first.into_iter().chain(self.rest)
+    }
+}
+
 /// What a write did, to finish once the lock is released.
 pub(crate) struct Put<K, V> {
     /// The value it replaced.
     pub(crate) notice: Option<Notice<K, V>>,
     /// Entries removed to make room (a bounded cache only).
-    pub(crate) victims: Vec<(Slot<K, V>, RemovalCause)>,
+    pub(crate) victims: Victims<K, V>,
     /// The inserting shard could not make room: look in the others.
     pub(crate) elsewhere: bool,
     /// The hash of the key written.
@@ -152,47 +179,57 @@ where
         deadline: u64,
         now: &mut Now<'_>,
     ) -> Put<K, V> {
-        let mut put = Put { notice: None, victims: Vec::new(), elsewhere: false, hash };
+        let mut put = Put { notice: None, victims: Victims::default(), elsewhere: false, hash };
         if let Some(i) = found {
             let live = !now.expired(state.slot(i));
             let old = state.replace(i, value);
             state.retime(i, deadline);
             if live {
-                bump(&shard.counters.updates);
+                add_locked(state, &shard.counters.updates, 1);
             } else {
-                bump(&shard.counters.expirations);
-                bump(&shard.counters.inserts);
+                add_locked(state, &shard.counters.expirations, 1);
+                add_locked(state, &shard.counters.inserts, 1);
             }
             let cause = if live { RemovalCause::Replaced } else { RemovalCause::Expired };
             put.notice = old.map(|v| (key, v, cause));
             return put;
         }
-        bump(&shard.counters.inserts);
+        add_locked(state, &shard.counters.inserts, 1);
         if self.capacity.is_none() {
             state.insert(hash, key, value, deadline, self.table.hasher());
             return put;
         }
         let hasher = self.table.hasher();
         if self.full(0) {
-            // Full: this shard's expired entries go first.
-            let at = now.get();
-            state.begin_reaping();
-            while self.full(0) {
-                match state.reap_one(at, &hasher) {
-                    Reaped::Expired(slot) => put.victims.push((slot, RemovalCause::Expired)),
-                    Reaped::Progress => {}
-                    Reaped::Done => break,
+            // Full: this shard's expired entries go first (a cache without
+            // deadlines skips this, clock read included).
+            if state.timers() > 0 {
+                let at = now.get();
+                state.begin_reaping();
+                while self.full(0) {
+                    match state.reap_one(at, &hasher) {
+                        Reaped::Expired(slot) => {
+                            add_locked(state, &shard.counters.expirations, 1);
+                            put.victims.push((slot, RemovalCause::Expired));
+                        }
+                        Reaped::Progress => {}
+                        Reaped::Done => break,
+                    }
                 }
             }
             // Other shards may hold expired entries: reap those first.
-            put.elsewhere = self.full(0) && self.next_due.load(Relaxed) <= at;
+            let next_due = self.next_due.load(Relaxed);
+            put.elsewhere = self.full(0) && next_due != NEVER && next_due <= now.get();
         }
         let i = state.insert(hash, key, value, deadline, &hasher);
         // Checked after the insert, so that racing inserts into a cache one
         // short of full cannot all skip eviction.
         if self.full(1) && !put.elsewhere {
             match state.evict(Some(Protect::Index(i)), &hasher) {
-                Some(slot) => put.victims.push((slot, RemovalCause::Evicted)),
+                Some(slot) => {
+                    add_locked(state, &shard.counters.evictions, 1);
+                    put.victims.push((slot, RemovalCause::Evicted));
+                }
                 None => put.elsewhere = true,
             }
         }
@@ -203,12 +240,6 @@ where
     /// what it removed, and makes room in other shards if it must.
     pub(crate) fn finish(&self, shard: &Shard<K, V>, put: Put<K, V>, now: &mut Now<'_>) {
         self.report(shard, put.notice);
-        for (_, cause) in &put.victims {
-            bump(match cause {
-                RemovalCause::Expired => &shard.counters.expirations,
-                _ => &shard.counters.evictions,
-            });
-        }
         if let Some(listener) = &self.listener {
             let notices = put.victims.into_iter().filter_map(|(s, cause)| match s.into_parts() {
                 (key, Some(v)) => Some((key, v, cause)),
@@ -236,9 +267,13 @@ where
             let shard = &shards[(start + n) % shards.len()];
             // The entry just written is not a candidate.
             let protect = std::ptr::eq(shard, inserted).then_some(Protect::Hash(hash));
-            let victim = shard.state.write().evict(protect, &hasher);
+            let mut state = shard.state.write();
+            let victim = state.evict(protect, &hasher);
+            if victim.is_some() {
+                add_locked(&mut state, &shard.counters.evictions, 1);
+            }
+            drop(state);
             if let Some((key, value)) = victim.map(Slot::into_parts) {
-                bump(&shard.counters.evictions);
                 self.report(shard, value.map(|v| (key, v, RemovalCause::Evicted)));
             }
         }
@@ -271,7 +306,7 @@ where
         hash: u64,
     ) -> Option<Notice<K, V>> {
         let slot = state.remove(i, hash, self.table.hasher());
-        bump(&shard.counters.expirations);
+        add_locked(state, &shard.counters.expirations, 1);
         let (key, value) = slot.into_parts();
         Some((key, value?, RemovalCause::Expired))
     }
@@ -300,10 +335,8 @@ where
                 }
             }
             let next = state.next_due();
+            add_locked(&mut state, &shard.counters.expirations, reaped.len() as u64);
             drop(state);
-            for _ in &reaped {
-                bump(&shard.counters.expirations);
-            }
             self.report_all(shard, reaped, RemovalCause::Expired);
             if done {
                 return next;

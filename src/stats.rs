@@ -9,6 +9,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::table::ShardState;
+
 /// A snapshot of a cache's counters, from [`Cache::stats`](crate::Cache::stats).
 ///
 /// Reads (`get_item`, `get`, `setdefault`, `incr`…) count hits, misses and
@@ -140,6 +142,15 @@ pub(crate) struct Counters {
     pub(crate) evictions: AtomicU64,
     pub(crate) expirations: AtomicU64,
     pub(crate) listener_panics: AtomicU64,
+}
+
+/// Adds `n` to a counter of a shard whose write lock the caller holds (the
+/// `&mut ShardState` is the proof): every writer of these counters holds
+/// that lock, so a plain load and store does, without the cost of an atomic
+/// read-modify-write; `stats()` may read them at any time.
+#[inline]
+pub(crate) fn add_locked<K, V>(_locked: &mut ShardState<K, V>, counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Relaxed) + n, Relaxed);
 }
 
 /// Adds one to a counter.
