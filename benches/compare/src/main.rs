@@ -1,0 +1,234 @@
+//! wheelcache side by side with quick_cache, moka and dashmap, in one
+//! process, one contender after another on the same seeded workload; one
+//! markdown table of results and ratios. See README.md.
+//!
+//! `cargo run --release --manifest-path benches/compare/Cargo.toml -- [--long] [--only a,b]`
+
+mod alloc;
+mod contenders;
+mod hit_ratio;
+mod lateness;
+mod memory;
+mod report;
+mod tail;
+mod throughput;
+mod workload;
+
+use std::time::{Duration, Instant};
+
+#[global_allocator]
+static ALLOC: alloc::Counting = alloc::Counting;
+
+/// Settings of a run.
+pub struct Opts {
+    /// Multiplies every operation count.
+    pub scale: f64,
+    /// Timed rounds per contender in the throughput workloads (median kept).
+    pub rounds: usize,
+    pub seed: u64,
+}
+
+impl Opts {
+    /// An operation count, scaled.
+    pub fn ops(&self, base: u64) -> u64 {
+        ((base as f64 * self.scale) as u64).max(1024)
+    }
+}
+
+type Workload = fn(&mut report::Table, &Opts);
+
+const WORKLOADS: &[(&str, Workload, &str)] = &[
+    (
+        "get_hit",
+        throughput::get_hit,
+        "single-thread get hits, 100k u64 keys; bare hashbrown as the limit",
+    ),
+    (
+        "read_heavy",
+        throughput::read_heavy,
+        "95% get (set on miss) / 5% set, Zipf 0.99 over 1M keys, capacity 100k; 1 and 2 threads",
+    ),
+    (
+        "write_heavy",
+        throughput::write_heavy,
+        "50% get / 50% set, Zipf 0.99 over 1M keys, capacity 100k; 1 and 2 threads",
+    ),
+    (
+        "ttl_churn",
+        throughput::ttl_churn,
+        "every op a write with a TTL of 1-60 s, Zipf 0.99 over 1M keys; 1 and 2 threads",
+    ),
+    (
+        "hit_ratio",
+        hit_ratio::hit_ratio,
+        "cache-aside hit ratio, capacity 1% and 10% of 100k keys: Zipf 0.9, 0.99, 0.99 + scans; vs LRU, quick_cache, moka",
+    ),
+    (
+        "memory",
+        memory::memory,
+        "bytes per entry beyond key and value, 1M u64 -> u64 entries, with and without TTL",
+    ),
+    (
+        "lateness",
+        lateness::lateness,
+        "expiry lateness and idle reclaim, 100k deadlines spread over 1 s, no calls",
+    ),
+    (
+        "tail_latency",
+        tail::tail_latency,
+        "p99.9 of get hits while 200k entries expire in 100 ms, vs a quiet cache",
+    ),
+];
+
+const USAGE: &str = "\
+usage: compare [--long] [--only NAME[,NAME...]] [--scale F] [--rounds N] [--seed N] [--list]
+
+  --long        5x the operations and 5 rounds (the default run takes a few minutes)
+  --only NAMES  run only these workloads (see --list)
+  --scale F     multiply every operation count by F (e.g. 0.1 for a smoke run)
+  --rounds N    timed rounds per contender in the throughput workloads (default 3)
+  --seed N      the workloads' seed (default 42)
+  --list        list the workloads and exit";
+
+fn parse() -> Result<(Opts, Vec<&'static str>), String> {
+    let mut opts = Opts { scale: 1.0, rounds: 3, seed: 42 };
+    let mut only: Option<Vec<String>> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--long" => {
+                opts.scale *= 5.0;
+                opts.rounds = 5;
+            }
+            "--only" => {
+                let v = value("--only")?;
+                only.get_or_insert_with(Vec::new).extend(v.split(',').map(str::to_string));
+            }
+            "--scale" => {
+                opts.scale = value("--scale")?.parse().map_err(|e| format!("--scale: {e}"))?
+            }
+            "--rounds" => {
+                opts.rounds = value("--rounds")?.parse().map_err(|e| format!("--rounds: {e}"))?;
+                if opts.rounds == 0 {
+                    return Err("--rounds must be at least 1".into());
+                }
+            }
+            "--seed" => opts.seed = value("--seed")?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--list" => {
+                for (name, _, what) in WORKLOADS {
+                    println!("{name:14} {what}");
+                }
+                std::process::exit(0);
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            // `cargo bench` passes `--bench`; nothing to do with it.
+            "--bench" => {}
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    let names: Vec<&'static str> = match only {
+        None => WORKLOADS.iter().map(|w| w.0).collect(),
+        Some(only) => {
+            for name in &only {
+                if !WORKLOADS.iter().any(|w| w.0 == name) {
+                    return Err(format!("unknown workload {name:?} (see --list)"));
+                }
+            }
+            WORKLOADS.iter().map(|w| w.0).filter(|n| only.iter().any(|o| o == n)).collect()
+        }
+    };
+    Ok((opts, names))
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The 1-minute load average, from `/proc/loadavg`.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The cost of one `Instant::now()` and the smallest step it shows.
+fn timer() -> (Duration, Duration) {
+    const N: u32 = 100_000;
+    let start = Instant::now();
+    let mut step = Duration::MAX;
+    let mut prev = start;
+    for _ in 0..N {
+        let now = Instant::now();
+        if now > prev {
+            step = step.min(now - prev);
+        }
+        prev = now;
+    }
+    (start.elapsed() / N, step)
+}
+
+fn main() {
+    let (opts, names) = match parse() {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    if cfg!(debug_assertions) {
+        eprintln!("warning: a debug build; run with --release for real numbers");
+    }
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let (reading, step) = timer();
+
+    let load_before = load();
+    let started = Instant::now();
+    let mut table = report::Table::default();
+    for name in &names {
+        let (_, run, _) = WORKLOADS.iter().find(|w| w.0 == *name).expect("known");
+        eprintln!("{name}");
+        let t = Instant::now();
+        run(&mut table, &opts);
+        eprintln!("  ({:.1} s)", t.elapsed().as_secs_f64());
+    }
+
+    println!("# wheelcache vs quick_cache, moka, dashmap");
+    println!();
+    println!("- machine: {cores} cores (available_parallelism), {}", cpu_model());
+    println!(
+        "- load average (1 min, other work on the machine included): {load_before} at the start, \
+         {} at the end",
+        load()
+    );
+    println!(
+        "- timer: Instant::now() costs {} and steps by {} here; tail latency times each call",
+        report::dur(reading),
+        report::dur(step)
+    );
+    println!(
+        "- run: scale {}, {} rounds per throughput contender (median shown), seed {}, {:.0} s",
+        opts.scale,
+        opts.rounds,
+        opts.seed,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "- ratios are wheelcache's figure ÷ the row's: above 1 is better for throughput, \
+         below 1 is better for bytes and latencies"
+    );
+    println!();
+    table.print();
+}

@@ -1,0 +1,120 @@
+//! The one markdown table the run prints, and the formatting of its cells.
+
+use std::time::Duration;
+
+/// One row: a contender's result in a workload.
+pub struct Row {
+    pub workload: String,
+    pub contender: String,
+    pub result: String,
+    /// wheelcache's figure divided by this row's (empty on wheelcache's own
+    /// rows).
+    pub ratio: String,
+    /// The SPEC §5 target this row checks, and whether it is met.
+    pub target: String,
+}
+
+#[derive(Default)]
+pub struct Table {
+    rows: Vec<Row>,
+}
+
+impl Table {
+    pub fn push(&mut self, workload: &str, contender: &str, result: String) -> &mut Row {
+        self.rows.push(Row {
+            workload: workload.to_string(),
+            contender: contender.to_string(),
+            result,
+            ratio: String::new(),
+            target: String::new(),
+        });
+        self.rows.last_mut().expect("just pushed")
+    }
+
+    pub fn print(&self) {
+        let header =
+            ["workload", "contender", "result", "wheelcache ÷ contender", "SPEC §5 target"];
+        let cells: Vec<[&str; 5]> = self
+            .rows
+            .iter()
+            .map(|r| {
+                [
+                    r.workload.as_str(),
+                    r.contender.as_str(),
+                    r.result.as_str(),
+                    r.ratio.as_str(),
+                    r.target.as_str(),
+                ]
+            })
+            .collect();
+        let mut widths = header.map(|h| h.chars().count());
+        for row in &cells {
+            for (w, c) in widths.iter_mut().zip(row) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let line = |row: &[&str; 5]| {
+            let padded: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
+                .collect();
+            println!("| {} |", padded.join(" | "));
+        };
+        line(&header);
+        println!("|{}|", widths.iter().map(|w| "-".repeat(w + 2)).collect::<Vec<_>>().join("|"));
+        for row in &cells {
+            line(row);
+        }
+    }
+}
+
+impl Row {
+    pub fn ratio(&mut self, ratio: f64) -> &mut Self {
+        // Two significant digits at least: a ratio of 0.0009 is not "0.00".
+        let decimals =
+            if ratio > 0.0 && ratio < 0.1 { (1.0 - ratio.log10().floor()) as usize } else { 2 };
+        self.ratio = format!("{ratio:.decimals$}×");
+        self
+    }
+
+    /// Records a difference in percentage points (wheelcache minus the row).
+    pub fn points(&mut self, points: f64) -> &mut Self {
+        self.ratio = format!("{points:+.2} pt");
+        self
+    }
+
+    /// Records a target `what` and whether `met`.
+    pub fn target(&mut self, what: &str, met: bool) -> &mut Self {
+        self.target = format!("{what}: {}", if met { "met" } else { "**missed**" });
+        self
+    }
+}
+
+pub fn ops_per_sec(ops: f64) -> String {
+    if ops >= 1e6 {
+        format!("{:.2} M ops/s", ops / 1e6)
+    } else {
+        format!("{:.0} k ops/s", ops / 1e3)
+    }
+}
+
+pub fn dur(d: Duration) -> String {
+    let ns = d.as_nanos() as f64;
+    if ns < 1e3 {
+        format!("{ns:.0} ns")
+    } else if ns < 1e6 {
+        format!("{:.1} µs", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.2} ms", ns / 1e6)
+    } else {
+        format!("{:.2} s", ns / 1e9)
+    }
+}
+
+/// The `p`-quantile (0..=1) of sorted nanoseconds.
+pub fn quantile(sorted: &[u64], p: f64) -> Duration {
+    assert!(!sorted.is_empty());
+    let i = ((sorted.len() as f64 * p) as usize).min(sorted.len() - 1);
+    Duration::from_nanos(sorted[i])
+}

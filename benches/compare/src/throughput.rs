@@ -1,0 +1,308 @@
+//! Throughput workloads: single-thread get hits, the read-heavy and
+//! write-heavy mixes, and TTL churn.
+//!
+//! Each run replays a fixed, pre-generated trace (see `workload`) and is
+//! timed with `Instant` from a barrier release until every thread is done.
+//! Each contender gets a fresh cache per thread count, warmed up with its
+//! own trace, then several timed rounds of which the median is reported; the
+//! cache is dropped before the next contender starts, so that no background
+//! work of one (wheelcache's expiry thread) runs during another's turn. The
+//! single-thread get-hit runs (no background work) take turns round by
+//! round instead.
+
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use crate::contenders::{Contender, Dash, Moka, Quick, ValueExpiry, Wheel};
+use crate::report::{ops_per_sec, Table};
+use crate::workload::{traces, Mix, Op, Rng};
+use crate::Opts;
+
+/// What a trace's operations mean.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// A read is `get`, and `set` on a miss; a write is `set`.
+    CacheAside,
+    /// A read is `get`; a write is `set(key, key)`.
+    Plain,
+    /// A write is `set_ttl_ms(key, ttl)`: the value is the TTL.
+    Ttl,
+    /// A write is `set(key, ttl)`: the same values as `Ttl`, with no TTL.
+    TtlValueNoTtl,
+}
+
+/// One timed run.
+#[derive(Debug, Clone, Copy)]
+struct Measure {
+    ops: u64,
+    elapsed: Duration,
+    reads: u64,
+    hits: u64,
+}
+
+impl Measure {
+    fn rate(&self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+fn replay<C: Contender>(c: &C, trace: &[Op], kind: Kind) -> (u64, u64) {
+    let (mut reads, mut hits) = (0u64, 0u64);
+    for &op in trace {
+        let key = black_box(op.key());
+        if op.is_write() {
+            match kind {
+                Kind::CacheAside | Kind::Plain => c.set(key, key),
+                Kind::Ttl => c.set_ttl_ms(key, op.ttl_ms()),
+                Kind::TtlValueNoTtl => c.set(key, op.ttl_ms()),
+            }
+        } else {
+            reads += 1;
+            match c.get(key) {
+                Some(_) => hits += 1,
+                None => {
+                    if let Kind::CacheAside = kind {
+                        c.set(key, key)
+                    }
+                }
+            }
+        }
+    }
+    (reads, hits)
+}
+
+/// Replays one trace per thread, all released together.
+fn run<C: Contender>(c: &C, traces: &[Vec<Op>], kind: Kind) -> Measure {
+    let barrier = Barrier::new(traces.len() + 1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = traces
+            .iter()
+            .map(|trace| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    replay(c, trace, kind)
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        let (mut reads, mut hits) = (0, 0);
+        for h in handles {
+            let (r, h) = h.join().expect("worker panicked");
+            reads += r;
+            hits += h;
+        }
+        Measure {
+            ops: traces.iter().map(|t| t.len() as u64).sum(),
+            elapsed: start.elapsed(),
+            reads,
+            hits,
+        }
+    })
+}
+
+/// A contender's whole session: build a fresh cache, warm it up, run one
+/// timed round per trace set (each round its own traces, so that no round
+/// replays keys an earlier one inserted), drop the cache. Erased so that the
+/// contenders of a workload fit in one list.
+type Session<'a> = Box<dyn Fn(&[Vec<Vec<Op>>]) -> Measure + 'a>;
+
+fn session<'a, C: Contender>(
+    build: impl Fn() -> C + 'a,
+    kind: Kind,
+    warm: &'a [Vec<Op>],
+    name: &'a str,
+) -> Session<'a> {
+    Box::new(move |rounds| {
+        let c = build();
+        run(&c, warm, kind);
+        c.settle();
+        let mut ms: Vec<Measure> = (rounds.iter().enumerate())
+            .map(|(round, traces)| {
+                let m = run(&c, traces, kind);
+                c.settle();
+                eprintln!("    {name}: round {}: {}", round + 1, ops_per_sec(m.rate()));
+                m
+            })
+            .collect();
+        ms.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+        ms[ms.len() / 2]
+    })
+}
+
+/// The traces of each timed round: `ops` operations over `threads` threads.
+fn round_traces(mix: Mix, ops: u64, threads: usize, opts: &Opts, salt: u64) -> Vec<Vec<Vec<Op>>> {
+    (0..opts.rounds as u64)
+        .map(|round| traces(mix, ops, threads, opts.seed ^ salt ^ (round << 16) ^ threads as u64))
+        .collect()
+}
+
+// ---- 1. single-thread get hit -------------------------------------------
+
+pub fn get_hit(table: &mut Table, opts: &Opts) {
+    const KEYS: u64 = 100_000;
+    let ops = opts.ops(5_000_000);
+    let mut rng = Rng::new(opts.seed);
+    let walk: Vec<u64> = (0..1 << 16).map(|_| rng.below(KEYS)).collect();
+
+    // A walk over the same keys, repeated to `ops` lookups.
+    fn time(get: impl Fn(u64) -> Option<u64>, walk: &[u64], ops: u64) -> Measure {
+        for &k in walk {
+            black_box(get(k));
+        }
+        let (mut done, mut hits) = (0, 0);
+        let start = Instant::now();
+        while done < ops {
+            for &k in walk {
+                hits += get(black_box(k)).is_some() as u64;
+            }
+            done += walk.len() as u64;
+        }
+        Measure { ops: done, elapsed: start.elapsed(), reads: done, hits }
+    }
+
+    let mut map: hashbrown::HashMap<u64, u64, ahash::RandomState> = Default::default();
+    // wheelcache as `Cache::new()` makes it (unbounded), and bounded like the
+    // peers. Capacity to spare, so that every key stays and every get hits.
+    let wheel = Wheel::unbounded();
+    let wheel_bounded = Wheel::bounded(2 * KEYS);
+    let wheel_ttl = Wheel::unbounded();
+    let quick = Quick::bounded(2 * KEYS);
+    let moka = Moka::bounded(2 * KEYS);
+    let dash = Dash::unbounded();
+    for k in 0..KEYS {
+        map.insert(k, k);
+        wheel.set(k, k);
+        wheel_bounded.set(k, k);
+        wheel_ttl.0.setx(k, k, Some(Duration::from_secs(3600)));
+        quick.set(k, k);
+        moka.set(k, k);
+        dash.set(k, k);
+    }
+    moka.settle();
+
+    type Get<'a> = Box<dyn Fn() -> Measure + 'a>;
+    let contenders: Vec<(&str, Get<'_>)> = vec![
+        ("wheelcache", Box::new(|| time(|k| wheel.get(k), &walk, ops))),
+        ("hashbrown::HashMap (limit)", Box::new(|| time(|k| map.get(&k).copied(), &walk, ops))),
+        ("wheelcache (capacity 200k)", Box::new(|| time(|k| wheel_bounded.get(k), &walk, ops))),
+        ("wheelcache, entries with TTL", Box::new(|| time(|k| wheel_ttl.get(k), &walk, ops))),
+        ("quick_cache", Box::new(|| time(|k| quick.get(k), &walk, ops))),
+        ("moka", Box::new(|| time(|k| moka.get(k), &walk, ops))),
+        ("dashmap", Box::new(|| time(|k| dash.get(k), &walk, ops))),
+    ];
+    let mut results: Vec<Vec<Measure>> = vec![Vec::new(); contenders.len()];
+    for _ in 0..opts.rounds {
+        for ((_, f), r) in contenders.iter().zip(&mut results) {
+            r.push(f());
+        }
+    }
+    let median = |mut ms: Vec<Measure>| {
+        ms.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+        ms[ms.len() / 2]
+    };
+    let results: Vec<Measure> = results.into_iter().map(median).collect();
+    let ours = results[0].rate();
+    let w = "get_hit/1t";
+    for ((name, _), m) in contenders.iter().zip(&results) {
+        assert_eq!(m.hits, m.reads, "{name}: every get should hit");
+        let row = table.push(w, name, ops_per_sec(m.rate()));
+        match *name {
+            "wheelcache" => {}
+            "hashbrown::HashMap (limit)" => {
+                let r = ours / m.rate();
+                row.ratio(r).target("≥ 0.50× (≤ 2× its time)", r >= 0.5);
+            }
+            _ => {
+                row.ratio(ours / m.rate());
+            }
+        }
+    }
+}
+
+// ---- 2, 3. read-heavy and write-heavy -----------------------------------
+
+/// Peers' capacity in the mixes: 10% of the key space.
+const CAPACITY: u64 = 100_000;
+const KEY_SPACE: u64 = 1_000_000;
+
+pub fn read_heavy(table: &mut Table, opts: &Opts) {
+    let mix = Mix { keys: KEY_SPACE, zipf_s: 0.99, write_fraction: 0.05, ttl_ms: None };
+    bounded_mix(table, opts, "read_heavy", mix, Kind::CacheAside);
+}
+
+pub fn write_heavy(table: &mut Table, opts: &Opts) {
+    let mix = Mix { keys: KEY_SPACE, zipf_s: 0.99, write_fraction: 0.5, ttl_ms: None };
+    bounded_mix(table, opts, "write_heavy", mix, Kind::Plain);
+}
+
+fn bounded_mix(table: &mut Table, opts: &Opts, name: &str, mix: Mix, kind: Kind) {
+    let ops = opts.ops(4_000_000);
+    let warm = traces(mix, ops / 2, 1, opts.seed ^ 0xAAAA);
+    let names = ["wheelcache", "quick_cache", "moka", "dashmap (unbounded, no eviction)"];
+    let sessions: [Session<'_>; 4] = [
+        session(|| Wheel::bounded(CAPACITY), kind, &warm, names[0]),
+        session(|| Quick::bounded(CAPACITY), kind, &warm, names[1]),
+        session(|| Moka::bounded(CAPACITY), kind, &warm, names[2]),
+        session(Dash::unbounded, kind, &warm, names[3]),
+    ];
+    for threads in [1, 2] {
+        let w = format!("{name}/{threads}t");
+        eprintln!("  {w}");
+        let rounds = round_traces(mix, ops, threads, opts, 0x100);
+        let results: Vec<Measure> = sessions.iter().map(|s| s(&rounds)).collect();
+        let ours = results[0].rate();
+        for (contender, m) in names.iter().zip(&results) {
+            let hit = 100.0 * m.hits as f64 / m.reads.max(1) as f64;
+            let row =
+                table.push(&w, contender, format!("{}, hits {hit:.1}%", ops_per_sec(m.rate())));
+            let r = ours / m.rate();
+            match *contender {
+                "quick_cache" => {
+                    row.ratio(r).target("≥ 1.0×", r >= 1.0);
+                }
+                "moka" => {
+                    row.ratio(r).target("≥ 3.0×", r >= 3.0);
+                }
+                c if c.starts_with("dashmap") => {
+                    row.ratio(r);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+// ---- 4. TTL churn -------------------------------------------------------
+
+pub fn ttl_churn(table: &mut Table, opts: &Opts) {
+    let mix =
+        Mix { keys: KEY_SPACE, zipf_s: 0.99, write_fraction: 1.0, ttl_ms: Some((1_000, 60_000)) };
+    let ops = opts.ops(3_000_000);
+    let warm = traces(mix, ops / 2, 1, opts.seed ^ 0xBBBB);
+    let names =
+        ["wheelcache setx", "wheelcache set, no TTL (reference)", "moka (per-entry Expiry)"];
+    let sessions: [Session<'_>; 3] = [
+        session(Wheel::unbounded, Kind::Ttl, &warm, names[0]),
+        session(Wheel::unbounded, Kind::TtlValueNoTtl, &warm, names[1]),
+        session(|| Moka::new(None, Some(ValueExpiry::TtlMillis), None), Kind::Ttl, &warm, names[2]),
+    ];
+    for threads in [1, 2] {
+        let w = format!("ttl_churn/{threads}t");
+        eprintln!("  {w}");
+        let rounds = round_traces(mix, ops, threads, opts, 0x200);
+        let results: Vec<Measure> = sessions.iter().map(|s| s(&rounds)).collect();
+        let ours = results[0].rate();
+        for (contender, m) in names.iter().zip(&results) {
+            let row = table.push(&w, contender, ops_per_sec(m.rate()));
+            let r = ours / m.rate();
+            if contender.starts_with("wheelcache set,") {
+                row.ratio(r).target("setx ≥ 0.7× set", r >= 0.7);
+            } else if contender.starts_with("moka") {
+                row.ratio(r).target("≥ 5×", r >= 5.0);
+            }
+        }
+    }
+}
