@@ -127,6 +127,7 @@ where
             capacity,
             entries,
             reads: ReadCounters::default(),
+            tick,
         });
         if driven {
             let weak = Arc::downgrade(&inner);

@@ -39,6 +39,8 @@ pub(crate) struct Inner<K, V, S> {
     pub(crate) entries: Arc<AtomicUsize>,
     /// Hits, misses and negative hits.
     pub(crate) reads: ReadCounters,
+    /// Nanoseconds per wheel tick.
+    pub(crate) tick: u64,
 }
 
 /// Entries a write removed to make room: nearly always one, kept inline so
@@ -218,8 +220,11 @@ where
                 }
             }
             // Other shards may hold expired entries: reap those first.
+            // `next_due` is the end of the earliest due tick: an entry that
+            // expired earlier in the current tick is behind it.
             let next_due = self.next_due.load(Relaxed);
-            put.elsewhere = self.full(0) && next_due != NEVER && next_due <= now.get();
+            let tick_end = (now.get() / self.tick).saturating_add(1).saturating_mul(self.tick);
+            put.elsewhere = self.full(0) && next_due != NEVER && next_due <= tick_end;
         }
         let i = state.insert(hash, key, value, deadline, &hasher);
         // Checked after the insert, so that racing inserts into a cache one

@@ -129,6 +129,36 @@
 //! `config` feature, `make_cache` builds either one from a
 //! serde-deserialisable `CacheConfig`, as an `AnyCache`.
 //!
+//! ## Bad input
+//!
+//! A call given an input it cannot honour returns a typed error and changes
+//! nothing; an input at the edge of a range is handled, never a panic or
+//! an overflow. Each row names the tests that hold it to this (by their
+//! path in the integration test binary: `cargo test NAME`); the model
+//! tests of `tests/model` (the `sequence` module) also reach the call rows
+//! at random.
+//!
+//! | input | what happens | tests |
+//! |---|---|---|
+//! | a key outside the namespace ([`AsyncCache`], any method taking a key) | [`Error::InvalidKey`]; nothing changes | `conformance::invalid_keys_change_nothing` (in every `conformance::memory::suite_*`), `capacity::async_loading::loading_checks_the_namespace_and_closing` |
+//! | `incr`/`decr` on a value that holds no integer (`"abc"`, `"01"`, `" 1"`) | [`Error::NotAnInteger`]; value and deadline untouched | `sync_core::counters::incr_on_a_non_integer_is_not_an_integer_and_changes_nothing` |
+//! | `incr`/`decr` past `i64::MAX` or below `i64::MIN` | [`Error::Overflow`]; value untouched | `sync_core::counters::incr_past_i64_max_is_overflow_and_changes_nothing` |
+//! | `decr(k, i64::MIN)` (its negation does not exist) | [`Error::Overflow`], not a panic; nothing created | `sync_core::counters::decr_by_i64_min_is_overflow_not_a_panic` |
+//! | a counter leaving its type (`u8` past 255 or below 0) | [`Error::Overflow`]; value untouched, nothing created | `sync_core::counters::counters_that_leave_the_value_type_are_overflow` |
+//! | a zero TTL: `setx(k, v, Some(ZERO))`, `expire(k, Some(ZERO))` | the key is stored already expired: removed (`expire` answers whether it was there) | `sync_core::api::setx_zero_removes_the_key`, `sync_core::api::expire_zero_deletes_and_none_persists` |
+//! | `Duration::MAX` as a TTL (`setx`, `expire`, `default_ttl`, `negative_ttl`) | the deadline saturates at about 584 years; no overflow, no panic | `sync_core::expiry::duration_max_neither_panics_nor_overflows`, `model::bad_input::the_largest_settings_are_accepted` |
+//! | `max_capacity(0)` | [`BuildError::ZeroCapacity`] | `capacity::zero_capacity_is_an_error` |
+//! | `shards(0)` | [`BuildError::ZeroShards`] | `sync_core::builder::zero_shards_is_an_error` |
+//! | `shards(n)`, `n` > [`CacheBuilder::MAX_SHARDS`] | [`BuildError::TooManyShards`] | `sync_core::builder::too_many_shards_is_an_error` |
+//! | `tick(ZERO)` | [`BuildError::ZeroTick`] | `sync_core::builder::zero_tick_is_an_error` |
+//! | a tick longer than [`CacheBuilder::MAX_TICK`] | [`BuildError::TickTooLong`] | `sync_core::builder::tick_longer_than_max_is_an_error` |
+//! | `default_ttl(ZERO)` | [`BuildError::ZeroDefaultTtl`] (leave it unset for no expiry) | `sync_core::builder::zero_default_ttl_is_an_error` |
+//! | `negative_ttl(ZERO)` | [`BuildError::ZeroNegativeTtl`] | `sync_core::builder::zero_negative_ttl_is_an_error` |
+//! | every setting at its largest (`max_capacity(u64::MAX)`, `MAX_SHARDS`, `MAX_TICK`, `Duration::MAX` TTLs) | accepted; nothing overflows | `model::bad_input::the_largest_settings_are_accepted` |
+//! | a loader that panics (`get_or_insert_with`, `get_or_load`) | the panic reaches the caller that ran it; nothing is stored, an entry or marker already there is left as it was, and a waiting caller loads instead | `capacity::a_panicking_loader_leaves_nothing_and_the_next_caller_loads`, `capacity::waiters_take_over_from_a_panicking_loader`, `model::bad_input::a_panicking_or_failing_loader_changes_nothing`, `model::bad_input::a_panicking_async_loader_leaves_nothing_and_the_next_caller_loads` |
+//! | a loader that fails (`try_get_or_insert_with`, `try_get_or_load`) or an async loader dropped before it ends | its error to the caller that ran it; nothing is stored, and a waiting caller loads instead | `capacity::a_failing_loader_returns_its_error_and_stores_nothing`, `capacity::async_loading::a_failing_loader_stores_nothing`, `capacity::async_loading::a_cancelled_loader_hands_the_load_to_a_waiter`, `model::bad_input::a_panicking_or_failing_loader_changes_nothing` |
+//! | a removal listener that panics | caught and counted in [`Stats::listener_panics`]; the other notices are delivered, the cache and the expiry thread go on | `sync_core::listener::a_panicking_listener_leaves_the_cache_working`, `model::bad_input::a_panicking_listener_does_not_stop_the_expiry_thread` |
+//!
 //! ## Features
 //!
 //! | feature | what it adds |
@@ -136,6 +166,7 @@
 //! | `test-util` | [`MockClock`], a clock that only moves when told |
 //! | `config` | `CacheConfig`, `make_cache`, `AnyCache`: the backend picked by configuration (serde) |
 //! | `redis` | `RedisCache`, `RedisOptions`: the [`KvCache`] on a Redis server (redis-rs, tokio); implies `config` |
+//! | `fuzzing` | `__fuzz`: internals for the fuzz targets under `fuzz/` (hidden, not part of the API) |
 
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
@@ -160,6 +191,12 @@ mod table;
 mod time;
 mod views;
 mod wheel;
+
+/// Internals for the fuzz targets (feature `fuzzing`); not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[path = "fuzzing.rs"]
+pub mod __fuzz;
 
 pub use crate::{
     builder::CacheBuilder,

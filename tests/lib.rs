@@ -3,6 +3,7 @@
 mod capacity;
 mod common;
 mod conformance;
+mod model;
 #[cfg(feature = "redis")]
 mod redis;
 mod sync_core;

@@ -260,7 +260,8 @@ impl Wheel {
             self.len -= 1;
             return Polled::Due(id);
         }
-        if let Some((level, slot)) = self.cascading {
+        if let Some((level, slot)) = self.cascading.filter(|&(l, s)| self.levels[l].head(s) != NIL)
+        {
             for _ in 0..CASCADE_STEP {
                 let id = self.levels[level].head(slot);
                 if id == NIL {
@@ -275,6 +276,8 @@ impl Wheel {
             }
             return Polled::Busy;
         }
+        // (A cascade whose remaining timers were all removed is over.)
+        self.cascading = None;
         match self.next_slot() {
             Some((level, slot, start)) if start <= now => {
                 // Until this slot is empty the wheel stands at its start:
@@ -320,7 +323,8 @@ impl Wheel {
     /// tick `t`: polling at any tick after `t` makes progress. `None` when
     /// the wheel is empty.
     pub(crate) fn next_expiration(&self) -> Option<u64> {
-        if self.pending != NIL || self.cascading.is_some() {
+        let cascading = self.cascading.is_some_and(|(l, s)| self.levels[l].head(s) != NIL);
+        if self.pending != NIL || cascading {
             return Some(self.elapsed);
         }
         let deferred = (self.deferred != NIL).then_some(self.deferred_tick);

@@ -133,7 +133,10 @@ fn run(ops: Vec<Op>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: if cfg!(miri) { 4 } else { 512 },
+        ..ProptestConfig::default()
+    })]
     #[test]
     fn wheel_matches_model(ops in proptest::collection::vec(op(), 1..200)) {
         run(ops);
