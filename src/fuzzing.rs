@@ -7,23 +7,7 @@
 //! a deadline only grows in place), so that any sequence of calls is a
 //! valid use: whatever the fuzzer finds is the wheel's fault.
 
-use crate::wheel::{Link, Polled, Timers, Wheel};
-
-/// The timers: deadline ticks and links, by id.
-#[derive(Default)]
-struct Store {
-    when: Vec<u64>,
-    links: Vec<Link>,
-}
-
-impl Timers for Store {
-    fn when(&self, id: u32) -> u64 {
-        self.when[id as usize]
-    }
-    fn link_mut(&mut self, id: u32) -> &mut Link {
-        &mut self.links[id as usize]
-    }
-}
+use crate::wheel::{Link, Polled, VecTimers as Store, Wheel};
 
 /// What one [`FuzzWheel::poll_step`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

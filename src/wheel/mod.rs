@@ -378,5 +378,24 @@ impl Wheel {
     }
 }
 
+/// Timers in a plain vector, the way the table keeps them in its entries:
+/// the store of the wheel's own tests and of the fuzz target.
+#[cfg(any(test, feature = "fuzzing"))]
+#[derive(Default)]
+pub(crate) struct VecTimers {
+    pub(crate) when: Vec<u64>,
+    pub(crate) links: Vec<Link>,
+}
+
+#[cfg(any(test, feature = "fuzzing"))]
+impl Timers for VecTimers {
+    fn when(&self, id: u32) -> u64 {
+        self.when[id as usize]
+    }
+    fn link_mut(&mut self, id: u32) -> &mut Link {
+        &mut self.links[id as usize]
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -4,21 +4,7 @@ use super::*;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
-/// Timers in a plain vector, the way the table keeps them.
-#[derive(Default)]
-struct Store {
-    when: Vec<u64>,
-    links: Vec<Link>,
-}
-
-impl Timers for Store {
-    fn when(&self, id: u32) -> u64 {
-        self.when[id as usize]
-    }
-    fn link_mut(&mut self, id: u32) -> &mut Link {
-        &mut self.links[id as usize]
-    }
-}
+type Store = VecTimers;
 
 impl Store {
     fn add(&mut self, when: u64) -> u32 {
