@@ -1,13 +1,15 @@
 //! [`CacheBuilder`]: every setting of a cache, checked when it is built.
 
 use std::fmt;
+use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
 use std::time::Duration;
 
 use crate::cache::Cache;
 use crate::error::BuildError;
+use crate::inner::{Settings, Weigher};
 use crate::listener::{Listener, RemovalCause};
-use crate::time::Clock;
+use crate::time::{self, Clock};
 use crate::DefaultHashBuilder;
 
 /// Configures and builds a [`Cache`].
@@ -31,14 +33,16 @@ use crate::DefaultHashBuilder;
 /// # Ok::<(), wheelcache::BuildError>(())
 /// ```
 pub struct CacheBuilder<K, V, S = DefaultHashBuilder> {
-    pub(crate) max_capacity: Option<u64>,
-    pub(crate) shards: Option<usize>,
-    pub(crate) default_ttl: Option<Duration>,
-    pub(crate) negative_ttl: Duration,
-    pub(crate) tick: Duration,
-    pub(crate) clock: Clock,
-    pub(crate) listener: Option<Listener<K, V>>,
-    pub(crate) hasher: S,
+    max_capacity: Option<u64>,
+    shards: Option<usize>,
+    default_ttl: Option<Duration>,
+    negative_ttl: Duration,
+    time_to_idle: Option<Duration>,
+    tick: Duration,
+    clock: Clock,
+    listener: Option<Listener<K, V>>,
+    weigher: Option<Weigher<K, V>>,
+    hasher: S,
     marker: PhantomData<fn(K, V)>,
 }
 
@@ -49,9 +53,11 @@ impl<K, V> Default for CacheBuilder<K, V> {
             shards: None,
             default_ttl: None,
             negative_ttl: Duration::from_secs(60),
+            time_to_idle: None,
             tick: Duration::from_millis(1),
             clock: Clock::default(),
             listener: None,
+            weigher: None,
             hasher: DefaultHashBuilder::default(),
             marker: PhantomData,
         }
@@ -65,10 +71,23 @@ impl<K, V, S> fmt::Debug for CacheBuilder<K, V, S> {
             .field("shards", &self.shards)
             .field("default_ttl", &self.default_ttl)
             .field("negative_ttl", &self.negative_ttl)
+            .field("time_to_idle", &self.time_to_idle)
             .field("tick", &self.tick)
             .field("clock", &self.clock)
             .field("removal_listener", &self.listener.is_some())
+            .field("weigher", &self.weigher.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+impl<K, V> Cache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// A builder for a cache with settings.
+    pub fn builder() -> CacheBuilder<K, V> {
+        CacheBuilder::default()
     }
 }
 
@@ -77,26 +96,32 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     pub const MAX_SHARDS: usize = 1 << 16;
     /// The longest tick the wheel accepts.
     pub const MAX_TICK: Duration = Duration::from_secs(1);
+    /// A bounded cache gets at most one shard per this much capacity: an
+    /// eviction policy needs enough entries in a shard to tell the hot
+    /// ones from the cold, so that the hit ratio does not depend on the
+    /// shard count.
+    pub const MIN_SHARD_CAPACITY: u64 = 512;
 
-    /// Bounds the number of entries (negative markers count). Default: unbounded.
+    /// Bounds the number of entries (negative markers count), or with a
+    /// [`weigher`](CacheBuilder::weigher) their total weight. Default:
+    /// unbounded.
     ///
     /// The bound is global, not split per shard: a cache under its capacity
     /// never evicts, however its keys fall over shards. When a new key
-    /// finds the cache full, expired entries go first, then the S3-FIFO
+    /// finds the cache full, expired entries go first, then the eviction
     /// policy picks a victim (a scan of one-time keys does not flush the
-    /// entries that are read again). Concurrent inserts may overshoot the
-    /// bound by at most one entry per inserting thread, for the moment it
-    /// takes them to evict. Zero is a [`BuildError`].
-    pub fn max_capacity(mut self, entries: u64) -> Self {
-        self.max_capacity = Some(entries);
+    /// entries that are read again). Zero is a [`BuildError`].
+    pub fn max_capacity(mut self, capacity: u64) -> Self {
+        self.max_capacity = Some(capacity);
         self
     }
 
     /// The number of lock stripes, rounded up to a power of two.
     ///
-    /// Default: four per available core, rounded up to a power of two.
-    /// Zero, or more than [`MAX_SHARDS`](Self::MAX_SHARDS), is a
-    /// [`BuildError`].
+    /// Default: four per available core, rounded up to a power of two. A
+    /// bounded cache uses at most one shard per
+    /// [`MIN_SHARD_CAPACITY`](Self::MIN_SHARD_CAPACITY) of capacity. Zero,
+    /// or more than [`MAX_SHARDS`](Self::MAX_SHARDS), is a [`BuildError`].
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = Some(shards);
         self
@@ -112,6 +137,18 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// The TTL of negative markers (`set_negative`). Default: 60 s.
     pub fn negative_ttl(mut self, ttl: Duration) -> Self {
         self.negative_ttl = ttl;
+        self
+    }
+
+    /// Expires an entry that nobody read or wrote for this long (moka's
+    /// time to idle), with cause [`RemovalCause::Expired`]. It combines
+    /// with TTLs: whichever comes first. Default: none.
+    ///
+    /// A read renews the idle deadline without moving the entry's timer
+    /// (the timer is filed again when it comes round); `contains` and
+    /// `ttl` do not count as reads.
+    pub fn time_to_idle(mut self, idle: Duration) -> Self {
+        self.time_to_idle = Some(idle);
         self
     }
 
@@ -132,10 +169,14 @@ impl<K, V, S> CacheBuilder<K, V, S> {
 
     /// A function called with each removed value and why it left.
     ///
-    /// It runs after the shard lock is released, on the thread that caused
-    /// the removal (the expiry thread for expirations), so it may call the
-    /// cache. Keep it short: expirations of every cache wait for it. A
-    /// panic in it is caught and counted in
+    /// It runs after the shard lock is released, so it may call the cache.
+    /// Removals a call causes are reported on the calling thread before the
+    /// call returns; expirations found by the background thread are
+    /// reported by a small pool of notification threads, one batch of one
+    /// cache at a time, so a slow listener delays only its own cache's
+    /// notices. Removals caused by a call made inside the listener are
+    /// reported after it returns, not in a nested call. A panic in it is
+    /// caught and counted in
     /// [`Stats::listener_panics`](crate::Stats::listener_panics).
     /// Negative markers are not reported.
     pub fn removal_listener(
@@ -146,6 +187,35 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         self
     }
 
+    /// Weighs each value, for a capacity in weight rather than entries
+    /// (moka's weigher): with one, [`max_capacity`](Self::max_capacity)
+    /// bounds the sum of the weights. A negative marker weighs 1.
+    ///
+    /// The weigher runs before the shard lock is taken (and, for `incr`,
+    /// under it). A value that alone weighs more than the capacity is not
+    /// stored: the key's old entry is removed (reported
+    /// [`RemovalCause::Replaced`]) and the value is reported
+    /// [`RemovalCause::Evicted`] at once. A weigher without a capacity is a
+    /// [`BuildError`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wheelcache::Cache;
+    ///
+    /// let cache: Cache<String, Vec<u8>> = Cache::builder()
+    ///     .max_capacity(1 << 20) // 1 MiB of values
+    ///     .weigher(|_key, value: &Vec<u8>| u32::try_from(value.len()).unwrap_or(u32::MAX))
+    ///     .build()?;
+    /// cache.set("blob".to_string(), vec![0; 4096]);
+    /// assert_eq!(cache.stats().weight, 4096);
+    /// # Ok::<(), wheelcache::BuildError>(())
+    /// ```
+    pub fn weigher(mut self, weigher: impl Fn(&K, &V) -> u32 + Send + Sync + 'static) -> Self {
+        self.weigher = Some(Box::new(weigher));
+        self
+    }
+
     /// Uses another hasher for keys.
     pub fn hasher<S2>(self, hasher: S2) -> CacheBuilder<K, V, S2> {
         CacheBuilder {
@@ -153,17 +223,18 @@ impl<K, V, S> CacheBuilder<K, V, S> {
             shards: self.shards,
             default_ttl: self.default_ttl,
             negative_ttl: self.negative_ttl,
+            time_to_idle: self.time_to_idle,
             tick: self.tick,
             clock: self.clock,
             listener: self.listener,
+            weigher: self.weigher,
             hasher,
             marker: PhantomData,
         }
     }
 
-    /// Checks the settings: the shard count (rounded up to a power of two)
-    /// and the tick in nanoseconds.
-    pub(crate) fn validate(&self) -> Result<(usize, u64), BuildError> {
+    /// Checks the settings and turns them into what a cache is built from.
+    fn check(self) -> Result<Settings<K, V, S>, BuildError> {
         let shards = match self.shards {
             Some(0) => return Err(BuildError::ZeroShards),
             Some(n) if n > Self::MAX_SHARDS => return Err(BuildError::TooManyShards),
@@ -175,6 +246,9 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         };
         if self.max_capacity == Some(0) {
             return Err(BuildError::ZeroCapacity);
+        }
+        if self.weigher.is_some() && self.max_capacity.is_none() {
+            return Err(BuildError::WeigherWithoutCapacity);
         }
         if self.tick.is_zero() {
             return Err(BuildError::ZeroTick);
@@ -188,24 +262,50 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         if self.negative_ttl.is_zero() {
             return Err(BuildError::ZeroNegativeTtl);
         }
-        Ok((shards, self.tick.as_nanos() as u64))
+        if self.time_to_idle.is_some_and(|t| t.is_zero()) {
+            return Err(BuildError::ZeroTimeToIdle);
+        }
+        // Without a weigher the capacity is in entries; with one, assume
+        // entries of at least 64 units for the shard count.
+        let entries = self.max_capacity.map(|c| if self.weigher.is_some() { c / 64 } else { c });
+        let shards = match entries {
+            Some(entries) => {
+                let most = (entries / Self::MIN_SHARD_CAPACITY).max(1);
+                let most = if most.is_power_of_two() { most } else { most.next_power_of_two() / 2 };
+                shards.min(usize::try_from(most).unwrap_or(usize::MAX))
+            }
+            None => shards,
+        };
+        Ok(Settings {
+            capacity: self.max_capacity,
+            shards,
+            default_ttl: self.default_ttl,
+            negative_ttl: self.negative_ttl,
+            time_to_idle: self.time_to_idle,
+            tick: time::nanos(self.tick),
+            clock: self.clock,
+            listener: self.listener,
+            weigher: self.weigher,
+            hasher: self.hasher,
+        })
     }
 }
 
 impl<K, V, S> CacheBuilder<K, V, S>
 where
-    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
-    S: std::hash::BuildHasher + Send + Sync + 'static,
+    S: BuildHasher + Send + Sync + 'static,
 {
     /// Builds the cache.
     ///
     /// # Errors
     ///
     /// A [`BuildError`] names the first invalid setting: zero or too many
-    /// shards, a zero or too long tick, a zero default or negative TTL; or
-    /// the expiry thread could not be started.
+    /// shards, a zero capacity, a weigher without a capacity, a zero or too
+    /// long tick, a zero default TTL, negative TTL or time to idle; or the
+    /// expiry thread could not be started.
     pub fn build(self) -> Result<Cache<K, V, S>, BuildError> {
-        Cache::from_builder(self)
+        Cache::with_settings(self.check()?)
     }
 }

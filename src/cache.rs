@@ -1,30 +1,28 @@
-//! [`Cache`]: the sync API. Each call hashes its key once, picks the shard,
-//! and does its work under that one shard's lock; removals are reported to
-//! the listener after the lock is released.
+//! [`Cache`]: the sync API, a thin handle over the core (`inner`).
 
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::builder::CacheBuilder;
 use crate::counter::Counter;
 use crate::error::{BuildError, Error};
-use crate::expiry;
-use crate::inner::{Inner, Now};
-use crate::listener::RemovalCause;
+use crate::inner::{Begin, Expiry, Inner, Loaded, Loader, Outcome, Settings};
+use crate::iter::{Iter, IterKeys};
 use crate::lookup::{Lookup, Ttl};
-use crate::stats::{add_locked, Read, ReadCounters, Stats};
-use crate::table::{Slot, Table};
-use crate::time::NEVER;
+use crate::stats::Stats;
 use crate::DefaultHashBuilder;
 
 /// A concurrent key-value cache with per-key TTL.
 ///
-/// `Clone` is a cheap handle: clones share one cache. See the
-/// [crate docs](crate) for the guide.
+/// `Clone` is a cheap handle: clones share one cache, and the last one to
+/// be dropped frees the entries (on its own thread) and stops the cache's
+/// background expiry. See the [crate docs](crate) for the guide.
+///
+/// Keys are read by reference to any borrowed form (`&str` for `String`
+/// keys) and written by value. Values are returned by clone: wrap large
+/// values in an `Arc`, so that a read clones a pointer.
 ///
 /// # Example
 ///
@@ -44,21 +42,29 @@ use crate::DefaultHashBuilder;
 /// assert_eq!(cache.get("no-such-user"), None);
 /// ```
 pub struct Cache<K, V, S = DefaultHashBuilder> {
-    pub(crate) inner: Arc<Inner<K, V, S>>,
+    inner: Arc<Inner<K, V, S>>,
 }
 
 impl<K, V, S> Clone for Cache<K, V, S> {
     fn clone(&self) -> Self {
+        self.inner.acquire();
         Cache { inner: self.inner.clone() }
+    }
+}
+
+impl<K, V, S> Drop for Cache<K, V, S> {
+    fn drop(&mut self) {
+        self.inner.release();
     }
 }
 
 impl<K, V, S> fmt::Debug for Cache<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cache")
-            .field("shards", &self.inner.table.shards().len())
-            .field("default_ttl", &self.inner.default_ttl)
-            .field("negative_ttl", &self.inner.negative_ttl)
+            .field("shards", &self.inner.shard_count())
+            .field("max_capacity", &self.inner.capacity())
+            .field("default_ttl", &self.inner.default_ttl())
+            .field("negative_ttl", &self.inner.negative_ttl())
             .finish_non_exhaustive()
     }
 }
@@ -80,11 +86,6 @@ where
             Err(e) => panic!("wheelcache: {e}"),
         }
     }
-
-    /// A builder for a cache with settings.
-    pub fn builder() -> CacheBuilder<K, V> {
-        CacheBuilder::default()
-    }
 }
 
 impl<K, V> Default for Cache<K, V>
@@ -103,39 +104,9 @@ where
     V: Clone + Send + Sync + 'static,
     S: BuildHasher + Send + Sync + 'static,
 {
-    pub(crate) fn from_builder(builder: CacheBuilder<K, V, S>) -> Result<Self, BuildError> {
-        let (shards, tick) = builder.validate()?;
-        let driven = builder.clock.is_real();
-        let capacity = builder.max_capacity.map(|c| usize::try_from(c).unwrap_or(usize::MAX));
-        let entries = Arc::new(AtomicUsize::new(0));
-        let inner = Arc::new(Inner {
-            table: Table::new(
-                shards,
-                builder.hasher,
-                tick,
-                builder.clock.now(),
-                capacity.map(|c| (c, entries.clone())),
-            ),
-            clock: builder.clock,
-            default_ttl: builder.default_ttl,
-            negative_ttl: builder.negative_ttl,
-            listener: builder.listener,
-            next_due: AtomicU64::new(NEVER),
-            driver: OnceLock::new(),
-            closed: AtomicBool::new(false),
-            cursor: AtomicUsize::new(0),
-            capacity,
-            entries,
-            reads: ReadCounters::default(),
-            tick,
-        });
-        if driven {
-            let weak = Arc::downgrade(&inner);
-            let driver = expiry::register(weak).map_err(|_| BuildError::ExpiryThread)?;
-            // Set once, here, before any other handle exists.
-            let _ = inner.driver.set(driver);
-        }
-        Ok(Cache { inner })
+    /// A cache with checked settings (see `CacheBuilder::build`).
+    pub(crate) fn with_settings(settings: Settings<K, V, S>) -> Result<Self, BuildError> {
+        Ok(Cache { inner: Inner::new(settings)? })
     }
 
     // ---- reads --------------------------------------------------------
@@ -163,34 +134,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let inner = &*self.inner;
-        let hash = inner.table.hash(key);
-        let shard = inner.table.shard(hash);
-        let state = shard.state.read();
-        let lookup = match state.find(hash, key) {
-            Some(i) => {
-                let slot = state.slot(i);
-                if slot.deadline != NEVER && slot.expired_at(inner.clock.now()) {
-                    Lookup::Miss
-                } else {
-                    if inner.capacity.is_some() {
-                        slot.touch();
-                    }
-                    match slot.value() {
-                        Some(v) => Lookup::Hit(v.clone()),
-                        None => Lookup::Negative,
-                    }
-                }
-            }
-            None => Lookup::Miss,
-        };
-        drop(state);
-        inner.reads.record(match lookup {
-            Lookup::Hit(_) => Read::Hit,
-            Lookup::Miss => Read::Miss,
-            Lookup::Negative => Read::Negative,
-        });
-        lookup
+        self.inner.get_item(key)
     }
 
     /// The value of a live entry; `None` for a missing, expired or negative one.
@@ -200,28 +144,22 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.get_item(key).into_option()
+        self.inner.get_item(key).into_option()
     }
 
     /// Whether `key` holds a live value (a negative marker does not count).
-    /// Counts no hit or miss.
+    /// Counts no hit or miss and does not count as an access.
     pub fn contains<Q>(&self, key: &Q) -> bool
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let inner = &*self.inner;
-        let hash = inner.table.hash(key);
-        let state = inner.table.shard(hash).state.read();
-        let mut now = inner.now();
-        state.find(hash, key).is_some_and(|i| {
-            let slot = state.slot(i);
-            slot.has_value() && !now.expired(slot)
-        })
+        self.inner.contains(key)
     }
 
     /// How long `key` has to live: missing, persistent, or the exact time
-    /// remaining. Works on negative markers too.
+    /// remaining (the earlier of its TTL and its time to idle). Works on
+    /// negative markers too; does not count as an access.
     ///
     /// # Example
     ///
@@ -241,22 +179,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let inner = &*self.inner;
-        let hash = inner.table.hash(key);
-        let state = inner.table.shard(hash).state.read();
-        let Some(i) = state.find(hash, key) else {
-            return Ttl::Missing;
-        };
-        let deadline = state.slot(i).deadline;
-        if deadline == NEVER {
-            return Ttl::Persistent;
-        }
-        let now = inner.clock.now();
-        if now >= deadline {
-            Ttl::Missing
-        } else {
-            Ttl::Remaining(Duration::from_nanos(deadline - now))
-        }
+        self.inner.ttl(key)
     }
 
     // ---- writes -------------------------------------------------------
@@ -265,10 +188,11 @@ where
     /// replacing any value, marker and TTL the key had.
     #[inline]
     pub fn set(&self, key: K, value: V) {
-        self.setx(key, value, self.inner.default_ttl);
+        self.inner.store(key, Some(value), Expiry::Default);
     }
 
-    /// The same as [`set`](Cache::set), under the reference interface's name.
+    /// The same as [`set`](Cache::set), under the dict-style name of the
+    /// key-value cache interface (`set_item`/`del_item`/`get_item`).
     #[inline]
     pub fn set_item(&self, key: K, value: V) {
         self.set(key, value);
@@ -277,8 +201,7 @@ where
     /// Stores `value` with its own TTL: `None` never expires; a zero TTL
     /// stores it already expired, which removes the key.
     ///
-    /// A TTL is kept exactly, whatever the default TTL (the reference
-    /// implementation capped every entry at its default). TTLs up to
+    /// A TTL is kept exactly, never capped by the default TTL. TTLs up to
     /// `Duration::MAX` are accepted; deadlines saturate at about 584 years.
     ///
     /// # Example
@@ -292,14 +215,9 @@ where
     /// cache.setx("k", 2, Some(Duration::ZERO));
     /// assert_eq!(cache.get("k"), None);
     /// ```
+    #[inline]
     pub fn setx(&self, key: K, value: V, ttl: Option<Duration>) {
-        if ttl == Some(Duration::ZERO) {
-            self.remove(&key, false);
-            return;
-        }
-        let mut now = self.inner.now();
-        let deadline = now.deadline(ttl);
-        self.store(key, Some(value), deadline, &mut now);
+        self.inner.store(key, Some(value), Expiry::Ttl(ttl));
     }
 
     /// Stores a negative marker (the key is known to be absent upstream)
@@ -307,66 +225,20 @@ where
     /// `items`, `keys` or `len`; `get_item` reports them as
     /// [`Lookup::Negative`].
     pub fn set_negative(&self, key: K) {
-        let mut now = self.inner.now();
-        let deadline = now.deadline(Some(self.inner.negative_ttl));
-        self.store(key, None, deadline, &mut now);
-    }
-
-    /// Stores `value` (or a marker) under `key` with `deadline`.
-    fn store(&self, key: K, value: Option<V>, deadline: u64, now: &mut Now<'_>) {
-        let inner = &*self.inner;
-        let hash = inner.table.hash(&key);
-        let shard = inner.table.shard(hash);
-        let mut state = shard.state.write();
-        let found = state.find(hash, &key);
-        let put = inner.put(&mut state, shard, hash, found, key, value, deadline, now);
-        drop(state);
-        inner.armed(deadline);
-        inner.finish(shard, put, now);
+        self.inner.store(key, None, Expiry::Negative);
     }
 
     /// The live value of `key`; if there is none (or a negative marker),
     /// stores `default` with the default TTL and returns it.
     pub fn setdefault(&self, key: K, default: V) -> V {
-        let inner = &*self.inner;
-        let hash = inner.table.hash(&key);
-        let shard = inner.table.shard(hash);
-        let mut now = inner.now();
-        let mut state = shard.state.write();
-        let found = state.find(hash, &key);
-        match found.filter(|&i| !now.expired(state.slot(i))).map(|i| state.slot(i).value()) {
-            Some(Some(v)) => {
-                let v = v.clone();
-                drop(state);
-                inner.reads.record(Read::Hit);
-                return v;
-            }
-            Some(None) => inner.reads.record(Read::Negative),
-            None => inner.reads.record(Read::Miss),
-        }
-        let deadline = now.deadline(inner.default_ttl);
-        let put = inner.put(
-            &mut state,
-            shard,
-            hash,
-            found,
-            key,
-            Some(default.clone()),
-            deadline,
-            &mut now,
-        );
-        drop(state);
-        inner.armed(deadline);
-        inner.finish(shard, put, &mut now);
-        default
+        self.inner.setdefault(key, default)
     }
 
     /// Adds `amount` to the integer in `key` and returns the result.
     ///
     /// A missing, expired or negative key starts from zero and gets the
     /// default TTL. An existing value is changed in place and **keeps its
-    /// deadline exactly** (the reference implementation rounded it down to
-    /// whole seconds).
+    /// deadline exactly** (not rounded to whole seconds).
     ///
     /// # Errors
     ///
@@ -392,33 +264,7 @@ where
     where
         V: Counter,
     {
-        let inner = &*self.inner;
-        let hash = inner.table.hash(&key);
-        let shard = inner.table.shard(hash);
-        let mut now = inner.now();
-        let mut state = shard.state.write();
-        let found = state.find(hash, &key);
-        let live = found.filter(|&i| !now.expired(state.slot(i)));
-        if let Some((i, Some(current))) = live.map(|i| (i, state.slot(i).value())) {
-            // In place: the deadline stays exactly as it was.
-            let n = current.to_counter().ok_or(Error::NotAnInteger)?;
-            let n = n.checked_add(amount).ok_or(Error::Overflow)?;
-            let value = V::from_counter(n).ok_or(Error::Overflow)?;
-            let old = state.replace(i, Some(value));
-            add_locked(&mut state, &shard.counters.updates, 1);
-            drop(state);
-            inner.reads.record(Read::Hit);
-            inner.report(shard, old.map(|v| (key, v, RemovalCause::Replaced)));
-            return Ok(n);
-        }
-        let value = V::from_counter(amount).ok_or(Error::Overflow)?;
-        inner.reads.record(if live.is_some() { Read::Negative } else { Read::Miss });
-        let deadline = now.deadline(inner.default_ttl);
-        let put = inner.put(&mut state, shard, hash, found, key, Some(value), deadline, &mut now);
-        drop(state);
-        inner.armed(deadline);
-        inner.finish(shard, put, &mut now);
-        Ok(amount)
+        self.inner.incr(key, amount)
     }
 
     /// Subtracts `amount` from the integer in `key`: `incr(key, -amount)`.
@@ -442,28 +288,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if ttl == Some(Duration::ZERO) {
-            return self.remove(key, false).is_some();
-        }
-        let inner = &*self.inner;
-        let hash = inner.table.hash(key);
-        let shard = inner.table.shard(hash);
-        let mut now = inner.now();
-        let mut state = shard.state.write();
-        let Some(i) = state.find(hash, key) else {
-            return false;
-        };
-        if now.expired(state.slot(i)) {
-            let notice = inner.reap_entry(&mut state, shard, i, hash);
-            drop(state);
-            inner.report(shard, notice);
-            return false;
-        }
-        let deadline = now.deadline(ttl);
-        state.retime(i, deadline);
-        drop(state);
-        inner.armed(deadline);
-        true
+        self.inner.expire(key, ttl)
     }
 
     // ---- removals -----------------------------------------------------
@@ -475,7 +300,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.remove(key, false).is_some()
+        self.inner.delete(key)
     }
 
     /// Removes `key` and returns its live value; removes a marker and
@@ -485,101 +310,154 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.remove(key, true).flatten()
-    }
-
-    /// Removes a live entry or marker: `Some(value)` (the value only when
-    /// `keep`), `None` when there was none.
-    fn remove<Q>(&self, key: &Q, keep: bool) -> Option<Option<V>>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        let inner = &*self.inner;
-        let hash = inner.table.hash(key);
-        let shard = inner.table.shard(hash);
-        let mut now = inner.now();
-        let mut state = shard.state.write();
-        let i = state.find(hash, key)?;
-        if now.expired(state.slot(i)) {
-            let notice = inner.reap_entry(&mut state, shard, i, hash);
-            drop(state);
-            inner.report(shard, notice);
-            return None;
-        }
-        let slot = state.remove(i, hash, inner.table.hasher());
-        add_locked(&mut state, &shard.counters.removals, 1);
-        drop(state);
-        let (key, value) = slot.into_parts();
-        match value {
-            None => Some(None),
-            Some(v) if keep => {
-                if inner.listener.is_some() {
-                    inner.report(shard, Some((key, v.clone(), RemovalCause::Removed)));
-                }
-                Some(Some(v))
-            }
-            Some(v) => {
-                inner.report(shard, Some((key, v, RemovalCause::Removed)));
-                Some(None)
-            }
-        }
+        self.inner.remove(key, true).flatten()
     }
 
     /// Removes and returns some live entry (never a marker); `None` when
     /// there is none. Successive calls start from successive shards.
     pub fn popitem(&self) -> Option<(K, V)> {
-        let inner = &*self.inner;
-        let shards = inner.table.shards();
-        let start = inner.cursor.fetch_add(1, Relaxed);
-        let now = inner.clock.now();
-        let hasher = inner.table.hasher();
-        for n in 0..shards.len() {
-            let shard = &shards[(start + n) % shards.len()];
-            let mut expired = Vec::new();
-            let mut found = None;
-            let mut state = shard.state.write();
-            let mut i = state.len();
-            while i > 0 {
-                i -= 1;
-                let slot = state.slot(i);
-                if slot.expired_at(now) {
-                    let hash = hasher(&slot.key);
-                    expired.push(state.remove(i, hash, &hasher));
-                    add_locked(&mut state, &shard.counters.expirations, 1);
-                } else if slot.has_value() {
-                    let hash = hasher(&slot.key);
-                    found = Some(state.remove(i, hash, &hasher));
-                    add_locked(&mut state, &shard.counters.removals, 1);
-                    break;
-                }
-            }
-            drop(state);
-            inner.report_all(shard, expired, RemovalCause::Expired);
-            if let Some((key, Some(value))) = found.map(Slot::into_parts) {
-                if inner.listener.is_some() {
-                    inner.report(shard, Some((key.clone(), value.clone(), RemovalCause::Removed)));
-                }
-                return Some((key, value));
-            }
-        }
-        None
+        self.inner.popitem()
     }
 
     /// Removes every entry and marker.
     pub fn clear(&self) {
-        let inner = &*self.inner;
-        for shard in inner.table.shards() {
-            let mut state = shard.state.write();
-            let slots = state.take_all();
-            let now = inner.clock.now();
-            let (expired, removed): (Vec<_>, Vec<_>) =
-                slots.into_iter().partition(|slot| slot.expired_at(now));
-            add_locked(&mut state, &shard.counters.expirations, expired.len() as u64);
-            add_locked(&mut state, &shard.counters.removals, removed.len() as u64);
-            drop(state);
-            inner.report_all(shard, expired, RemovalCause::Expired);
-            inner.report_all(shard, removed, RemovalCause::Removed);
+        self.inner.clear();
+    }
+
+    // ---- whole-cache views --------------------------------------------
+
+    /// The number of live values (markers and expired entries not counted).
+    ///
+    /// Expired entries the expiry thread has not reached yet are reaped
+    /// first, on this thread: work proportional to them, never a scan of
+    /// the cache.
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Whether there is no live value.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A snapshot of the live keys (markers excluded).
+    pub fn keys(&self) -> Vec<K> {
+        self.inner.collect(|k, _| k.clone())
+    }
+
+    /// A snapshot of the live values (markers excluded).
+    pub fn values(&self) -> Vec<V> {
+        self.inner.collect(|_, v| v.clone())
+    }
+
+    /// A snapshot of the live entries (markers excluded).
+    pub fn items(&self) -> Vec<(K, V)> {
+        self.inner.collect(|k, v| (k.clone(), v.clone()))
+    }
+
+    /// A lazy iterator over the live keys (markers excluded).
+    ///
+    /// It copies one shard's keys at a time under a shared lock and holds no
+    /// lock while the caller's loop body runs, so the body may call the
+    /// cache, even write to it. A key present throughout the loop is
+    /// yielded once; keys written or removed during the loop may or may
+    /// not be; no key is yielded twice.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wheelcache::Cache;
+    ///
+    /// let cache: Cache<u32, u32> = Cache::new();
+    /// for k in 0..10 {
+    ///     cache.set(k, k);
+    /// }
+    /// for k in cache.iter_keys() {
+    ///     cache.del_item(&k); // no deadlock
+    /// }
+    /// assert!(cache.is_empty());
+    /// ```
+    pub fn iter_keys(&self) -> IterKeys<K, V, S> {
+        IterKeys::new(self.clone())
+    }
+
+    /// A lazy iterator over the live entries (markers excluded), as
+    /// `(key, value)` clones: like [`iter_keys`](Cache::iter_keys), one
+    /// shard at a time, no lock held while the loop body runs.
+    pub fn iter(&self) -> Iter<K, V, S> {
+        Iter::new(self.clone())
+    }
+
+    pub(crate) fn inner(&self) -> &Inner<K, V, S> {
+        &self.inner
+    }
+
+    // ---- loading ------------------------------------------------------
+
+    /// The live value of `key`, or the value `init` returns, stored with the
+    /// default TTL. Single-flight: concurrent callers for one key run one
+    /// `init`; the others wait for its value (blocking their thread).
+    ///
+    /// A negative marker counts as absent. Plain reads never wait for a
+    /// load: they miss until its value is stored. An `init` that asks the
+    /// cache for its own key loads it again (it does not wait for itself);
+    /// a blocking caller never waits for an async load
+    /// ([`AsyncCache::get_or_load`](crate::AsyncCache::get_or_load)) but
+    /// runs its own `init`, since the async loader may need the thread it
+    /// would block.
+    ///
+    /// # Panics
+    ///
+    /// If `init` panics, the panic propagates to this caller; the load is
+    /// abandoned without leaving anything behind, and one of the waiters
+    /// runs its own `init` instead.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wheelcache::Cache;
+    ///
+    /// let cache: Cache<u64, String> = Cache::new();
+    /// let v = cache.get_or_insert_with(7, || "loaded".to_string());
+    /// assert_eq!(v, "loaded");
+    /// assert_eq!(cache.get_or_insert_with(7, || unreachable!()), "loaded");
+    /// ```
+    pub fn get_or_insert_with(&self, key: K, init: impl FnOnce() -> V) -> V {
+        match self.try_get_or_insert_with(key, || Ok::<V, std::convert::Infallible>(init())) {
+            Ok(v) => v,
+            Err(never) => match never {},
+        }
+    }
+
+    /// As [`get_or_insert_with`](Cache::get_or_insert_with), with a loader
+    /// that can fail.
+    ///
+    /// # Errors
+    ///
+    /// The loader's error, returned to the caller that ran it; nothing is
+    /// stored, and a waiting caller runs its own loader next.
+    pub fn try_get_or_insert_with<E>(
+        &self,
+        key: K,
+        init: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, E> {
+        let mut init = Some(init);
+        loop {
+            match self.inner.begin_load(key.clone(), Loader::this_thread(), false) {
+                Begin::Hit(v) => return Ok(v),
+                Begin::Negative => unreachable!("markers count as absent here"),
+                Begin::Wait(flight) => match flight.wait() {
+                    Outcome::Value(v) => return Ok(v),
+                    Outcome::Absent | Outcome::Retry => {}
+                },
+                Begin::Load(guard) => {
+                    let init = init.take().expect("a caller loads at most once: it returns after");
+                    // On error or panic the guard abandons the load.
+                    let value = init()?;
+                    let stored = guard.finish(Loaded::Value(value, None));
+                    return Ok(stored.expect("a value was loaded"));
+                }
+            }
         }
     }
 
@@ -587,42 +465,44 @@ where
 
     /// The cache's counters, summed over shards.
     pub fn stats(&self) -> Stats {
-        let mut stats = Stats::default();
-        self.inner.reads.add_to(&mut stats);
-        for shard in self.inner.table.shards() {
-            shard.counters.add_to(&mut stats);
-        }
-        stats
+        self.inner.stats()
     }
 
-    /// Reaps every expired entry now, on the calling thread. The expiry
-    /// thread does this on its own for caches on the real clock; with a
-    /// mock clock this is how expired entries are removed (and reported).
+    /// Reaps every expired entry now, on the calling thread, and compacts
+    /// shards that removals left mostly empty. The expiry thread does this
+    /// on its own for caches on the real clock; with a mock clock this is
+    /// how expired entries are removed (and reported).
     pub fn run_pending_tasks(&self) {
-        let inner = &*self.inner;
-        inner.reap_all(inner.clock.now(), true);
+        self.inner.run_pending();
     }
 
-    /// The number of armed timers: entries and markers with a deadline,
+    /// The number of armed timers: entries and markers with an expiry,
     /// including expired ones not yet reaped. Never more than the entries:
     /// re-timing a key moves its one timer.
+    #[cfg(feature = "test-util")]
     pub fn timers(&self) -> usize {
-        self.inner.table.shards().iter().map(|s| s.state.read().timers()).sum()
+        self.inner.timers()
     }
 
-    /// Checks the table's internal invariants, panicking on a broken one.
-    /// For tests and fuzzing; it locks every shard in turn.
-    #[doc(hidden)]
-    pub fn validate(&self) {
-        let hasher = self.inner.table.hasher();
-        for shard in self.inner.table.shards() {
-            shard.state.read().validate(&hasher);
-        }
+    /// Checks the internal invariants of every shard, panicking on a
+    /// broken one. For tests and fuzzing; it locks every shard in turn.
+    #[cfg(feature = "test-util")]
+    pub fn assert_invariants(&self) {
+        self.inner.assert_invariants();
+    }
+}
+
+impl<K, V, S> Cache<K, V, S> {
+    /// Gives up this handle's share of the cache before the handle is
+    /// dropped: the last share to go stops background expiry. The share
+    /// must be [restored](Cache::restore_share) before the handle drops.
+    pub(crate) fn release_share(&self) {
+        self.inner.release_share();
     }
 
-    /// Stops background expiry for this cache (reads still respect
-    /// deadlines, and `run_pending_tasks` still reaps).
-    pub(crate) fn stop_expiry(&self) {
-        self.inner.unregister();
+    /// Balances an earlier [`release_share`](Cache::release_share), just
+    /// before the handle drops.
+    pub(crate) fn restore_share(&self) {
+        self.inner.acquire();
     }
 }

@@ -17,11 +17,11 @@ use serde::{Deserialize, Serialize};
 use crate::cache::Cache;
 use crate::counter::Counter;
 use crate::error::{BuildError, Error};
-use crate::facade::{AsyncCache, KvCache};
 use crate::keys::KeyBuilder;
 use crate::lookup::{Lookup, Ttl};
 #[cfg(feature = "redis")]
 use crate::redis::{RedisCache, RedisOptions};
+use crate::{kv::KvCache, memory::AsyncCache};
 
 /// The settings of a cache, whichever its backend: what [`make_cache`]
 /// builds from.

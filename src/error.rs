@@ -119,6 +119,10 @@ pub enum BuildError {
     ZeroDefaultTtl,
     /// `negative_ttl(Duration::ZERO)`: every negative marker would be expired at once.
     ZeroNegativeTtl,
+    /// `time_to_idle(Duration::ZERO)`: every entry would be idle at once.
+    ZeroTimeToIdle,
+    /// A `weigher` without a `max_capacity`: the weights would bound nothing.
+    WeigherWithoutCapacity,
     /// The operating system refused to start the background expiry thread.
     ExpiryThread,
 }
@@ -135,6 +139,10 @@ impl fmt::Display for BuildError {
                 "default_ttl must be longer than zero (leave it unset for no expiry)"
             }
             BuildError::ZeroNegativeTtl => "negative_ttl must be longer than zero",
+            BuildError::ZeroTimeToIdle => "time_to_idle must be longer than zero",
+            BuildError::WeigherWithoutCapacity => {
+                "a weigher needs a max_capacity (the weights bound nothing without one)"
+            }
             BuildError::ExpiryThread => "could not start the background expiry thread",
         })
     }

@@ -178,24 +178,26 @@ mod config;
 mod counter;
 mod error;
 mod expiry;
-mod facade;
 mod inner;
+mod iter;
 mod keys;
+mod kv;
+mod list;
 mod listener;
-mod load;
 mod lookup;
+mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 mod stats;
 mod table;
 mod time;
-mod views;
+mod unwind;
 mod wheel;
 
-/// Internals for the fuzz targets (feature `fuzzing`); not part of the API.
-#[cfg(feature = "fuzzing")]
+/// Internals for the fuzz targets (built with `--cfg fuzzing`); not part
+/// of the API.
+#[cfg(fuzzing)]
 #[doc(hidden)]
-#[path = "fuzzing.rs"]
 pub mod __fuzz;
 
 pub use crate::{
@@ -203,13 +205,14 @@ pub use crate::{
     cache::Cache,
     counter::Counter,
     error::{BackendError, BuildError, Error},
-    facade::{AsyncCache, KvCache},
+    iter::{Iter, IterKeys},
     keys::KeyBuilder,
+    kv::KvCache,
     listener::RemovalCause,
     lookup::{Lookup, Ttl},
+    memory::AsyncCache,
     stats::Stats,
     time::Clock,
-    views::IterKeys,
 };
 
 #[cfg(feature = "test-util")]

@@ -44,8 +44,8 @@ use serde::Serialize;
 
 use crate::counter::Counter;
 use crate::error::{BackendError, Error};
-use crate::facade::KvCache;
 use crate::keys::KeyBuilder;
+use crate::kv::KvCache;
 use crate::lookup::{Lookup, Ttl};
 
 use self::format::{decode, encode, NEGATIVE};

@@ -1,21 +1,24 @@
-//! Counters of what a cache did: [`Stats`], summed from per-shard counters.
+//! Counters of what a cache did: [`Stats`], summed from the read counters
+//! and the shards' write counters.
 //!
-//! Writes count their events per shard, in relaxed atomics beside the
-//! shard's lock, on cache lines a write touches anyway. Reads count in
-//! per-thread stripes without an atomic read-modify-write (see
-//! `ReadCounters`). No counter is shared by every core. `stats()` adds it
-//! all up, so a snapshot taken while other threads work is a sum of
-//! counters, not an atomic picture.
+//! Writes count their events per shard, under the shard's write lock (see
+//! `table::Counters`). Reads count in per-thread stripes without an atomic
+//! read-modify-write (see [`ReadCounters`]). No counter is shared by every
+//! core. `stats()` adds it all up, so a snapshot taken while other threads
+//! work is a sum of counters, not an atomic picture; once they stop, it is
+//! exact.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::table::ShardState;
+use parking_lot::Mutex;
 
 /// A snapshot of a cache's counters, from [`Cache::stats`](crate::Cache::stats).
 ///
 /// Reads (`get_item`, `get`, `setdefault`, `incr`…) count hits, misses and
 /// negative hits; `contains`, `ttl` and the snapshot calls (`keys`…) count
-/// nothing.
+/// nothing. A loading call (`get_or_insert_with`…) that waits for another
+/// caller's load counts a load wait, not a miss.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -25,20 +28,26 @@ pub struct Stats {
     pub misses: u64,
     /// Reads that found a negative marker.
     pub negative_hits: u64,
+    /// Loading calls that waited for another caller's load of the same key.
+    pub load_waits: u64,
     /// Writes that created an entry (a value or a marker).
     pub inserts: u64,
     /// Writes that replaced a live entry (a value or a marker).
     pub updates: u64,
     /// Entries removed by a call: `del_item`, `pop`, `popitem`, `clear`,
-    /// `expire(Some(ZERO))`, `setx(…, Some(ZERO))`.
+    /// `retain`, `expire(Some(ZERO))`, `setx(…, Some(ZERO))`.
     pub removals: u64,
-    /// Entries evicted to stay within `max_capacity`.
+    /// Entries evicted to stay within `max_capacity` (and values refused
+    /// because they alone weigh more than it).
     pub evictions: u64,
-    /// Entries removed because their deadline passed.
+    /// Entries removed because their deadline (or time to idle) passed.
     pub expirations: u64,
     /// Removal-listener calls that panicked (the panic is caught; the cache
     /// goes on).
     pub listener_panics: u64,
+    /// The entries' total weight now: their number (markers included),
+    /// or the sum of the weigher's weights.
+    pub weight: u64,
 }
 
 impl Stats {
@@ -54,119 +63,171 @@ impl Stats {
 }
 
 /// What a read found, for the read counters.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum Read {
     Hit,
     Miss,
     Negative,
+    LoadWait,
 }
 
-/// Stripes of read counters: a cache's hits, misses and negative hits.
+/// A cache's read counters: hits, misses, negative hits and load waits.
 ///
 /// Reads are the hot path, and an atomic read-modify-write costs about as
-/// much as the rest of a hit. So each thread counts in its own stripe (by a
-/// thread-local index handed out round-robin) with a plain relaxed load and
-/// store, which no other core touches while it runs. The counts are exact
-/// while no two threads that share a stripe read the same cache at the same
-/// instant: always with up to `STRIPES` threads, almost always beyond.
+/// much as the rest of a hit. So each thread that is alive holds a slot
+/// number of its own (the lowest free one, given back when the thread
+/// ends, see [`slot`]), and a thread whose slot has a stripe here counts
+/// in it with a plain relaxed load and store: no other thread writes that
+/// stripe while the slot is held, so no count is lost. Threads beyond the
+/// stripes (more threads alive at once than `stripes`) count with atomic
+/// adds on shared stripes: exact too, only slower.
 pub(crate) struct ReadCounters {
-    stripes: Box<[Stripe]>,
+    owned: Box<[Stripe]>,
+    shared: Box<[Stripe]>,
 }
-
-/// The number of read-counter stripes a cache has.
-const STRIPES: usize = 32;
 
 #[derive(Default)]
 #[repr(align(64))]
 struct Stripe {
-    hits: AtomicU64,
-    misses: AtomicU64,
-    negative_hits: AtomicU64,
-}
-
-impl Default for ReadCounters {
-    fn default() -> Self {
-        ReadCounters { stripes: (0..STRIPES).map(|_| Stripe::default()).collect() }
-    }
-}
-
-/// This thread's stripe.
-#[inline]
-fn stripe() -> usize {
-    use std::cell::Cell;
-    use std::sync::atomic::AtomicUsize;
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
-    STRIPE.with(|s| {
-        let mut i = s.get();
-        if i == usize::MAX {
-            i = NEXT.fetch_add(1, Relaxed) % STRIPES;
-            s.set(i);
-        }
-        i
-    })
+    counts: [AtomicU64; 4],
 }
 
 impl ReadCounters {
+    /// Counters with stripes for `threads` threads.
+    pub(crate) fn new(threads: usize) -> Self {
+        let stripes = threads.clamp(1, 256);
+        ReadCounters {
+            owned: (0..stripes).map(|_| Stripe::default()).collect(),
+            shared: (0..stripes.min(8)).map(|_| Stripe::default()).collect(),
+        }
+    }
+
     /// Counts one read.
     #[inline]
     pub(crate) fn record(&self, read: Read) {
-        let stripe = &self.stripes[stripe()];
-        let counter = match read {
-            Read::Hit => &stripe.hits,
-            Read::Miss => &stripe.misses,
-            Read::Negative => &stripe.negative_hits,
-        };
-        // Only this thread writes this stripe (see the type's docs).
-        counter.store(counter.load(Relaxed).wrapping_add(1), Relaxed);
+        let slot = slot();
+        match self.owned.get(slot) {
+            Some(stripe) => {
+                let counter = &stripe.counts[read as usize];
+                // Only this thread writes this stripe while it holds its slot.
+                counter.store(counter.load(Relaxed).wrapping_add(1), Relaxed);
+            }
+            None => {
+                let stripe = &self.shared[slot % self.shared.len()];
+                stripe.counts[read as usize].fetch_add(1, Relaxed);
+            }
+        }
     }
 
     /// Adds these counters into a snapshot.
     pub(crate) fn add_to(&self, s: &mut Stats) {
-        for stripe in self.stripes.iter() {
-            s.hits += stripe.hits.load(Relaxed);
-            s.misses += stripe.misses.load(Relaxed);
-            s.negative_hits += stripe.negative_hits.load(Relaxed);
+        for stripe in self.owned.iter().chain(self.shared.iter()) {
+            let [hits, misses, negative, waits] = &stripe.counts;
+            s.hits += hits.load(Relaxed);
+            s.misses += misses.load(Relaxed);
+            s.negative_hits += negative.load(Relaxed);
+            s.load_waits += waits.load(Relaxed);
         }
     }
 }
 
-/// One shard's other counters.
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub(crate) inserts: AtomicU64,
-    pub(crate) updates: AtomicU64,
-    pub(crate) removals: AtomicU64,
-    pub(crate) evictions: AtomicU64,
-    pub(crate) expirations: AtomicU64,
-    pub(crate) listener_panics: AtomicU64,
+/// Slot numbers of the threads alive: the free ones, handed out lowest
+/// first so that the stripes in use stay few.
+static FREE_SLOTS: Mutex<FreeSlots> = Mutex::new(FreeSlots { next: 0, free: Vec::new() });
+
+struct FreeSlots {
+    /// The lowest slot never handed out.
+    next: usize,
+    /// Slots given back, kept sorted highest first.
+    free: Vec<usize>,
 }
 
-/// Adds `n` to a counter of a shard whose write lock the caller holds (the
-/// `&mut ShardState` is the proof): every writer of these counters holds
-/// that lock, so a plain load and store does, without the cost of an atomic
-/// read-modify-write; `stats()` may read them at any time.
+/// A thread's hold on its slot, given back when the thread ends.
+struct SlotHold(usize);
+
+impl Drop for SlotHold {
+    fn drop(&mut self) {
+        // Reads counted later on this thread (by other destructors) go to
+        // a shared stripe: the slot may be someone else's by then.
+        SLOT.set(usize::MAX - 1);
+        let mut slots = FREE_SLOTS.lock();
+        let at = slots.free.partition_point(|&s| s > self.0);
+        slots.free.insert(at, self.0);
+    }
+}
+
+thread_local! {
+    static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+    static HOLD: SlotHold = {
+        let mut slots = FREE_SLOTS.lock();
+        let slot = slots.free.pop().unwrap_or_else(|| {
+            slots.next += 1;
+            slots.next - 1
+        });
+        SlotHold(slot)
+    };
+}
+
+/// This thread's slot number: unique among the threads alive.
 #[inline]
-pub(crate) fn add_locked<K, V>(_locked: &mut ShardState<K, V>, counter: &AtomicU64, n: u64) {
-    counter.store(counter.load(Relaxed) + n, Relaxed);
+pub(crate) fn slot() -> usize {
+    let slot = SLOT.get();
+    if slot != usize::MAX {
+        return slot;
+    }
+    // Once a thread's destructors have run, `HOLD` is gone: count on a
+    // shared stripe from then on (any slot past the owned ones does).
+    let slot = HOLD.try_with(|hold| hold.0).unwrap_or(usize::MAX - 1);
+    SLOT.set(slot);
+    slot
 }
 
-/// Adds one to a counter.
-#[inline]
-pub(crate) fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Relaxed);
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
 
-impl Counters {
-    /// Adds these counters into a snapshot.
-    pub(crate) fn add_to(&self, s: &mut Stats) {
-        s.inserts += self.inserts.load(Relaxed);
-        s.updates += self.updates.load(Relaxed);
-        s.removals += self.removals.load(Relaxed);
-        s.evictions += self.evictions.load(Relaxed);
-        s.expirations += self.expirations.load(Relaxed);
-        s.listener_panics += self.listener_panics.load(Relaxed);
+    #[test]
+    fn threads_alive_at_once_hold_distinct_slots_and_give_them_back() {
+        let barrier = Arc::new(std::sync::Barrier::new(4));
+        let slots: Vec<usize> = (0..4)
+            .map(|_| {
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    let s = slot();
+                    barrier.wait();
+                    s
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        let mut sorted = slots.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 4, "slots {slots:?}");
+        // The slots came back: a new thread gets one of them (or lower).
+        let again = std::thread::spawn(slot).join().unwrap();
+        assert!(again <= *sorted.last().unwrap(), "{again} after {sorted:?}");
+    }
+
+    #[test]
+    fn counts_are_exact_with_more_threads_than_stripes() {
+        let counters = Arc::new(ReadCounters::new(2));
+        let threads: Vec<_> = (0..6)
+            .map(|_| {
+                let counters = counters.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..10_000 {
+                        counters.record(Read::Hit);
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let mut stats = Stats::default();
+        counters.add_to(&mut stats);
+        assert_eq!(stats.hits, 60_000);
     }
 }

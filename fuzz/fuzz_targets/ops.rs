@@ -1,6 +1,6 @@
 //! The cache against its model: call sequences decoded from the fuzzer's
 //! bytes run through the runner of `tests/model` (the same model and the
-//! same checks as the proptest sequences, `validate()` after every call),
+//! same checks as the proptest sequences, `assert_invariants()` after every call),
 //! on a mock clock, unbounded or bounded, with `i64`, `String` or `u8`
 //! values.
 

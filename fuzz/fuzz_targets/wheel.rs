@@ -3,7 +3,7 @@
 //! `swap_remove` relocations, deadlines grown in place, moves of time, and
 //! reaping passes polled one bounded step at a time with other calls in
 //! between, as a shard does when it releases its lock between batches.
-//! `validate()` after every call.
+//! `assert_invariants()` after every call.
 
 #![no_main]
 
@@ -185,7 +185,7 @@ impl Run {
     }
 
     fn check(&mut self, op: &Op) {
-        self.wheel.validate();
+        self.wheel.assert_invariants();
         assert_eq!(self.wheel.len(), self.model.len(), "after {op:?}");
         assert!(self.wheel.elapsed() <= self.now, "the wheel ran ahead of time");
         let earliest = self.model.values().map(|&(when, _)| when).min();

@@ -1,13 +1,14 @@
 //! The lock-striped table: a power-of-two array of shards, each a
 //! `parking_lot::RwLock` around a [`ShardState`], padded to its own cache
-//! lines.
+//! lines, and the hashing that picks a key's shard.
 //!
 //! # Ground rules
 //!
 //! - A key is hashed once (`Table::hash`); the hash picks the shard and is
 //!   passed down to the shard's index.
-//! - Each shard's lock guards everything in its `ShardState`: the index, the
-//!   entries, their values and deadlines, and the shard's timing wheel. A
+//! - Each shard's lock guards everything in its `ShardState`: the index,
+//!   the entries, their values and deadlines, the shard's timing wheel, its
+//!   eviction policy, its share of the capacity and its loads in flight. A
 //!   key's whole life (write, re-time, expiry, removal) happens under the
 //!   lock of its one shard, so the expiry path re-checks the deadline under
 //!   the same lock that writers take: a timer can never remove an entry that
@@ -15,61 +16,82 @@
 //! - Reads take the lock shared; writes and expiry take it exclusive. No
 //!   call holds two shard locks at once, so there is no lock order to keep.
 //! - No user code runs under a shard lock but the key's `Hash`/`Eq` and the
-//!   value's `Clone`: removal listeners are called after the lock is released.
-//! - The counters beside each lock are relaxed atomics: statistics only,
-//!   nothing is ordered by them.
+//!   value's `Clone` (see `shard` for what a panic there does). Removed keys
+//!   and values leave the shard by value and are dropped, or handed to the
+//!   removal listener, after the lock is released.
+//! - Beside each lock, read without it: the counters (written by lock
+//!   holders with plain stores) and `next_due`, a lower bound of the
+//!   shard's earliest due tick, lowered and raised only under the lock.
 
+mod counters;
+mod entry;
+mod ghost;
 mod policy;
 mod shard;
-mod slot;
 
 use std::hash::{BuildHasher, Hash};
-use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::*};
 
 use parking_lot::RwLock;
 
-use crate::stats::Counters;
-pub(crate) use shard::{Protect, Reaped, ShardState};
-pub(crate) use slot::Slot;
+pub(crate) use counters::{Counters, Event};
+pub(crate) use shard::{Layout, Parts, Reaped, ShardState};
 
-/// One stripe: its lock and its counters, alone on their cache lines.
+use crate::time::NEVER;
+
+/// One stripe: its lock, its counters and its published next due tick,
+/// alone on their cache lines.
 ///
 /// Laid out for the read path: the lock word and the start of the state
 /// (the entries' and the index's pointers) share the first cache line.
 #[repr(C, align(128))]
-pub(crate) struct Shard<K, V> {
-    pub(crate) state: RwLock<ShardState<K, V>>,
+pub(crate) struct Shard<K, V, P> {
+    pub(crate) state: RwLock<ShardState<K, V, P>>,
     pub(crate) counters: Counters,
+    /// No timer of this shard is due before the tick that starts here
+    /// (nanoseconds); `NEVER` without timers. Written under the write lock.
+    next_due: AtomicU64,
 }
 
-pub(crate) struct Table<K, V, S> {
-    shards: Box<[Shard<K, V>]>,
+impl<K, V, P> Shard<K, V, P> {
+    /// Where no timer of the shard is due before (a lower bound).
+    #[inline]
+    pub(crate) fn next_due(&self) -> u64 {
+        self.next_due.load(SeqCst)
+    }
+
+    /// Publishes the shard's next due tick after a change of its wheel;
+    /// the `&ShardState` comes from the caller's write lock.
+    #[inline]
+    pub(crate) fn publish(&self, locked: &ShardState<K, V, P>) {
+        let next = locked.next_tick_start();
+        if self.next_due.load(Relaxed) != next {
+            self.next_due.store(next, SeqCst);
+        }
+    }
+}
+
+/// The shards and the hasher.
+pub(crate) struct Table<K, V, P, S> {
+    shards: Box<[Shard<K, V, P>]>,
     hasher: S,
     /// `hash >> shift` (masked) is the shard index.
     shift: u32,
     mask: usize,
 }
 
-impl<K, V, S: BuildHasher> Table<K, V, S> {
-    /// A table of `shards` shards (a power of two) with the given tick; a
-    /// bounded one (capacity, shared entry count) counts its entries.
-    pub(crate) fn new(
-        shards: usize,
-        hasher: S,
-        tick: u64,
-        now: u64,
-        capacity: Option<(usize, Arc<AtomicUsize>)>,
-    ) -> Self {
+impl<K, V, P, S: BuildHasher> Table<K, V, P, S> {
+    /// A table of `shards` shards (a power of two) laid out as `layout`,
+    /// whose wheels stand at `now`.
+    pub(crate) fn new(shards: usize, hasher: S, layout: Layout, now: u64) -> Self {
         debug_assert!(shards.is_power_of_two() && shards <= 1 << 16);
         let bits = shards.trailing_zeros();
-        let share = capacity.as_ref().map_or(0, |(cap, _)| cap.div_ceil(shards));
-        let entries = capacity.map(|(_, entries)| entries);
         Table {
             shards: (0..shards)
                 .map(|_| Shard {
-                    state: RwLock::new(ShardState::new(tick, now, entries.clone(), share)),
+                    state: RwLock::new(ShardState::new(layout, now)),
                     counters: Counters::default(),
+                    next_due: AtomicU64::new(NEVER),
                 })
                 .collect(),
             hasher,
@@ -98,14 +120,15 @@ impl<K, V, S: BuildHasher> Table<K, V, S> {
         move |k| self.hasher.hash_one(k)
     }
 
+    /// The shard of a key with this hash.
     #[inline]
-    pub(crate) fn shard(&self, hash: u64) -> &Shard<K, V> {
+    pub(crate) fn shard(&self, hash: u64) -> &Shard<K, V, P> {
         &self.shards[(hash >> self.shift) as usize & self.mask]
     }
 }
 
-impl<K, V, S> Table<K, V, S> {
-    pub(crate) fn shards(&self) -> &[Shard<K, V>] {
+impl<K, V, P, S> Table<K, V, P, S> {
+    pub(crate) fn shards(&self) -> &[Shard<K, V, P>] {
         &self.shards
     }
 }

@@ -1,161 +1,219 @@
-//! One stripe of the table: an index, the entries, and their timing wheel.
+//! One stripe of the table: its entries, their index, their timing wheel,
+//! the eviction policy and the shard's share of the capacity, all behind
+//! the shard's one lock (see `table`).
 //!
-//! Entries live densely in `slots`; `index` is a `hashbrown::HashTable` of
-//! positions into `slots` (4 bytes a bucket, so a sparse table costs little),
-//! and each entry carries its timer's intrusive [`Link`], so the shard's
-//! [`Wheel`] needs no storage of its own. Removal is `swap_remove`: the last
-//! entry moves into the hole, and its index bucket and timer links are
-//! repointed. Everything here runs under the shard's lock (see `table`).
+//! Entries live in `entries` by id; an id stays with its entry for the
+//! entry's life (removal leaves a vacancy for the next insert), so the
+//! wheel's and the policy's lists through the entries survive removals.
+//! `index` is a `hashbrown::HashTable` of ids (4 bytes a bucket, so a
+//! sparse table costs little). A shard that has lost most of its entries
+//! is compacted, a few moves at a time, and shrunk.
+//!
+//! User code that runs here: the key's `Eq` (in `find`, before anything
+//! changes) and `Hash` when the index re-hashes stored keys (on growth, to
+//! remove or move an entry). A `Hash` that panics there is caught: the
+//! entry is found by a scan of the index instead, and an entry that could
+//! not be placed while the index grew is dropped from the shard (returned
+//! as evicted), so the shard stays consistent whatever the keys do.
 
 use std::borrow::Borrow;
 use std::mem;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use hashbrown::HashTable;
 
-use super::policy::{Ghost, Policy, MAX_FREQ};
-use super::slot::Slot;
-use crate::load::Flight;
+use super::entry::Entry;
+use super::policy::Policy;
+use crate::list::{Link, MAX_ELEMENTS};
 use crate::time::NEVER;
-use crate::wheel::{Link, Polled, Timers, Wheel};
+use crate::unwind;
+use crate::wheel::{Polled, TimerView, Timers, Wheel};
 
-/// The entry an eviction must spare: the one just written.
-pub(crate) enum Protect {
-    /// By position.
-    Index(usize),
-    /// By the hash of its key (a key with that exact hash is spared; another
-    /// key sharing the full 64-bit hash is spared with it, which is harmless).
-    Hash(u64),
-}
+/// An entry taken out of a shard: its key and value (`None`: a marker).
+pub(crate) type Parts<K, V> = (K, Option<V>);
 
 /// What one step of reaping found.
 pub(crate) enum Reaped<K, V> {
-    /// An expired entry, now removed.
-    Expired(Slot<K, V>),
+    /// An expired entry, now removed, and its weight.
+    Expired(Parts<K, V>, u64),
     /// Work done (timers filed again or put aside), nothing removed yet.
     Progress,
     /// Nothing more is due.
     Done,
 }
 
+/// How a shard is set up.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Layout {
+    /// Nanoseconds per wheel tick.
+    pub(crate) tick: u64,
+    /// The time to idle in nanoseconds; `None` without one.
+    pub(crate) idle: Option<u64>,
+    /// Entries carry weights (else each weighs 1).
+    pub(crate) weighted: bool,
+    /// The shard's share of the capacity, in entries, for a bounded cache
+    /// (`None`: unbounded, no eviction policy).
+    pub(crate) share: Option<usize>,
+}
+
 /// The entries as the wheel sees them: timers with a tick and a link.
 struct Timed<'a, K, V> {
-    slots: &'a mut [Slot<K, V>],
+    entries: &'a mut [Entry<K, V>],
+    touched: &'a [AtomicU64],
+    idle: Option<u64>,
     tick: u64,
+}
+
+/// When an entry expires: its deadline, or its time to idle after its
+/// last access, whichever comes first.
+#[inline]
+fn expiry<K, V>(entry: &Entry<K, V>, touched: Option<&AtomicU64>, idle: Option<u64>) -> u64 {
+    match (idle, touched) {
+        (Some(idle), Some(at)) => entry.deadline.min(at.load(Relaxed).saturating_add(idle)),
+        _ => entry.deadline,
+    }
+}
+
+impl<K, V> TimerView for Timed<'_, K, V> {
+    #[inline]
+    fn when(&self, id: u32) -> u64 {
+        let i = id as usize;
+        expiry(&self.entries[i], self.touched.get(i), self.idle) / self.tick
+    }
+    #[inline]
+    fn link(&self, id: u32) -> &Link {
+        &self.entries[id as usize].timer
+    }
+}
+
+#[cfg(any(test, fuzzing, feature = "test-util"))]
+/// The entries as the wheel's checks see them.
+struct TimedView<'a, K, V, P>(&'a ShardState<K, V, P>);
+
+#[cfg(any(test, fuzzing, feature = "test-util"))]
+impl<K, V, P> TimerView for TimedView<'_, K, V, P> {
+    fn when(&self, id: u32) -> u64 {
+        self.0.expiry(id) / self.0.layout.tick
+    }
+    fn link(&self, id: u32) -> &Link {
+        &self.0.entries[id as usize].timer
+    }
 }
 
 impl<K, V> Timers for Timed<'_, K, V> {
     #[inline]
-    fn when(&self, id: u32) -> u64 {
-        self.slots[id as usize].deadline / self.tick
-    }
-    #[inline]
     fn link_mut(&mut self, id: u32) -> &mut Link {
-        &mut self.slots[id as usize].link
+        &mut self.entries[id as usize].timer
     }
 }
 
-/// A copy of the entries' timers, for validation without `&mut`.
-struct LinksOnly<'a> {
-    links: &'a mut [Link],
-    whens: &'a [u64],
+/// A key's hash, or `None` if its `Hash` panicked (the panic is caught).
+#[inline]
+fn rehash<K>(hasher: &impl Fn(&K) -> u64, key: &K) -> Option<u64> {
+    unwind::catch(|| hasher(key))
 }
 
-impl Timers for LinksOnly<'_> {
-    fn when(&self, id: u32) -> u64 {
-        self.whens[id as usize]
-    }
-    fn link_mut(&mut self, id: u32) -> &mut Link {
-        &mut self.links[id as usize]
-    }
-}
-
-/// The state behind one shard's lock (the fields a read uses first).
-#[repr(C)]
-pub(crate) struct ShardState<K, V> {
-    slots: Vec<Slot<K, V>>,
+/// The state behind one shard's lock.
+pub(crate) struct ShardState<K, V, P> {
+    entries: Vec<Entry<K, V>>,
+    /// Ids of vacant entries, the latest last. Ids at or past the end of
+    /// `entries` (cut off by a compaction) are stale and skipped.
+    vacant: Vec<u32>,
     index: HashTable<u32>,
     wheel: Wheel,
+    /// The eviction policy of a bounded cache.
+    policy: Option<Policy>,
+    layout: Layout,
+    /// Each entry's weight, by id (a weighted cache only).
+    weights: Vec<u32>,
+    /// Each entry's last access, by id (a cache with a time to idle only).
+    touched: Vec<AtomicU64>,
+    /// Occupied entries, markers included.
+    occupied: usize,
     /// Entries holding a value (not markers), expired or not.
     values: usize,
-    /// Nanoseconds per wheel tick.
-    tick: u64,
-    policy: Policy,
-    /// The cache-wide entry count of a bounded cache.
-    entries: Option<Arc<AtomicUsize>>,
+    /// The weight of the entries (their number, unless weighted).
+    used: u64,
     /// Single-flight loads in progress: few at a time, so a plain list.
-    loads: Vec<(u64, K, Arc<Flight<V>>)>,
+    loads: Vec<(u64, K, P)>,
 }
 
-impl<K, V> ShardState<K, V> {
-    /// An empty shard. A bounded cache passes its shared entry count and
-    /// the shard's share of the capacity (the size of its ghost queue).
-    pub(crate) fn new(
-        tick: u64,
-        now: u64,
-        entries: Option<Arc<AtomicUsize>>,
-        share: usize,
-    ) -> Self {
-        let mut policy = Policy::default();
-        policy.ghost.set_capacity(share);
+impl<K, V, P> ShardState<K, V, P> {
+    /// An empty shard whose wheel stands at `now` (nanoseconds).
+    pub(crate) fn new(layout: Layout, now: u64) -> Self {
         ShardState {
+            entries: Vec::new(),
+            vacant: Vec::new(),
             index: HashTable::new(),
-            slots: Vec::new(),
-            wheel: Wheel::starting_at(now / tick),
+            wheel: Wheel::starting_at(now / layout.tick),
+            policy: layout.share.map(Policy::new),
+            layout,
+            weights: Vec::new(),
+            touched: Vec::new(),
+            occupied: 0,
             values: 0,
-            tick,
-            policy,
-            entries,
+            used: 0,
             loads: Vec::new(),
         }
     }
 
-    /// The load in flight for `key`.
-    pub(crate) fn find_load(&self, hash: u64, key: &K) -> Option<Arc<Flight<V>>>
-    where
-        K: Eq,
-    {
-        self.loads.iter().find(|(h, k, _)| *h == hash && k == key).map(|(_, _, f)| f.clone())
-    }
-
-    /// Registers a load in flight for `key` (which has none).
-    pub(crate) fn add_load(&mut self, hash: u64, key: K, flight: Arc<Flight<V>>) {
-        self.loads.push((hash, key, flight));
-    }
-
-    /// Ends the registration of `flight`.
-    pub(crate) fn remove_load(&mut self, flight: &Arc<Flight<V>>) {
-        self.loads.retain(|(_, _, f)| !Arc::ptr_eq(f, flight));
-    }
-
     fn timed(&mut self) -> (&mut Wheel, Timed<'_, K, V>) {
-        (&mut self.wheel, Timed { slots: &mut self.slots, tick: self.tick })
+        let timed = Timed {
+            entries: &mut self.entries,
+            touched: &self.touched,
+            idle: self.layout.idle,
+            tick: self.layout.tick,
+        };
+        (&mut self.wheel, timed)
     }
 
-    /// The position of `key`'s entry.
+    // ---- lookups ------------------------------------------------------
+
+    /// The id of `key`'s entry.
     #[inline]
-    pub(crate) fn find<Q>(&self, hash: u64, key: &Q) -> Option<usize>
+    pub(crate) fn find<Q>(&self, hash: u64, key: &Q) -> Option<u32>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        let slots = &self.slots;
-        self.index.find(hash, |&i| slots[i as usize].key.borrow() == key).map(|&i| i as usize)
+        let entries = &self.entries;
+        self.index.find(hash, |&i| entries[i as usize].key().borrow() == key).copied()
     }
 
     #[inline]
-    pub(crate) fn slot(&self, i: usize) -> &Slot<K, V> {
-        &self.slots[i]
+    pub(crate) fn entry(&self, id: u32) -> &Entry<K, V> {
+        &self.entries[id as usize]
     }
 
-    pub(crate) fn slots(&self) -> &[Slot<K, V>] {
-        &self.slots
+    /// When entry `id` expires (its deadline, or its idle expiry if that
+    /// comes first); `NEVER` if it does not.
+    #[inline]
+    pub(crate) fn expiry(&self, id: u32) -> u64 {
+        let i = id as usize;
+        expiry(&self.entries[i], self.touched.get(i), self.layout.idle)
     }
 
-    /// Entries, markers included, expired or not.
-    pub(crate) fn len(&self) -> usize {
-        self.slots.len()
+    /// Records a read of entry `id` at `now` for the policy and the time
+    /// to idle; cheap under the shared lock.
+    #[inline]
+    pub(crate) fn on_read(&self, id: u32, now: impl FnOnce() -> u64) {
+        let i = id as usize;
+        if self.policy.is_some() {
+            self.entries[i].touch();
+        }
+        if let Some(at) = self.touched.get(i) {
+            // Renewed lazily: the timer stays where it is and is filed
+            // again when it comes round. A store at most once a tick.
+            let now = now();
+            if now >= at.load(Relaxed).saturating_add(self.layout.tick) {
+                at.fetch_max(now, Relaxed);
+            }
+        }
+    }
+
+    /// Every entry, vacant ones included, by id.
+    pub(crate) fn entries(&self) -> &[Entry<K, V>] {
+        &self.entries
     }
 
     /// Entries holding a value, expired or not.
@@ -163,115 +221,212 @@ impl<K, V> ShardState<K, V> {
         self.values
     }
 
+    #[cfg(any(test, fuzzing, feature = "test-util"))]
     /// Timers in the wheel.
     pub(crate) fn timers(&self) -> usize {
         self.wheel.len()
     }
 
-    /// Adds a new entry (the key must be absent); returns its position.
+    /// The weight of entry `id`.
+    #[inline]
+    pub(crate) fn weight(&self, id: u32) -> u64 {
+        self.weights.get(id as usize).map_or(1, |&w| u64::from(w))
+    }
+
+    // ---- accounting -----------------------------------------------------
+
+    /// The weight of the entries.
+    pub(crate) fn used(&self) -> u64 {
+        self.used
+    }
+
+    // ---- writes -------------------------------------------------------
+
+    /// Adds a new entry for `key` (which must be absent) and returns its id.
+    /// Entries the index could not re-hash while growing are dropped into
+    /// `dropped`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn insert(
         &mut self,
         hash: u64,
         key: K,
         value: Option<V>,
         deadline: u64,
-        hasher: impl Fn(&K) -> u64,
-    ) -> usize {
-        let i = self.slots.len();
-        let id = u32::try_from(i).expect("a shard holds at most u32::MAX - 1 entries");
+        weight: u32,
+        now: u64,
+        hasher: &impl Fn(&K) -> u64,
+        dropped: &mut Vec<(Parts<K, V>, u64)>,
+    ) -> u32 {
+        let id = loop {
+            match self.vacant.pop() {
+                Some(id) if (id as usize) < self.entries.len() => break id,
+                Some(_) => continue,
+                None => {
+                    let id = self.entries.len();
+                    assert!(id < MAX_ELEMENTS as usize, "a shard holds fewer than 2^29 entries");
+                    self.entries.push(Entry::vacant());
+                    if self.layout.weighted {
+                        self.weights.push(0);
+                    }
+                    if self.layout.idle.is_some() {
+                        self.touched.push(AtomicU64::new(0));
+                    }
+                    break id as u32;
+                }
+            }
+        };
+        let i = id as usize;
         self.values += usize::from(value.is_some());
-        // A key evicted lately from the small queue comes back to main.
-        let main = self.entries.is_some() && self.policy.ghost.contains(Ghost::fingerprint(hash));
-        self.policy.small += usize::from(!main);
-        if let Some(entries) = &self.entries {
-            entries.fetch_add(1, Relaxed);
+        self.entries[i].occupy(key, value, deadline);
+        if let Some(w) = self.weights.get_mut(i) {
+            *w = weight;
         }
-        self.slots.push(Slot::new(key, value, deadline, main));
-        let slots = &self.slots;
-        self.index.insert_unique(hash, id, |&j| hasher(&slots[j as usize].key));
-        if deadline != NEVER {
+        if let Some(at) = self.touched.get_mut(i) {
+            *at.get_mut() = now;
+        }
+        self.occupied += 1;
+        self.used += u64::from(weight);
+        self.index_insert(hash, id, hasher, dropped);
+        if let Some(policy) = &mut self.policy {
+            policy.admit(&mut self.entries, id, u64::from(weight), hash);
+        }
+        if self.expiry(id) != NEVER {
             let (wheel, mut timed) = self.timed();
             wheel.insert(&mut timed, id);
         }
-        i
+        id
     }
 
-    /// Puts a new value (or marker) in entry `i`; returns the old one.
-    pub(crate) fn replace(&mut self, i: usize, value: Option<V>) -> Option<V> {
-        let old = self.slots[i].replace(value);
-        self.values =
-            self.values + usize::from(self.slots[i].has_value()) - usize::from(old.is_some());
+    /// Puts `id` into the index, dropping any entry whose key could not be
+    /// hashed while the index grew.
+    fn index_insert(
+        &mut self,
+        hash: u64,
+        id: u32,
+        hasher: &impl Fn(&K) -> u64,
+        dropped: &mut Vec<(Parts<K, V>, u64)>,
+    ) {
+        let lost = std::cell::RefCell::new(Vec::new());
+        let entries = &self.entries;
+        self.index.insert_unique(hash, id, |&j| {
+            rehash(hasher, entries[j as usize].key()).unwrap_or_else(|| {
+                lost.borrow_mut().push(j);
+                0
+            })
+        });
+        for j in lost.into_inner() {
+            self.index.retain(|&mut x| x != j);
+            let weight = self.weight(j);
+            dropped.push((self.detach(j), weight));
+        }
+    }
+
+    /// Puts a new value (or marker) of `weight` in entry `id`; returns the
+    /// old one.
+    pub(crate) fn replace(&mut self, id: u32, value: Option<V>, weight: u32) -> Option<V> {
+        let i = id as usize;
+        let was = self.entries[i].has_value();
+        let old = self.entries[i].replace(value);
+        self.values = self.values + usize::from(self.entries[i].has_value()) - usize::from(was);
+        if let Some(w) = self.weights.get_mut(i) {
+            let before = u64::from(mem::replace(w, weight));
+            self.used = self.used - before + u64::from(weight);
+            if let Some(policy) = &mut self.policy {
+                policy.reweigh(&self.entries, id, before, u64::from(weight));
+            }
+        }
         old
     }
 
-    /// Gives entry `i` a new deadline, moving its one timer if it is earlier.
-    pub(crate) fn retime(&mut self, i: usize, deadline: u64) {
-        let old = self.slots[i].deadline;
-        if old == deadline {
-            return;
+    /// Gives entry `id` a new deadline; a write at `now` also counts as an
+    /// access for the time to idle. Its one timer moves only if it must
+    /// fire earlier: a later expiry leaves it in place, to be filed again
+    /// when its old slot comes round (renewing a TTL touches no list).
+    pub(crate) fn retime(&mut self, id: u32, deadline: u64, now: u64) {
+        let tick = self.layout.tick;
+        let i = id as usize;
+        let before = self.expiry(id);
+        self.entries[i].deadline = deadline;
+        if let Some(at) = self.touched.get_mut(i) {
+            *at.get_mut() = now;
         }
-        if old != NEVER && deadline != NEVER && deadline > old {
-            // Later: the timer stays where it is, and is filed again when its
-            // old slot comes round (`reap_one`). Renewing a TTL — the common
-            // re-time — touches no list.
-            self.slots[i].deadline = deadline;
-            return;
-        }
-        let id = i as u32;
+        let after = self.expiry(id);
         let (wheel, mut timed) = self.timed();
-        if old != NEVER {
-            wheel.remove(&mut timed, id);
-        }
-        timed.slots[i].deadline = deadline;
-        if deadline != NEVER {
-            wheel.insert(&mut timed, id);
+        match (before == NEVER, after == NEVER) {
+            (true, true) => {}
+            (true, false) => wheel.insert(&mut timed, id),
+            (false, true) => wheel.remove(&mut timed, id),
+            (false, false) if after / tick < before / tick => {
+                wheel.remove(&mut timed, id);
+                wheel.insert(&mut timed, id);
+            }
+            (false, false) => {}
         }
     }
 
-    /// Removes entry `i`, whose key hashes to `hash`.
-    pub(crate) fn remove(&mut self, i: usize, hash: u64, hasher: impl Fn(&K) -> u64) -> Slot<K, V> {
-        let id = i as u32;
-        let last = self.slots.len() - 1;
-        match self.index.find_entry(hash, |&j| j == id) {
-            Ok(bucket) => {
+    /// Removes entry `id`; `hash` is its key's hash when the caller has it.
+    pub(crate) fn remove(
+        &mut self,
+        id: u32,
+        hash: Option<u64>,
+        hasher: &impl Fn(&K) -> u64,
+    ) -> Parts<K, V> {
+        self.unindex(id, hash, hasher);
+        self.detach(id)
+    }
+
+    /// Takes entry `id` out of the index.
+    fn unindex(&mut self, id: u32, hash: Option<u64>, hasher: &impl Fn(&K) -> u64) {
+        let hash = hash.or_else(|| rehash(hasher, self.entries[id as usize].key()));
+        if let Some(hash) = hash {
+            if let Ok(bucket) = self.index.find_entry(hash, |&j| j == id) {
                 bucket.remove();
+                return;
             }
-            Err(_) => unreachable!("entry {i} is not in the index"),
         }
+        // The key's `Hash` panicked (or is not stable): find it by a scan.
+        self.index.retain(|&mut j| j != id);
+    }
+
+    /// Takes entry `id` (already out of the index) off the wheel and the
+    /// policy's queue (unless the policy took it off already) and vacates it.
+    fn detach(&mut self, id: u32) -> Parts<K, V> {
+        let weight = self.weight(id);
         let (wheel, mut timed) = self.timed();
         wheel.remove(&mut timed, id);
-        let slot = self.slots.swap_remove(i);
-        self.values -= usize::from(slot.has_value());
-        self.policy.small -= usize::from(!slot.main);
-        if let Some(entries) = &self.entries {
-            entries.fetch_sub(1, Relaxed);
-        }
-        if i != last {
-            // The last entry moved into the hole: repoint its bucket and links.
-            let moved = hasher(&self.slots[i].key);
-            let from = last as u32;
-            match self.index.find_mut(moved, |&j| j == from) {
-                Some(bucket) => *bucket = id,
-                None => unreachable!("moved entry {last} is not in the index"),
+        if let Some(policy) = &mut self.policy {
+            if self.entries[id as usize].order_prev() != crate::list::NIL {
+                policy.forget(&mut self.entries, id, weight);
             }
-            let (wheel, mut timed) = self.timed();
-            wheel.relocate(&mut timed, from, id);
         }
-        slot
+        let entry = &mut self.entries[id as usize];
+        self.values -= usize::from(entry.has_value());
+        self.occupied -= 1;
+        self.used -= weight;
+        self.vacant.push(id);
+        entry.vacate()
     }
 
     /// Removes every entry, returning them.
-    pub(crate) fn take_all(&mut self) -> Vec<Slot<K, V>> {
-        self.index.clear();
+    pub(crate) fn take_all(&mut self) -> Taken<K, V> {
+        self.index = HashTable::new();
         self.wheel = Wheel::starting_at(self.wheel.elapsed());
-        self.values = 0;
-        self.policy.small = 0;
-        self.policy.ghost.clear();
-        if let Some(entries) = &self.entries {
-            entries.fetch_sub(self.slots.len(), Relaxed);
+        if let Some(policy) = &mut self.policy {
+            policy.clear();
         }
-        mem::take(&mut self.slots)
+        self.occupied = 0;
+        self.values = 0;
+        self.used = 0;
+        self.vacant = Vec::new();
+        self.weights = Vec::new();
+        Taken {
+            entries: mem::take(&mut self.entries),
+            touched: mem::take(&mut self.touched),
+            idle: self.layout.idle,
+        }
     }
+
+    // ---- expiry -------------------------------------------------------
 
     /// Starts a pass of reaping: timers put aside by the last pass are
     /// looked at again.
@@ -280,180 +435,222 @@ impl<K, V> ShardState<K, V> {
         wheel.undefer(&mut timed);
     }
 
-    /// One bounded step of reaping: takes the next entry whose deadline is
-    /// at or before `now`, or does a little of the wheel's work.
-    pub(crate) fn reap_one(&mut self, now: u64, hasher: impl Fn(&K) -> u64) -> Reaped<K, V> {
-        let tick = self.tick;
+    /// One bounded step of reaping: takes the next entry whose expiry is at
+    /// or before `now`, or does a little of the wheel's work.
+    pub(crate) fn reap_step(&mut self, now: u64, hasher: &impl Fn(&K) -> u64) -> Reaped<K, V> {
+        let tick = self.layout.tick;
         let (wheel, mut timed) = self.timed();
         let id = match wheel.poll_step(&mut timed, now / tick) {
             Polled::Due(id) => id,
             Polled::Busy => return Reaped::Progress,
             Polled::Idle => return Reaped::Done,
         };
-        let i = id as usize;
-        let deadline = self.slots[i].deadline;
-        if !self.slots[i].expired_at(now) {
+        let expiry = self.expiry(id);
+        if expiry > now {
             let (wheel, mut timed) = self.timed();
-            if deadline / tick > wheel.elapsed() {
-                // Re-timed later since the timer was armed: file it anew,
-                // in a slot this pass will not reach.
+            if expiry / tick > wheel.elapsed() {
+                // Renewed since the timer was filed: file it anew, in a
+                // slot this pass will not reach.
                 wheel.insert(&mut timed, id);
             } else {
-                // Not due at this caller's `now`, though its tick has come
-                // (ticks round deadlines down, and the wheel may have been
-                // advanced by a caller with a later reading): put it aside
-                // so that this pass does not see it again.
+                // Due later in the current tick (ticks round deadlines
+                // down), or the wheel was advanced by a caller with a
+                // later reading: put it aside for this pass.
                 wheel.defer(&mut timed, id);
             }
             return Reaped::Progress;
         }
-        debug_assert_ne!(deadline, NEVER);
-        let hash = hasher(&self.slots[i].key);
-        Reaped::Expired(self.remove(i, hash, hasher))
+        let weight = self.weight(id);
+        self.unindex(id, None, hasher);
+        Reaped::Expired(self.detach(id), weight)
     }
 
-    /// Evicts one entry by the policy, never the `protect`ed one; `None` if
-    /// there is nothing else to evict.
-    pub(crate) fn evict(
-        &mut self,
-        protect: Option<Protect>,
-        hasher: impl Fn(&K) -> u64,
-    ) -> Option<Slot<K, V>> {
-        let len = self.slots.len();
-        let protect = match protect {
-            Some(Protect::Index(i)) => Some(i),
-            Some(Protect::Hash(hash)) => self
-                .index
-                .find(hash, |&j| hasher(&self.slots[j as usize].key) == hash)
-                .map(|&j| j as usize),
-            None => None,
-        };
-        let protected_small = protect.is_some_and(|p| !self.slots[p].main);
-        if len <= usize::from(protect.is_some()) {
-            return None;
-        }
-        // Every credit is at most MAX_FREQ and each look takes one away or
-        // moves the hand: a victim turns up within a few sweeps.
-        for _ in 0..(MAX_FREQ as usize + 2) * (len + 1) {
-            let from_small = self.policy.evict_small(self.slots.len(), protected_small);
-            let hand =
-                if from_small { &mut self.policy.hand_small } else { &mut self.policy.hand_main };
-            if *hand >= self.slots.len() {
-                *hand = 0;
-            }
-            let i = *hand;
-            let slot = &mut self.slots[i];
-            if Some(i) == protect || slot.main == from_small {
-                *hand += 1;
-                continue;
-            }
-            let freq = slot.freq.get_mut();
-            if *freq > 0 {
-                if from_small {
-                    slot.main = true;
-                    self.policy.small -= 1;
-                    *freq = 0;
-                } else {
-                    *freq -= 1;
-                }
-                *hand += 1;
-                continue;
-            }
-            let hash = hasher(&slot.key);
-            if from_small {
-                self.policy.ghost.insert(Ghost::fingerprint(hash));
-            }
-            return Some(self.remove(i, hash, hasher));
-        }
-        None
-    }
-
-    /// Whether an entry may have expired by `now`: the wheel holds a timer
-    /// whose tick has begun.
-    pub(crate) fn may_have_expired(&self, now: u64) -> bool {
-        self.wheel.next_expiration().is_some_and(|t| t <= now / self.tick)
-    }
-
-    /// Checks every invariant of the shard, panicking on a broken one.
-    pub(crate) fn validate(&self, hasher: impl Fn(&K) -> u64) {
-        assert_eq!(self.index.len(), self.slots.len(), "index and entries differ in size");
-        for (i, slot) in self.slots.iter().enumerate() {
-            let hash = hasher(&slot.key);
-            assert!(self.index.find(hash, |&j| j as usize == i).is_some(), "entry {i} not indexed");
-            assert_eq!(
-                slot.link.is_linked(),
-                slot.deadline != NEVER,
-                "entry {i}: timer vs deadline"
-            );
-        }
-        let values = self.slots.iter().filter(|s| s.has_value()).count();
-        assert_eq!(values, self.values, "value count");
-        let small = self.slots.iter().filter(|s| !s.main).count();
-        assert_eq!(small, self.policy.small, "small-queue count");
-        // The wheel's lists: links, tags and count agree.
-        let mut slots: Vec<Link> = self.slots.iter().map(|s| s.link).collect();
-        let whens: Vec<u64> = self.slots.iter().map(|s| s.deadline / self.tick).collect();
-        self.wheel.validate(&mut LinksOnly { links: &mut slots, whens: &whens });
-    }
-
-    /// The earliest time (nanoseconds) at which reaping can find work:
-    /// the end of the wheel's next due tick; `NEVER` with no timers.
-    pub(crate) fn next_due(&self) -> u64 {
+    /// The start (nanoseconds) of the earliest tick in which reaping can
+    /// find work: nothing expires before it ends. `NEVER` without timers.
+    pub(crate) fn next_tick_start(&self) -> u64 {
         match self.wheel.next_expiration() {
-            Some(t) => t.saturating_add(1).saturating_mul(self.tick),
+            Some(t) => t.saturating_mul(self.layout.tick),
             None => NEVER,
         }
     }
+
+    // ---- eviction -------------------------------------------------------
+
+    /// Evicts one entry by the policy, never `protect`; `None` if there is
+    /// nothing else to evict (or the cache is unbounded).
+    pub(crate) fn evict(
+        &mut self,
+        protect: Option<u32>,
+        hasher: &impl Fn(&K) -> u64,
+    ) -> Option<(Parts<K, V>, u64)> {
+        let weights = &self.weights;
+        let weight_of = |id: u32| weights.get(id as usize).map_or(1, |&w| u64::from(w));
+        let victim = self.policy.as_mut()?.victim(&mut self.entries, weight_of, protect)?;
+        let id = victim.id;
+        let weight = self.weight(id);
+        let hash = rehash(hasher, self.entries[id as usize].key());
+        if let (true, Some(hash), Some(policy)) = (victim.ghost, hash, &mut self.policy) {
+            policy.remember(hash);
+        }
+        self.unindex(id, hash, hasher);
+        Some((self.detach(id), weight))
+    }
+
+    // ---- compaction -------------------------------------------------------
+
+    /// Whether most of the entries' room is vacant: time to compact.
+    pub(crate) fn is_sparse(&self) -> bool {
+        self.entries.capacity() >= 64 && self.occupied * 4 < self.entries.capacity()
+    }
+
+    /// Moves up to `moves` entries from the end into vacancies, then, once
+    /// none is left, gives the spare room back to the allocator; returns
+    /// whether it is done.
+    pub(crate) fn compact_step(&mut self, moves: usize, hasher: &impl Fn(&K) -> u64) -> bool {
+        for _ in 0..moves {
+            while self.entries.last().is_some_and(|e| !e.is_occupied()) {
+                self.entries.pop();
+                self.weights.truncate(self.entries.len());
+                self.touched.truncate(self.entries.len());
+            }
+            let len = self.entries.len();
+            let hole = loop {
+                match self.vacant.pop() {
+                    Some(id) if (id as usize) < len => break Some(id),
+                    Some(_) => {}
+                    None => break None,
+                }
+            };
+            let Some(hole) = hole else {
+                self.shrink(hasher);
+                return true;
+            };
+            self.relocate(len as u32 - 1, hole, hasher);
+        }
+        false
+    }
+
+    /// Moves the entry at `from` (the last) into the vacancy `to`.
+    fn relocate(&mut self, from: u32, to: u32, hasher: &impl Fn(&K) -> u64) {
+        let (f, t) = (from as usize, to as usize);
+        let hash = rehash(hasher, self.entries[f].key());
+        let bucket = match hash.and_then(|h| self.index.find_mut(h, |&j| j == from)) {
+            Some(bucket) => Some(bucket),
+            None => self.index.iter_mut().find(|j| **j == from),
+        };
+        if let Some(bucket) = bucket {
+            *bucket = to;
+        }
+        self.entries.swap(f, t);
+        if !self.weights.is_empty() {
+            self.weights.swap(f, t);
+        }
+        if !self.touched.is_empty() {
+            self.touched.swap(f, t);
+        }
+        let (wheel, mut timed) = self.timed();
+        wheel.relink(&mut timed, to);
+        if let Some(policy) = &mut self.policy {
+            policy.relink(&mut self.entries, to);
+        }
+        // The vacancy now at `from` is the last entry: cut off next step.
+    }
+
+    /// Gives back the room of the vacancies (all at the end by now).
+    fn shrink(&mut self, hasher: &impl Fn(&K) -> u64) {
+        let len = self.entries.len();
+        self.entries.shrink_to(len);
+        self.weights.shrink_to(len);
+        self.touched.shrink_to(len);
+        self.vacant = Vec::new();
+        let entries = &self.entries;
+        // A key whose `Hash` panics now lands in a wrong bucket; it was
+        // findable by nobody anyway (every lookup of it panics).
+        self.index.shrink_to(len, |&j| rehash(hasher, entries[j as usize].key()).unwrap_or(0));
+    }
+
+    // ---- single-flight loads ----------------------------------------------
+
+    /// The load in flight for `key`.
+    pub(crate) fn find_load(&self, hash: u64, key: &K) -> Option<&P>
+    where
+        K: Eq,
+    {
+        self.loads.iter().find(|(h, k, _)| *h == hash && k == key).map(|(_, _, p)| p)
+    }
+
+    /// Registers a load in flight for `key` (which has none).
+    pub(crate) fn add_load(&mut self, hash: u64, key: K, load: P) {
+        self.loads.push((hash, key, load));
+    }
+
+    /// Ends the registration of the load `is_it` picks; returns its key.
+    pub(crate) fn remove_load(&mut self, is_it: impl Fn(&P) -> bool) -> Option<K> {
+        let at = self.loads.iter().position(|(_, _, p)| is_it(p))?;
+        Some(self.loads.swap_remove(at).1)
+    }
+
+    // ---- checks -------------------------------------------------------
+
+    #[cfg(any(test, fuzzing, feature = "test-util"))]
+    /// Checks every invariant of the shard, panicking on a broken one.
+    pub(crate) fn assert_invariants(&self, hasher: &impl Fn(&K) -> u64) {
+        let len = self.entries.len();
+        assert_eq!(self.index.len(), self.occupied, "index and entries differ in size");
+        let mut vacant = vec![false; len];
+        for &id in &self.vacant {
+            if (id as usize) < len {
+                assert!(
+                    !self.entries[id as usize].is_occupied(),
+                    "occupied entry {id} listed vacant"
+                );
+                assert!(!mem::replace(&mut vacant[id as usize], true), "vacancy {id} listed twice");
+            }
+        }
+        let (mut occupied, mut values, mut used) = (0, 0, 0);
+        for (i, entry) in self.entries.iter().enumerate() {
+            let id = i as u32;
+            if !entry.is_occupied() {
+                assert!(vacant[i], "vacant entry {i} is not listed");
+                continue;
+            }
+            occupied += 1;
+            values += usize::from(entry.has_value());
+            used += self.weight(id);
+            let hash = hasher(entry.key());
+            assert!(self.index.find(hash, |&j| j == id).is_some(), "entry {i} not indexed");
+            assert_eq!(
+                entry.timer.is_linked(),
+                self.expiry(id) != NEVER,
+                "entry {i}: timer vs expiry"
+            );
+        }
+        assert_eq!((occupied, values, used), (self.occupied, self.values, self.used), "counts");
+        if let Some(policy) = &self.policy {
+            policy.assert_invariants(&self.entries, |id| self.weight(id));
+        }
+        self.wheel.assert_invariants(&TimedView(self));
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The entries taken out of a shard by [`ShardState::take_all`], to be
+/// taken apart once its lock is released.
+pub(crate) struct Taken<K, V> {
+    entries: Vec<Entry<K, V>>,
+    touched: Vec<AtomicU64>,
+    idle: Option<u64>,
+}
 
-    /// Every path that moves or drops entries, on heap-owning keys and
-    /// values, with the invariants checked after each step (and, under
-    /// Miri, every drop checked).
-    #[test]
-    fn entries_survive_every_move() {
-        let hasher = ahash::RandomState::with_seeds(1, 2, 3, 4);
-        let h = |k: &String| hasher.hash_one(k);
-        let mut shard: ShardState<String, String> =
-            ShardState::new(10, 0, Some(Arc::new(AtomicUsize::new(0))), 4);
-        for n in 0..12u64 {
-            let key = format!("k{n}");
-            let deadline = if n % 3 == 0 { NEVER } else { 100 + n * 7 };
-            let value = (n % 4 != 0).then(|| format!("v{n}"));
-            shard.insert(h(&key), key, value, deadline, h);
-            shard.validate(h);
-        }
-        let i = shard.find(h(&"k5".to_string()), "k5").unwrap();
-        assert_eq!(shard.replace(i, Some("new".into())).as_deref(), Some("v5"));
-        shard.retime(i, 50);
-        shard.retime(i, 500);
-        shard.validate(h);
-        let victim = shard.evict(Some(Protect::Index(0)), h).expect("something to evict");
-        drop(victim);
-        shard.validate(h);
-        shard.begin_reaping();
-        let mut reaped = 0;
-        loop {
-            match shard.reap_one(160, h) {
-                Reaped::Expired(slot) => {
-                    assert!(slot.deadline <= 160);
-                    reaped += 1;
-                }
-                Reaped::Progress => {}
-                Reaped::Done => break,
-            }
-            shard.validate(h);
-        }
-        assert!(reaped > 0);
-        let i = shard.find(h(&"k3".to_string()), "k3").unwrap();
-        let (key, value) = shard.remove(i, h(&"k3".to_string()), h).into_parts();
-        assert_eq!((key.as_str(), value.as_deref()), ("k3", Some("v3")));
-        shard.validate(h);
-        let rest = shard.take_all();
-        assert!(!rest.is_empty());
-        shard.validate(h);
+impl<K, V> Taken<K, V> {
+    /// The entries' parts, each with whether it had expired at `now`.
+    pub(crate) fn drain(self, now: u64) -> impl Iterator<Item = (Parts<K, V>, bool)> {
+        let Taken { entries, touched, idle } = self;
+        entries.into_iter().enumerate().filter(|(_, e)| e.is_occupied()).map(
+            move |(i, mut entry)| {
+                let expired = expiry(&entry, touched.get(i), idle) <= now;
+                entry.timer = Link::UNLINKED;
+                (entry.vacate(), expired)
+            },
+        )
     }
 }

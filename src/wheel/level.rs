@@ -1,7 +1,6 @@
-//! One level of the wheel: 64 slots, each the head of an intrusive list, and
-//! a bitmap of the occupied ones.
-
-use super::{list_push, list_unlink, Timers, NIL};
+//! One level of the wheel: the slot arithmetic of 64 slots and a bitmap of
+//! the occupied ones. The slots' lists themselves are in the wheel (their
+//! sentinels) and in the timers (their links).
 
 /// Slots per level.
 pub(crate) const SLOTS: usize = 64;
@@ -11,15 +10,13 @@ pub(crate) const BITS: u32 = 6;
 pub(crate) struct Level {
     /// Which level this is: a slot of level `n` spans `64^n` ticks.
     level: u32,
-    /// Bit `s` is set when slot `s` holds a node.
+    /// Bit `s` is set when slot `s` holds a timer.
     occupied: u64,
-    /// Head node of each slot's list, or `NIL`.
-    heads: [u32; SLOTS],
 }
 
 impl Level {
     pub(crate) fn new(level: u32) -> Level {
-        Level { level, occupied: 0, heads: [NIL; SLOTS] }
+        Level { level, occupied: 0 }
     }
 
     /// Ticks spanned by one slot of this level.
@@ -53,36 +50,22 @@ impl Level {
         let slot = (rotated.trailing_zeros() as usize + first) % SLOTS;
         let mut start = level_start + slot as u64 * self.slot_range();
         if start < elapsed {
-            // A slot behind `elapsed` holds nodes one rotation ahead. Only the
-            // top level, where far-future nodes are clamped, can hold such.
+            // A slot behind `elapsed` holds timers one rotation ahead. Only
+            // the top level, where far-future timers are clamped, holds such.
             start = start.saturating_add(self.level_range());
         }
         Some((slot, start))
     }
 
-    /// Pushes `id` on `slot`'s list; `tag` is recorded in its link.
-    pub(crate) fn push<T: Timers>(&mut self, timers: &mut T, slot: usize, id: u32, tag: u16) {
-        list_push(timers, &mut self.heads[slot], id, tag);
+    pub(crate) fn set_occupied(&mut self, slot: usize) {
         self.occupied |= 1 << slot;
     }
 
-    /// Unlinks `id` from `slot`'s list.
-    pub(crate) fn unlink<T: Timers>(&mut self, timers: &mut T, slot: usize, id: u32) {
-        list_unlink(timers, &mut self.heads[slot], id);
-        if self.heads[slot] == NIL {
-            self.occupied &= !(1 << slot);
-        }
+    pub(crate) fn set_empty(&mut self, slot: usize) {
+        self.occupied &= !(1 << slot);
     }
 
-    /// The head of `slot`'s list, for repointing after a node moved.
-    pub(crate) fn head_mut(&mut self, slot: usize) -> &mut u32 {
-        &mut self.heads[slot]
-    }
-
-    pub(crate) fn head(&self, slot: usize) -> u32 {
-        self.heads[slot]
-    }
-
+    #[cfg(any(test, fuzzing, feature = "test-util"))]
     pub(crate) fn is_occupied(&self, slot: usize) -> bool {
         self.occupied & (1 << slot) != 0
     }

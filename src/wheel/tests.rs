@@ -15,7 +15,7 @@ impl Store {
 }
 
 fn validate(wheel: &Wheel, store: &mut Store) {
-    wheel.validate(store);
+    wheel.assert_invariants(&*store);
 }
 
 #[derive(Debug, Clone)]
@@ -25,7 +25,8 @@ enum Op {
     Poll(u64),
     /// Poll, deferring the timers whose tick is the current one.
     PollDeferring(u64),
-    /// Move the last timer into the slot of another (as `swap_remove` does).
+    /// Delete a timer and move the last one into its id (as the table
+    /// compacting its entries does).
     SwapRemove(usize),
     /// Push a timer's deadline later without telling the wheel.
     Grow(usize, u64),
@@ -44,7 +45,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn run(ops: Vec<Op>) {
-    let mut wheel = Wheel::new();
+    let mut wheel = Wheel::default();
     let mut store = Store::default();
     // Model: id -> when, for every timer in the wheel.
     let mut model: BTreeMap<u32, u64> = BTreeMap::new();
@@ -69,7 +70,7 @@ fn run(ops: Vec<Op>) {
                 store.when.swap_remove(hole as usize);
                 store.links.swap_remove(hole as usize);
                 if hole != last {
-                    wheel.relocate(&mut store, last, hole);
+                    wheel.relink(&mut store, hole);
                     if let Some(when) = model.remove(&last) {
                         model.insert(hole, when);
                     }
@@ -131,7 +132,7 @@ proptest! {
 
 #[test]
 fn cascades_through_every_level() {
-    let mut wheel = Wheel::new();
+    let mut wheel = Wheel::default();
     let mut store = Store::default();
     let whens =
         [0, 1, 63, 64, 65, 4095, 4096, 1 << 18, (1 << 24) + 5, (1 << 30) + 7, 1 << 36, 1 << 40];
@@ -158,7 +159,7 @@ fn cascades_through_every_level() {
 
 #[test]
 fn deferred_timers_return_after_the_tick() {
-    let mut wheel = Wheel::new();
+    let mut wheel = Wheel::default();
     let mut store = Store::default();
     let id = store.add(10);
     wheel.insert(&mut store, id);
@@ -173,7 +174,7 @@ fn deferred_timers_return_after_the_tick() {
 
 #[test]
 fn storm_of_reschedules_keeps_one_node() {
-    let mut wheel = Wheel::new();
+    let mut wheel = Wheel::default();
     let mut store = Store::default();
     let id = store.add(5);
     wheel.insert(&mut store, id);

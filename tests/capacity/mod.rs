@@ -33,7 +33,7 @@ fn never_evicts_below_capacity_whatever_the_shards() {
     for k in 0..1000 {
         assert_eq!(cache.get(&k), Some(k), "key {k} evicted below capacity");
     }
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -50,7 +50,7 @@ fn the_bound_holds_and_counts_markers() {
         assert!(entries <= 100, "{entries} entries after inserting {k}");
     }
     assert_eq!(cache.stats().evictions, 900);
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn the_bound_holds_under_four_threads() {
     // inserts race.
     assert!(cache.len() <= cap as usize, "len {} over {cap}", cache.len());
     assert_eq!(cache.len() + evicted.load(Ordering::Relaxed), 80_000);
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -116,7 +116,7 @@ fn expired_entries_go_before_live_ones() {
     for k in 5..15 {
         assert_eq!(cache.get(&k), Some(k));
     }
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -164,7 +164,7 @@ fn a_scan_does_not_flush_the_working_set() {
     }
     let kept = (0..50).filter(|k| cache.get(k).is_some()).count();
     assert!(kept >= 45, "only {kept} of 50 hot keys survived a scan");
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -367,6 +367,6 @@ fn the_bound_holds_in_one_shard_with_deadlines_pending() {
             assert!(cache.len() <= 5, "{} entries in a cache of 5 ({shards} shards)", cache.len());
         }
         assert_eq!(cache.stats().evictions, 45);
-        cache.validate();
+        cache.assert_invariants();
     }
 }

@@ -35,7 +35,7 @@ fn the_largest_settings_are_accepted() {
     cache.run_pending_tasks();
     assert_eq!(cache.len(), 2);
     assert_eq!(cache.stats().evictions, 0);
-    cache.validate();
+    cache.assert_invariants();
 }
 
 /// A full bounded cache holding a negative marker, an expired entry and a
@@ -70,7 +70,7 @@ fn a_panicking_or_failing_loader_changes_nothing() {
     assert_eq!(cache.get_or_insert_with("marker", || 7), 7);
     assert_eq!(cache.get_or_insert_with("new", || 8), 8);
     assert_eq!(cache.stats().evictions, 0, "the expired entry made room");
-    cache.validate();
+    cache.assert_invariants();
 }
 
 /// A loader future that panics abandons the load: nothing is stored, and
@@ -125,5 +125,5 @@ fn a_panicking_listener_does_not_stop_the_expiry_thread() {
         assert_eq!(cache.stats().expirations, 10 * round as u64, "round {round}");
     }
     assert!(cache.is_empty());
-    cache.validate();
+    cache.assert_invariants();
 }

@@ -26,7 +26,7 @@
 //!   value is reported `Evicted` and counted in `stats().evictions`;
 //! - `timers()` between the live entries with a deadline and every entry
 //!   with one that the cache may still hold (exact after reaping);
-//! - `validate()`, and `stats()` never going backwards.
+//! - `assert_invariants()`, and `stats()` never going backwards.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -216,7 +216,7 @@ impl<V: Value> Runner<V> {
         if self.settings.capacity.is_some_and(|c| c >= u64::from(KEYS)) {
             assert_eq!(self.evicted, 0, "a cache with room for every key evicted");
         }
-        self.cache.validate();
+        self.cache.assert_invariants();
     }
 
     fn key(k: u8) -> u8 {
@@ -681,7 +681,7 @@ impl<V: Value> Runner<V> {
              {held} may be held"
         );
 
-        self.cache.validate();
+        self.cache.assert_invariants();
 
         let stats = self.cache.stats();
         let old = self.stats;

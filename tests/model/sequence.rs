@@ -221,7 +221,7 @@ fn an_entry_expired_within_the_tick_makes_room_before_a_live_one() {
                 "tick {tick:?}, cache {attempt}: a live entry was evicted, an expired one kept"
             );
             assert_eq!(cache.stats().evictions, 0, "tick {tick:?}, cache {attempt}");
-            cache.validate();
+            cache.assert_invariants();
         }
     }
 }

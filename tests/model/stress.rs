@@ -214,7 +214,7 @@ fn versioned_run(capacity: Option<u64>) {
 
     // Quiescence.
     cache.run_pending_tasks();
-    cache.validate();
+    cache.assert_invariants();
     let now = now_ns(&clock);
     let model: HashMap<u64, (Option<Stamp>, u64)> =
         models.into_iter().flatten().filter(|&(_, (_, d))| d > now).collect();
@@ -312,7 +312,7 @@ fn single_flight_loads_each_key_once_per_expiry() {
             }
         }
         assert_eq!(cache.len(), KEYS as usize);
-        cache.validate();
+        cache.assert_invariants();
         clock.advance(ttl);
         assert!(cache.is_empty(), "round {round}: everything expired");
     }
@@ -395,5 +395,5 @@ fn counters_stay_exact_while_entries_around_them_move_and_expire() {
     assert_eq!(cache.len(), COUNTERS as usize + live, "len at quiescence");
     cache.run_pending_tasks();
     assert_eq!(cache.timers(), live);
-    cache.validate();
+    cache.assert_invariants();
 }

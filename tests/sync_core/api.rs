@@ -92,7 +92,7 @@ fn set_replaces_value_and_ttl() {
     cache.set_item("k", 3);
     assert_eq!(cache.get("k"), Some(3));
     assert_eq!(cache.len(), 1);
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -138,7 +138,7 @@ fn setx_zero_removes_the_key() {
     cache.setx("n", 1, Some(Duration::ZERO));
     assert_eq!(cache.get_item("n"), Lookup::Miss);
     assert_eq!((cache.len(), cache.timers()), (0, 0));
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -159,7 +159,7 @@ fn set_negative_stores_a_marker_with_the_negative_ttl() {
     assert_eq!(cache.get_item("k"), Lookup::Miss);
     cache.run_pending_tasks();
     assert_eq!(cache.timers(), 0);
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -171,7 +171,7 @@ fn a_value_replaces_a_negative_marker() {
     assert_eq!(cache.ttl("k"), Ttl::Persistent, "the marker's deadline went with it");
     assert_eq!(cache.timers(), 0);
     assert_eq!(cache.len(), 1);
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -195,7 +195,7 @@ fn setdefault_returns_a_live_value_or_stores_the_default() {
     assert_eq!(cache.ttl("n"), Ttl::Persistent);
     assert_eq!(cache.len(), 3);
     assert_eq!(cache.timers(), 0);
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -210,7 +210,7 @@ fn setdefault_uses_the_default_ttl() {
     assert_eq!(cache.setdefault("n", 3), 3);
     assert_eq!(cache.ttl("k"), Ttl::Remaining(ms(40)));
     assert_eq!(cache.ttl("n"), Ttl::Remaining(ms(40)), "not the negative TTL");
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -224,7 +224,7 @@ fn del_item_removes_entries_and_markers() {
     assert!(!cache.del_item("never"));
     assert_eq!(sorted(cache.keys()), ["b", "p"]);
     assert_eq!(cache.timers(), 0, "a, n and x had the timers");
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -237,7 +237,7 @@ fn pop_returns_live_values_and_removes_markers() {
     assert_eq!(cache.pop("x"), None, "expired");
     assert_eq!(cache.pop("never"), None);
     assert_eq!(cache.len(), 2);
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -263,7 +263,7 @@ fn popitem_returns_every_live_entry_once_and_never_a_marker() {
     assert_eq!(cache.popitem(), None);
     // The markers are still there.
     assert!((100..150).all(|k| cache.get_item(&k).is_negative()));
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -285,7 +285,7 @@ fn clear_removes_everything() {
     assert!(cache.is_empty());
     assert_eq!(cache.timers(), 0);
     assert!(cache.keys().is_empty() && cache.items().is_empty());
-    cache.validate();
+    cache.assert_invariants();
     // Still usable.
     cache.set("a", 1);
     assert_eq!(cache.len(), 1);
@@ -413,7 +413,7 @@ fn expire_zero_deletes_and_none_persists() {
     clock.advance(ms(1000));
     cache.run_pending_tasks();
     assert_eq!(cache.get("p"), Some(2));
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -430,7 +430,7 @@ fn expire_is_false_for_missing_and_expired_keys() {
     cache.set_negative("n");
     assert!(cache.expire("n", Some(ms(1))), "markers are entries");
     assert_eq!(cache.ttl("n"), Ttl::Remaining(ms(1)));
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -458,7 +458,7 @@ fn run_pending_tasks_reaps_expired_entries_and_markers() {
     cache.run_pending_tasks();
     assert_eq!(cache.timers(), 10);
     assert_eq!(cache.stats().expirations, 60);
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -475,5 +475,5 @@ fn timers_count_entries_with_a_deadline() {
     assert_eq!(cache.timers(), 1);
     cache.clear();
     assert_eq!(cache.timers(), 0);
-    cache.validate();
+    cache.assert_invariants();
 }

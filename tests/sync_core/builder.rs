@@ -35,7 +35,7 @@ fn shard_count_is_rounded_up_to_a_power_of_two() {
             cache.set(k, k);
         }
         assert_eq!(cache.len(), 100);
-        cache.validate();
+        cache.assert_invariants();
     }
 }
 
@@ -123,7 +123,7 @@ fn configured_ttls_are_applied() {
     assert!(cache.get_item("n").is_miss());
     clock.advance(ms(260));
     assert!(cache.is_empty());
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -138,7 +138,7 @@ fn a_custom_hasher_works() {
         assert_eq!(cache.get(k.to_string().as_str()), Some(k));
     }
     assert_eq!(cache.len(), 200);
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]

@@ -57,7 +57,7 @@ fn concurrent_incr_loses_no_update() {
             assert_eq!(values, (1..=per_key as i64).collect::<Vec<_>>(), "key {k}");
         }
         assert_eq!(cache.len(), KEYS as usize);
-        cache.validate();
+        cache.assert_invariants();
     });
 }
 
@@ -143,7 +143,7 @@ fn concurrent_popitem_hands_out_each_entry_once() {
         assert_eq!(all.len(), 10_000);
         assert!(cache.is_empty());
         assert_eq!(cache.stats().removals, 10_000);
-        cache.validate();
+        cache.assert_invariants();
     });
 }
 
@@ -312,7 +312,7 @@ fn no_expired_value_is_ever_read_while_the_clock_moves() {
         cache.run_pending_tasks();
         let timed = expected.iter().filter(|&&(_, d)| d != NEVER).count();
         assert_eq!(cache.timers(), timed, "one timer per live entry with a deadline");
-        cache.validate();
+        cache.assert_invariants();
 
         // Every value stored was created once and leaves once: each write is an
         // insert or an update, and after clear() each was reported once.
@@ -321,7 +321,7 @@ fn no_expired_value_is_ever_read_while_the_clock_moves() {
         cache.clear();
         assert_eq!(notices.load(SeqCst), stored, "every stored value reported exactly once");
         assert_eq!(stats.listener_panics, 0);
-        cache.validate();
+        cache.assert_invariants();
     });
 }
 
@@ -392,7 +392,7 @@ fn concurrent_mixed_calls_keep_the_table_valid() {
         for t in threads {
             t.join().unwrap();
         }
-        cache.validate();
+        cache.assert_invariants();
         let len = cache.len();
         assert_eq!(len, cache.keys().len());
         assert_eq!(len, cache.iter_keys().count());
@@ -401,6 +401,6 @@ fn concurrent_mixed_calls_keep_the_table_valid() {
         assert!(cache.items().iter().all(|(k, _)| cache.contains(k)));
         cache.clear();
         assert_eq!((cache.len(), cache.timers()), (0, 0));
-        cache.validate();
+        cache.assert_invariants();
     });
 }

@@ -17,7 +17,7 @@ fn incr_creates_missing_counters_and_adds_in_place() {
     assert_eq!(cache.decr("d", 4), Ok(-4), "decr creates too");
     assert_eq!(cache.get("c"), Some(-6));
     assert_eq!(cache.len(), 2);
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -45,7 +45,7 @@ fn incr_on_a_non_integer_is_not_an_integer_and_changes_nothing() {
         assert_eq!(cache.ttl("k"), Ttl::Remaining(ms(600)), "deadline untouched");
     }
     assert_eq!(cache.stats().updates, 8, "only the sets updated");
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -113,7 +113,7 @@ fn incr_on_a_negative_marker_starts_from_zero_with_the_default_ttl() {
     assert_eq!(cache.get_item("k"), Lookup::Hit(3));
     assert_eq!(cache.ttl("k"), Ttl::Remaining(ms(500)), "not the marker's 60 s");
     assert_eq!(cache.len(), 1);
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -127,7 +127,7 @@ fn incr_on_an_expired_entry_starts_from_zero() {
     cache.run_pending_tasks();
     assert_eq!(cache.get("k"), Some(1));
     assert_eq!(cache.timers(), 0);
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -148,7 +148,7 @@ fn incr_keeps_the_deadline_exactly() {
     assert_eq!(cache.get("k"), None, "gone at 0.5 s");
     cache.run_pending_tasks();
     assert_eq!((cache.len(), cache.timers()), (0, 0));
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]

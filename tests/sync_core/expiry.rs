@@ -30,7 +30,7 @@ fn a_read_one_nanosecond_before_the_deadline_hits_and_at_it_misses() {
     assert_eq!(cache.iter_keys().count(), 0);
     cache.run_pending_tasks();
     assert_eq!((cache.timers(), cache.stats().expirations), (0, 1));
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -55,7 +55,7 @@ fn deadlines_off_the_tick_grid_are_exact_for_any_tick() {
             assert_eq!(cache.get(&k), None, "tick {tick:?}: key {k} at its deadline");
             cache.run_pending_tasks();
             assert_eq!(cache.timers(), ttls.len() - 1 - k as usize, "tick {tick:?}: not reaped");
-            cache.validate();
+            cache.assert_invariants();
         }
         assert_eq!(cache.stats().expirations, ttls.len() as u64);
     }
@@ -86,7 +86,7 @@ fn an_entry_rewritten_with_a_later_deadline_outlives_its_old_timer() {
     cache.run_pending_tasks();
     assert_eq!(cache.get("k"), None);
     assert_eq!(drain(&events), [("k", 2, RemovalCause::Expired)]);
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -116,7 +116,7 @@ fn expire_extending_and_persisting_beat_the_old_timer() {
     assert_eq!(cache.get("persist"), Some(2));
     assert_eq!(cache.get("longer"), None);
     assert_eq!(drain(&events), [("longer", 1, RemovalCause::Expired)]);
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -145,7 +145,7 @@ fn a_timer_put_aside_within_its_tick_does_not_remove_the_rewritten_entry() {
     cache.run_pending_tasks();
     assert_eq!((cache.get("e"), cache.get("d")), (Some(1), Some(2)));
     assert_eq!(cache.stats().expirations, 0);
-    cache.validate();
+    cache.assert_invariants();
 }
 
 /// A reaper may hold a clock reading older than the wheel: between two of
@@ -185,7 +185,7 @@ fn a_reaper_holding_an_older_clock_reading_finishes() {
         handle.lock().unwrap().take();
         assert_eq!(cache.stats().expirations, 300);
         assert_eq!(cache.keys(), [9999]);
-        cache.validate();
+        cache.assert_invariants();
         clock.advance(NS);
         cache.run_pending_tasks();
         assert_eq!((cache.len(), cache.timers()), (0, 0));
@@ -202,7 +202,7 @@ fn entries_moved_by_removals_keep_their_own_deadlines() {
     for k in (0..200).step_by(3) {
         assert!(cache.del_item(&k));
     }
-    cache.validate();
+    cache.assert_invariants();
     for step in 1..=201u32 {
         clock.advance(ms(1));
         cache.run_pending_tasks();
@@ -212,7 +212,7 @@ fn entries_moved_by_removals_keep_their_own_deadlines() {
         assert_eq!(left, expected, "at {step} ms");
         assert_eq!(cache.timers(), expected.len());
     }
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -239,7 +239,7 @@ fn timer_memory_stays_bounded_under_an_overwrite_and_expire_storm() {
         }
     }
     assert!(cache.timers() <= 10, "{} timers for 10 keys", cache.timers());
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -270,7 +270,7 @@ fn len_does_not_count_expired_entries_without_any_reaping() {
     assert_eq!(cache.len(), 3);
     clock.advance(Duration::from_secs(60));
     assert_eq!(cache.len(), 3);
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -313,7 +313,7 @@ fn duration_max_neither_panics_nor_overflows() {
     cache.run_pending_tasks();
     assert_eq!(cache.len(), 5);
     assert_eq!(cache.get_item("n"), Lookup::Negative);
-    cache.validate();
+    cache.assert_invariants();
     // Even a clock pushed to its end panics nowhere; a persistent entry lives on.
     clock.advance(Duration::MAX);
     cache.run_pending_tasks();
@@ -321,7 +321,7 @@ fn duration_max_neither_panics_nor_overflows() {
     assert!(cache.expire("p", None));
     cache.run_pending_tasks();
     assert_eq!(cache.get("p"), Some(5));
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -340,7 +340,7 @@ fn deadlines_beyond_the_wheel_range_are_kept_exactly() {
             clock.advance(step);
             cache.run_pending_tasks();
             assert_eq!(cache.len(), 3, "tick {tick:?} at {:?}", clock.elapsed());
-            cache.validate();
+            cache.assert_invariants();
         }
         clock.advance(ttl - NS - clock.elapsed());
         cache.run_pending_tasks();
@@ -356,7 +356,7 @@ fn deadlines_beyond_the_wheel_range_are_kept_exactly() {
         clock.advance(ttl);
         cache.run_pending_tasks();
         assert_eq!((cache.timers(), cache.len()), (0, 0), "tick {tick:?}");
-        cache.validate();
+        cache.assert_invariants();
     }
 }
 
@@ -488,7 +488,7 @@ fn model_run(tick: Duration, seed: u64) {
             let mut keys = cache.keys();
             keys.sort_unstable();
             assert_eq!(keys, values.collect::<Vec<_>>(), "keys at step {step}");
-            cache.validate();
+            cache.assert_invariants();
         }
     }
     // Reap the rest and count every expiration.
@@ -496,7 +496,7 @@ fn model_run(tick: Duration, seed: u64) {
     cache.run_pending_tasks();
     expirations += model.values().filter(|&&(_, d)| d <= now).count() as u64;
     assert_eq!(cache.stats().expirations, expirations);
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -522,5 +522,5 @@ fn a_cache_of_one_shard_behaves_the_same() {
     assert_eq!(cache.len(), 50);
     cache.run_pending_tasks();
     assert_eq!(cache.timers(), 50);
-    cache.validate();
+    cache.assert_invariants();
 }

@@ -86,7 +86,7 @@ fn expiry_reports_expired_whoever_meets_the_entry() {
     let mut expected = vec![expired("clear"), expired("len"), expired("popitem"), expired("reap")];
     sort_events(&mut expected);
     assert_eq!(reaped, expected);
-    cache.validate();
+    cache.assert_invariants();
 }
 
 #[test]
@@ -199,7 +199,7 @@ fn a_panicking_listener_leaves_the_cache_working() {
     cache.set(4, 4);
     assert_eq!(cache.incr(4, 1), Ok(5));
     assert_eq!(cache.len(), 1);
-    cache.validate();
+    cache.assert_invariants();
 }
 
 /// A cache whose listener calls back into the cache: reads, writes to the
@@ -279,7 +279,7 @@ fn the_listener_may_call_the_cache() {
         assert!(reported.contains(&(2, 2, Replaced)) && reported.contains(&(5, 5, Replaced)));
         assert_eq!(cache.stats().listener_panics, 0, "an assertion in the listener failed");
         handle.lock().unwrap().take(); // break the cycle
-        cache.validate();
+        cache.assert_invariants();
     });
 }
 
@@ -317,7 +317,7 @@ fn the_listener_may_call_the_cache_during_run_pending_tasks() {
         assert!(cache.is_empty());
         assert_eq!(cache.stats().expirations, 2000);
         handle.lock().unwrap().take();
-        cache.validate();
+        cache.assert_invariants();
     });
 }
 
@@ -346,14 +346,16 @@ fn an_iter_keys_loop_may_call_the_cache() {
         let mut keys = cache.keys();
         keys.sort_unstable();
         assert_eq!(keys, (500..1000).collect::<Vec<_>>());
-        cache.validate();
+        cache.assert_invariants();
     });
 }
 
 #[test]
-fn removal_cause_was_evicted() {
-    assert!(RemovalCause::Expired.was_evicted());
+fn removal_cause_was_evicted_and_was_expired() {
     assert!(RemovalCause::Evicted.was_evicted());
+    assert!(!RemovalCause::Expired.was_evicted());
     assert!(!RemovalCause::Removed.was_evicted());
     assert!(!RemovalCause::Replaced.was_evicted());
+    assert!(RemovalCause::Expired.was_expired());
+    assert!(!RemovalCause::Evicted.was_expired());
 }

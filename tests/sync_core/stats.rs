@@ -96,7 +96,7 @@ fn counters_are_exact_over_a_scripted_sequence() {
     clock.advance(ms(1));
     assert_eq!(cache.setdefault("r", 2), 2);
     step("setdefault over an expired entry", (2, 5, 3, 16, 2, 8, 6));
-    cache.validate();
+    cache.assert_invariants();
 
     let stats = cache.stats();
     assert_eq!((stats.evictions, stats.listener_panics), (0, 0));

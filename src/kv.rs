@@ -1,65 +1,26 @@
-//! The async facade: the [`KvCache`] trait, the cache interface every backend
-//! implements, and [`AsyncCache`], its in-memory implementation over the
-//! sync [`Cache`].
+//! [`KvCache`]: the async key-value cache interface every backend
+//! implements ([`AsyncCache`](crate::AsyncCache) in memory, `RedisCache` on
+//! a Redis server).
 //!
-//! ## Thin by design
-//!
-//! The sync core never waits: each call holds one shard lock for a short,
-//! bounded critical section and never does I/O. So [`AsyncCache`] needs no
-//! runtime, no `spawn_blocking` and no waker: each of its futures does its
-//! work on its first poll and completes there. The one exception is
-//! single-flight loading ([`AsyncCache::get_or_load`]): a caller that finds
-//! another's load in flight parks its `Waker` until that load ends, blocking
-//! no thread. Like any future, one that is
-//! dropped before it is polled does nothing. Any executor runs them (tokio,
-//! smol, `futures::executor::block_on`), and they are `Send`, so they can be
-//! awaited inside `tokio::spawn`.
-//!
-//! ## One trait, several backends
-//!
-//! [`KvCache`] is shaped for backends that can fail (a Redis server): every
-//! method returns `Result<_, Error>`, keys are `&str`, and the semantics are
-//! the sync core's, method for method. Code written against the trait runs
-//! unchanged on another backend.
-//!
-//! ## Namespaces
-//!
-//! An [`AsyncCache`] accepts only keys its [`KeyBuilder`] validates (the
-//! prefix followed by the split string); any other key is
-//! [`Error::InvalidKey`] and changes nothing. The underlying cache belongs to
-//! the facade's namespace: `clear`, `len`, `keys`, `values`, `items`,
-//! `popitem` and `iter_keys` act on the whole cache. Give each namespace its
-//! own cache (a cache is cheap) rather than sharing one between prefixes.
-//!
-//! ## Closing
-//!
-//! [`close`](KvCache::close) stops background expiry and refuses every
-//! later call with [`Error::Closed`]. Clones of an [`AsyncCache`] share one
-//! closed state.
+//! It is shaped for backends that can fail: every method returns
+//! `Result<_, Error>`, keys are `&str`, and the semantics are the sync
+//! [`Cache`](crate::Cache)'s, method for method. Code written against the
+//! trait runs unchanged on another backend.
 
-use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_core::Stream;
 
-use crate::builder::CacheBuilder;
-use crate::cache::Cache;
 use crate::counter::Counter;
-use crate::error::{BuildError, Error};
+use crate::error::Error;
 use crate::keys::KeyBuilder;
-use crate::load::Begin;
 use crate::lookup::{Lookup, Ttl};
-use crate::views::IterKeys;
 
 /// An async key-value cache with per-key TTL, counters, negative caching and
 /// a key namespace: the interface every backend implements.
 ///
-/// The methods and their semantics are those of the sync [`Cache`], with
+/// The methods and their semantics are those of the sync [`Cache`](crate::Cache), with
 /// `&str` keys and every result wrapped in `Result<_, Error>`.
 ///
 /// # Errors every method can return
@@ -142,8 +103,8 @@ pub trait KvCache<V>: Send + Sync {
     /// ```
     fn get_item(&self, key: &str) -> impl Future<Output = Result<Lookup<V>, Error>> + Send;
 
-    /// Stores `value`: the same as [`set`](KvCache::set), under the seed
-    /// interface's other name.
+    /// Stores `value`: the same as [`set`](KvCache::set), under its
+    /// dict-style name.
     ///
     /// # Errors
     ///
@@ -185,7 +146,7 @@ pub trait KvCache<V>: Send + Sync {
     fn contains(&self, key: &str) -> impl Future<Output = Result<bool, Error>> + Send;
 
     /// The value of a live entry; `None` for a missing, expired or negative
-    /// one. Use `.unwrap_or(default)` for the seed's `default` argument.
+    /// one. Use `.unwrap_or(default)` for a default value.
     ///
     /// # Errors
     ///
@@ -440,327 +401,4 @@ pub trait KvCache<V>: Send + Sync {
     ///
     /// `Backend` (see the [trait docs](KvCache)).
     fn close(&self) -> impl Future<Output = Result<(), Error>> + Send;
-}
-
-/// The in-memory [`KvCache`]: a [`Cache<String, V>`](Cache) and the
-/// [`KeyBuilder`] of its namespace.
-///
-/// Each call checks the closed state and the key, calls the sync core, and
-/// completes on its first poll (see [the async facade](crate#the-async-facade)).
-/// Keys that fail [`KeyBuilder::validate`] are [`Error::InvalidKey`]. The
-/// whole underlying cache is the namespace: `clear`, `len`, `keys`, … act on
-/// all of it.
-///
-/// `close` is idempotent. A call that has passed its closed check when
-/// `close` runs completes normally; every call that starts after `close`
-/// has returned is [`Error::Closed`], and so is `Closed` for a key outside
-/// the namespace (the closed check comes first).
-///
-/// `Clone` is a cheap handle: clones share the cache and the closed state.
-///
-/// # Example
-///
-/// ```
-/// # futures::executor::block_on(async {
-/// use std::time::Duration;
-/// use wheelcache::{AsyncCache, Cache, Error, KeyBuilder, KvCache};
-///
-/// let cache: AsyncCache<String> = AsyncCache::from_builder(
-///     Cache::builder().default_ttl(Duration::from_secs(60)),
-///     KeyBuilder::new("app"),
-/// )?;
-/// let key = cache.key_builder().build(["user", "42"]);
-/// cache.set(&key, "ada".to_string()).await?;
-/// assert_eq!(cache.get(&key).await?.as_deref(), Some("ada"));
-/// assert_eq!(cache.get("user:42").await, Err(Error::InvalidKey));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// # }).unwrap();
-/// ```
-pub struct AsyncCache<V> {
-    shared: Arc<Shared<V>>,
-}
-
-struct Shared<V> {
-    cache: Cache<String, V>,
-    keys: KeyBuilder,
-    /// Set once by `close`, never cleared. Checked at the start of each call.
-    closed: AtomicBool,
-}
-
-impl<V> Clone for AsyncCache<V> {
-    fn clone(&self) -> Self {
-        AsyncCache { shared: self.shared.clone() }
-    }
-}
-
-impl<V> fmt::Debug for AsyncCache<V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncCache")
-            .field("key_builder", &self.shared.keys)
-            .field("closed", &self.is_closed())
-            .field("cache", &self.shared.cache)
-            .finish()
-    }
-}
-
-impl<V> AsyncCache<V> {
-    /// Whether [`close`](KvCache::close) has been called on this cache (or
-    /// a clone).
-    pub fn is_closed(&self) -> bool {
-        self.shared.closed.load(Ordering::Acquire)
-    }
-}
-
-impl<V> AsyncCache<V>
-where
-    V: Clone + Send + Sync + 'static,
-{
-    /// The async facade over `cache`, accepting the keys of `key_builder`.
-    ///
-    /// The cache becomes the namespace's: entries already in it, or written
-    /// through another handle, are seen by `len`, `keys` and the rest.
-    pub fn new(cache: Cache<String, V>, key_builder: KeyBuilder) -> Self {
-        let shared = Shared { cache, keys: key_builder, closed: AtomicBool::new(false) };
-        AsyncCache { shared: Arc::new(shared) }
-    }
-
-    /// Builds the cache from `builder`'s settings and wraps it:
-    /// `AsyncCache::new(builder.build()?, key_builder)`.
-    ///
-    /// # Errors
-    ///
-    /// The [`BuildError`] of [`CacheBuilder::build`].
-    pub fn from_builder(
-        builder: CacheBuilder<String, V>,
-        key_builder: KeyBuilder,
-    ) -> Result<Self, BuildError> {
-        Ok(Self::new(builder.build()?, key_builder))
-    }
-
-    /// The sync cache underneath, for what the facade does not offer
-    /// ([`stats`](Cache::stats), [`run_pending_tasks`](Cache::run_pending_tasks)).
-    /// Calls through it skip the namespace check and ignore `close`; after
-    /// `close` its expired entries are no longer reaped in the background
-    /// (they are still never returned, and `run_pending_tasks` reaps them).
-    pub fn cache(&self) -> &Cache<String, V> {
-        &self.shared.cache
-    }
-
-    /// The live value of `key`, or the value `init` resolves to, stored with
-    /// the default TTL. Single-flight: concurrent callers for one key await
-    /// one `init`; the others wait through their `Waker` (no thread is
-    /// blocked). A negative marker counts as absent; plain reads never wait
-    /// for a load.
-    ///
-    /// If the loading caller's future is dropped (cancelled) or `init`
-    /// panics, the load is abandoned without leaving anything behind and a
-    /// waiting caller runs its own `init`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Closed`] after `close`, [`Error::InvalidKey`] for a key
-    /// outside the namespace.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # futures::executor::block_on(async {
-    /// use wheelcache::{AsyncCache, Cache, KeyBuilder};
-    ///
-    /// let cache: AsyncCache<String> = AsyncCache::new(Cache::new(), KeyBuilder::new("app"));
-    /// let user = cache.get_or_load("app:user:1", async { "ada".to_string() }).await?;
-    /// assert_eq!(user, "ada");
-    /// # Ok::<(), wheelcache::Error>(())
-    /// # }).unwrap();
-    /// ```
-    pub async fn get_or_load(&self, key: &str, init: impl Future<Output = V>) -> Result<V, Error> {
-        self.try_get_or_load(key, async { Ok::<V, Error>(init.await) }).await
-    }
-
-    /// As [`get_or_load`](AsyncCache::get_or_load), with a loader that can
-    /// fail.
-    ///
-    /// # Errors
-    ///
-    /// The loader's error, returned to the caller that ran it (nothing is
-    /// stored, and a waiting caller runs its own loader next); the cache's
-    /// own errors ([`Error::Closed`], [`Error::InvalidKey`]) converted with
-    /// `From`.
-    pub async fn try_get_or_load<E>(
-        &self,
-        key: &str,
-        init: impl Future<Output = Result<V, E>>,
-    ) -> Result<V, E>
-    where
-        E: From<Error>,
-    {
-        let cache = self.open_for(key)?;
-        let mut init = Some(init);
-        loop {
-            match cache.begin_load(key.to_owned()) {
-                Begin::Hit(v) => return Ok(v),
-                Begin::Wait(flight) => {
-                    if let Some(v) = flight.wait_async().await {
-                        return Ok(v);
-                    }
-                    // The loader gave up: look again, maybe load.
-                }
-                Begin::Load(guard) => {
-                    let Some(init) = init.take() else {
-                        unreachable!("a caller loads at most once: it returns after loading");
-                    };
-                    // An error, a panic or a drop of this future drops the
-                    // guard, which abandons the load.
-                    let value = init.await?;
-                    return Ok(guard.finish(value));
-                }
-            }
-        }
-    }
-
-    /// The core, unless the facade is closed.
-    fn open(&self) -> Result<&Cache<String, V>, Error> {
-        if self.is_closed() {
-            Err(Error::Closed)
-        } else {
-            Ok(&self.shared.cache)
-        }
-    }
-
-    /// The core, unless the facade is closed or `key` is outside the
-    /// namespace (`Closed` wins).
-    fn open_for(&self, key: &str) -> Result<&Cache<String, V>, Error> {
-        let cache = self.open()?;
-        if self.shared.keys.validate(key) {
-            Ok(cache)
-        } else {
-            Err(Error::InvalidKey)
-        }
-    }
-}
-
-/// Each method checks, calls the sync core and returns: the `async fn`s
-/// never await, so their futures complete on the first poll.
-impl<V> KvCache<V> for AsyncCache<V>
-where
-    V: Clone + Send + Sync + 'static,
-{
-    fn key_builder(&self) -> &KeyBuilder {
-        &self.shared.keys
-    }
-
-    async fn get_item(&self, key: &str) -> Result<Lookup<V>, Error> {
-        Ok(self.open_for(key)?.get_item(key))
-    }
-
-    async fn del_item(&self, key: &str) -> Result<bool, Error> {
-        Ok(self.open_for(key)?.del_item(key))
-    }
-
-    async fn len(&self) -> Result<usize, Error> {
-        Ok(self.open()?.len())
-    }
-
-    async fn contains(&self, key: &str) -> Result<bool, Error> {
-        Ok(self.open_for(key)?.contains(key))
-    }
-
-    async fn setdefault(&self, key: &str, default: V) -> Result<V, Error> {
-        Ok(self.open_for(key)?.setdefault(key.to_owned(), default))
-    }
-
-    async fn clear(&self) -> Result<(), Error> {
-        self.open()?.clear();
-        Ok(())
-    }
-
-    async fn pop(&self, key: &str) -> Result<Option<V>, Error> {
-        Ok(self.open_for(key)?.pop(key))
-    }
-
-    async fn popitem(&self) -> Result<Option<(String, V)>, Error> {
-        Ok(self.open()?.popitem())
-    }
-
-    async fn set(&self, key: &str, value: V) -> Result<(), Error> {
-        self.open_for(key)?.set(key.to_owned(), value);
-        Ok(())
-    }
-
-    async fn setx(&self, key: &str, value: V, ttl: Option<Duration>) -> Result<(), Error> {
-        self.open_for(key)?.setx(key.to_owned(), value, ttl);
-        Ok(())
-    }
-
-    async fn set_negative(&self, key: &str) -> Result<(), Error> {
-        self.open_for(key)?.set_negative(key.to_owned());
-        Ok(())
-    }
-
-    async fn ttl(&self, key: &str) -> Result<Ttl, Error> {
-        Ok(self.open_for(key)?.ttl(key))
-    }
-
-    async fn expire(&self, key: &str, ttl: Option<Duration>) -> Result<bool, Error> {
-        Ok(self.open_for(key)?.expire(key, ttl))
-    }
-
-    async fn incr(&self, key: &str, amount: i64) -> Result<i64, Error>
-    where
-        V: Counter,
-    {
-        self.open_for(key)?.incr(key.to_owned(), amount)
-    }
-
-    async fn keys(&self) -> Result<Vec<String>, Error> {
-        Ok(self.open()?.keys())
-    }
-
-    async fn values(&self) -> Result<Vec<V>, Error> {
-        Ok(self.open()?.values())
-    }
-
-    async fn items(&self) -> Result<Vec<(String, V)>, Error> {
-        Ok(self.open()?.items())
-    }
-
-    fn iter_keys(&self) -> impl Stream<Item = Result<String, Error>> + Send {
-        KeyStream { facade: self.clone(), keys: Some(self.shared.cache.iter_keys()) }
-    }
-
-    async fn close(&self) -> Result<(), Error> {
-        if !self.shared.closed.swap(true, Ordering::AcqRel) {
-            self.shared.cache.stop_expiry();
-        }
-        Ok(())
-    }
-}
-
-/// The stream of [`AsyncCache::iter_keys`]: the core's [`IterKeys`] (which
-/// copies one shard's keys at a time and holds no lock between items), plus
-/// the closed check. Every poll is ready.
-struct KeyStream<V> {
-    facade: AsyncCache<V>,
-    /// `None` once the stream has ended.
-    keys: Option<IterKeys<String, V>>,
-}
-
-impl<V> Stream for KeyStream<V>
-where
-    V: Clone + Send + Sync + 'static,
-{
-    type Item = Result<String, Error>;
-
-    fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        let Some(keys) = &mut this.keys else {
-            return Poll::Ready(None);
-        };
-        let item =
-            if this.facade.is_closed() { Some(Err(Error::Closed)) } else { keys.next().map(Ok) };
-        if !matches!(item, Some(Ok(_))) {
-            this.keys = None;
-        }
-        Poll::Ready(item)
-    }
 }

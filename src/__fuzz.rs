@@ -1,5 +1,5 @@
-//! Internals for the fuzz targets under `fuzz/` (feature `fuzzing`): not
-//! part of the API, hidden from the docs, no stability promise.
+//! Internals for the fuzz targets under `fuzz/` (built by cargo-fuzz with
+//! `--cfg fuzzing`): not part of the API, no stability promise.
 //!
 //! `FuzzWheel` is the crate's timing wheel over timers kept in a plain
 //! vector, the way a shard keeps them in its entries. Its methods keep the
@@ -55,15 +55,15 @@ impl FuzzWheel {
         self.wheel.remove(&mut self.store, id);
     }
 
-    /// Deletes timer `id`, moving the last timer into its id, as a shard's
-    /// `swap_remove` moves its last entry into a hole.
+    /// Deletes timer `id`, moving the last timer into its id, as a shard
+    /// compacting its entries moves its last entry into a vacancy.
     pub fn swap_remove(&mut self, id: u32) {
         let last = self.store.when.len() as u32 - 1;
         self.wheel.remove(&mut self.store, id);
         self.store.when.swap_remove(id as usize);
         self.store.links.swap_remove(id as usize);
         if id != last {
-            self.wheel.relocate(&mut self.store, last, id);
+            self.wheel.relink(&mut self.store, id);
         }
     }
 
@@ -132,7 +132,7 @@ impl FuzzWheel {
     }
 
     /// Checks every invariant of the wheel, panicking on a broken one.
-    pub fn validate(&mut self) {
-        self.wheel.validate(&mut self.store);
+    pub fn assert_invariants(&self) {
+        self.wheel.assert_invariants(&self.store);
     }
 }

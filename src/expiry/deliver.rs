@@ -1,0 +1,138 @@
+//! The pool that calls removal listeners for background expiry.
+//!
+//! The expiry thread never runs a listener itself: it queues each cache's
+//! notices on the cache and hands the cache to this pool. A worker delivers
+//! a batch of one cache's notices, then puts the cache at the back of the
+//! line if more are queued, so caches take turns. One cache is in the hands
+//! of at most one worker at a time, so its notices arrive in order, and a
+//! listener that blocks holds up only its own cache's notices.
+//!
+//! Workers are started when work arrives and none is idle, up to
+//! [`MAX_WORKERS`], so a few slow listeners cannot starve the others;
+//! they end after [`IDLE_EXIT`] without work, and are joined when the last
+//! cache goes. Notices still queued then are dropped undelivered.
+
+use std::collections::VecDeque;
+use std::mem;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::unwind;
+
+/// The most workers at once: this many listeners may block at the same
+/// time before the other caches' notices wait.
+pub(crate) const MAX_WORKERS: usize = 4;
+/// How long a worker waits for work before it ends.
+pub(crate) const IDLE_EXIT: Duration = Duration::from_secs(2);
+
+/// A cache's queue of notices, as the pool sees it.
+pub(crate) trait Deliver: Send + Sync {
+    /// Delivers a batch of the queued notices, and then what those
+    /// listener calls caused; returns whether more are queued (and the
+    /// cache should come back).
+    fn deliver_some(&self) -> bool;
+    /// Delivers a batch of the queued notices, nothing else; returns
+    /// whether more are queued.
+    fn deliver_batch(&self) -> bool;
+    /// Drops the queued notices undelivered (the pool is stopping); the
+    /// cache may be submitted again afterwards.
+    fn abandon(&self);
+}
+
+struct Pool {
+    line: VecDeque<Arc<dyn Deliver>>,
+    workers: usize,
+    idle: usize,
+    stop: bool,
+    handles: Vec<JoinHandle<()>>,
+}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    line: VecDeque::new(),
+    workers: 0,
+    idle: 0,
+    stop: false,
+    handles: Vec::new(),
+});
+static WORK: Condvar = Condvar::new();
+
+/// Puts a cache with queued notices in line (it must not be in line
+/// already), starting a worker if none is idle.
+pub(crate) fn submit(cache: Arc<dyn Deliver>) {
+    let mut pool = POOL.lock();
+    pool.line.push_back(cache);
+    if pool.idle > 0 {
+        WORK.notify_one();
+    } else if pool.workers < MAX_WORKERS {
+        pool.handles.retain(|h| !h.is_finished());
+        match thread::Builder::new().name("wheelcache-notify".into()).spawn(work) {
+            Ok(handle) => {
+                pool.workers += 1;
+                pool.handles.push(handle);
+            }
+            // No thread to be had: the running workers (if any) get to it;
+            // with none, the notices wait for the next submission.
+            Err(_) => {}
+        }
+    }
+}
+
+fn work() {
+    let mut pool = POOL.lock();
+    loop {
+        if let Some(cache) = pool.line.pop_front() {
+            drop(pool);
+            // A listener's panics are caught inside; this is a backstop.
+            let more = unwind::catch(|| cache.deliver_some()).unwrap_or(true);
+            pool = POOL.lock();
+            if more && !pool.stop {
+                pool.line.push_back(cache);
+            } else {
+                // The last handle of a dropped cache may go here, and
+                // abandoned notices hold user values: outside the lock.
+                drop(pool);
+                if more {
+                    cache.abandon();
+                }
+                drop(cache);
+                pool = POOL.lock();
+            }
+            continue;
+        }
+        if pool.stop {
+            break;
+        }
+        pool.idle += 1;
+        let timed_out = WORK.wait_for(&mut pool, IDLE_EXIT).timed_out();
+        pool.idle -= 1;
+        if timed_out && pool.line.is_empty() {
+            break;
+        }
+    }
+    pool.workers -= 1;
+}
+
+/// Stops the workers and joins them (but the calling thread, if it is
+/// one); undelivered notices are dropped. The pool starts again with the
+/// next submission.
+pub(crate) fn shut_down() {
+    let (line, handles) = {
+        let mut pool = POOL.lock();
+        pool.stop = true;
+        WORK.notify_all();
+        (mem::take(&mut pool.line), mem::take(&mut pool.handles))
+    };
+    for cache in line {
+        cache.abandon();
+    }
+    let me = thread::current().id();
+    for handle in handles {
+        if handle.thread().id() != me {
+            let _ = handle.join();
+        }
+    }
+    POOL.lock().stop = false;
+}

@@ -1,0 +1,330 @@
+//! The core behind a [`Cache`](crate::Cache) handle: the table, the
+//! settings, and every operation, as methods of [`Inner`]. `cache.rs` is a
+//! thin public layer over it.
+//!
+//! - `write`: the one write path, a guard ([`Write`]) whose `commit`
+//!   releases the shard lock, gives unused capacity back, publishes the
+//!   shard's next deadline and reports removals, in that order.
+//! - `read`: lookups and whole-cache views under shared locks.
+//! - `reap`: removing expired entries in bounded lock holds, for the
+//!   expiry thread and for callers.
+//! - `room`: the capacity of a bounded cache.
+//! - `load`: single-flight loading.
+//! - `notify`: removal notices and the listener.
+//!
+//! # Ground rules
+//!
+//! Besides the table's (see `table`): a call holds at most one shard lock
+//! at a time and never runs user code under it but the key's `Hash`/`Eq`
+//! and the value's `Clone`; removed keys and values are dropped or
+//! reported after the lock is released. Shared state outside the shards:
+//! `next_due` (see `expiry`), the capacity pool (see `room`), the read
+//! counters (see `stats`), and `handles`, the number of user handles: the
+//! last one to go frees the entries on its own thread.
+
+mod load;
+mod notify;
+mod read;
+mod reap;
+mod room;
+mod write;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+use std::hash::{BuildHasher, Hash};
+
+pub(crate) use load::{Begin, Loaded, Loader, Outcome};
+pub(crate) use read::ShardKeys;
+
+use crate::error::BuildError;
+use crate::expiry::{self, Expire, Registration};
+use crate::listener::Listener;
+use crate::stats::{Read, ReadCounters, Stats};
+use crate::table::{Event, Layout, Table};
+use crate::time::{self, Clock, NEVER};
+use load::Load;
+use notify::Notifier;
+use room::Room;
+
+/// Computes an entry's weight (`CacheBuilder::weigher`).
+pub(crate) type Weigher<K, V> = Box<dyn Fn(&K, &V) -> u32 + Send + Sync>;
+
+/// A cache's checked settings: what `CacheBuilder::build` hands over.
+pub(crate) struct Settings<K, V, S> {
+    /// The capacity in entries, or in weight with a weigher.
+    pub(crate) capacity: Option<u64>,
+    /// A power of two.
+    pub(crate) shards: usize,
+    pub(crate) default_ttl: Option<Duration>,
+    pub(crate) negative_ttl: Duration,
+    pub(crate) time_to_idle: Option<Duration>,
+    /// Nanoseconds, at least one.
+    pub(crate) tick: u64,
+    pub(crate) clock: Clock,
+    pub(crate) listener: Option<Listener<K, V>>,
+    pub(crate) weigher: Option<Weigher<K, V>>,
+    pub(crate) hasher: S,
+}
+
+/// The state a cache's handles share.
+pub(crate) struct Inner<K, V, S> {
+    table: Table<K, V, Load<V>, S>,
+    clock: Clock,
+    /// Nanoseconds per wheel tick.
+    tick: u64,
+    default_ttl: Option<Duration>,
+    negative_ttl: Duration,
+    /// The time to idle in nanoseconds.
+    idle: Option<u64>,
+    notifier: Option<Arc<Notifier<K, V>>>,
+    weigher: Option<Weigher<K, V>>,
+    room: Option<Room>,
+    reads: ReadCounters,
+    /// A lower bound of the end of the earliest due tick in any shard
+    /// (nanoseconds); reset only by the expiry thread (see `expiry`).
+    next_due: AtomicU64,
+    /// This cache's place on the expiry thread's list; unset on a mock
+    /// clock.
+    registration: OnceLock<Registration>,
+    closed: AtomicBool,
+    /// User handles alive (`Cache` clones).
+    handles: AtomicUsize,
+    /// Where whole-cache walks (`popitem`, eviction elsewhere, the expiry
+    /// thread's rounds) start, so repeated ones spread over the shards.
+    cursor: AtomicUsize,
+}
+
+/// The current time, read from the clock at most once, when first needed.
+pub(crate) struct Now<'a> {
+    clock: &'a Clock,
+    at: Option<u64>,
+}
+
+impl Now<'_> {
+    #[inline]
+    pub(crate) fn get(&mut self) -> u64 {
+        *self.at.get_or_insert_with(|| self.clock.now())
+    }
+
+    /// The deadline of a TTL starting now (`NEVER` for none).
+    #[inline]
+    pub(crate) fn deadline(&mut self, ttl: Option<Duration>) -> u64 {
+        ttl.map_or(NEVER, |ttl| time::deadline(self.get(), ttl))
+    }
+}
+
+/// How a TTL is given to a write.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Expiry {
+    /// This TTL (`None`: no expiry).
+    Ttl(Option<Duration>),
+    /// The cache's default TTL.
+    Default,
+    /// The negative TTL (a marker).
+    Negative,
+}
+
+impl<K, V, S> Inner<K, V, S>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+    S: BuildHasher + Send + Sync + 'static,
+{
+    /// A cache built from `settings`, registered with the expiry thread if
+    /// it runs on the real clock.
+    pub(crate) fn new(settings: Settings<K, V, S>) -> Result<Arc<Self>, BuildError> {
+        let Settings {
+            capacity,
+            shards,
+            default_ttl,
+            negative_ttl,
+            time_to_idle,
+            tick,
+            clock,
+            listener,
+            weigher,
+            hasher,
+        } = settings;
+        let layout = Layout {
+            tick,
+            idle: time_to_idle.map(time::nanos),
+            weighted: weigher.is_some() && capacity.is_some(),
+            share: capacity.map(|c| {
+                let entries = if weigher.is_some() { c / 64 } else { c };
+                usize::try_from(entries / shards as u64).unwrap_or(usize::MAX).max(1)
+            }),
+        };
+        let threads = std::thread::available_parallelism().map_or(4, |n| n.get() * 4);
+        let driven = clock.is_real();
+        let inner = Arc::new(Inner {
+            table: Table::new(shards, hasher, layout, clock.now()),
+            clock,
+            tick,
+            default_ttl,
+            negative_ttl,
+            idle: layout.idle,
+            notifier: listener.map(|l| Arc::new(Notifier::new(l))),
+            weigher: weigher.filter(|_| capacity.is_some()),
+            room: capacity.map(Room::new),
+            reads: ReadCounters::new(threads),
+            next_due: AtomicU64::new(NEVER),
+            registration: OnceLock::new(),
+            closed: AtomicBool::new(false),
+            handles: AtomicUsize::new(1),
+            cursor: AtomicUsize::new(0),
+        });
+        if driven {
+            let weak: Weak<dyn Expire> = Arc::downgrade(&inner) as Weak<dyn Expire>;
+            let registration = expiry::register(weak).map_err(|_| BuildError::ExpiryThread)?;
+            // Set once, here, before any other handle exists.
+            let _ = inner.registration.set(registration);
+        }
+        Ok(inner)
+    }
+}
+
+impl<K, V, S> Inner<K, V, S> {
+    #[inline]
+    pub(crate) fn now(&self) -> Now<'_> {
+        Now { clock: &self.clock, at: None }
+    }
+
+    pub(crate) fn shard_count(&self) -> usize {
+        self.table.shards().len()
+    }
+
+    pub(crate) fn default_ttl(&self) -> Option<Duration> {
+        self.default_ttl
+    }
+
+    pub(crate) fn negative_ttl(&self) -> Duration {
+        self.negative_ttl
+    }
+
+    pub(crate) fn capacity(&self) -> Option<u64> {
+        self.room.as_ref().map(Room::capacity)
+    }
+
+    /// The TTL a write of `expiry` gets.
+    pub(crate) fn ttl_of(&self, expiry: Expiry) -> Option<Duration> {
+        match expiry {
+            Expiry::Ttl(ttl) => ttl,
+            Expiry::Default => self.default_ttl,
+            Expiry::Negative => Some(self.negative_ttl),
+        }
+    }
+
+    /// Counts a read.
+    #[inline]
+    pub(crate) fn record(&self, read: Read) {
+        self.reads.record(read);
+    }
+
+    /// Tells the expiry thread about a newly armed expiry (nanoseconds);
+    /// called after the shard lock is released.
+    #[inline]
+    pub(crate) fn arm(&self, expiry: u64) {
+        // The thread reaps a tick once it has ended.
+        let due = (expiry / self.tick).saturating_add(1).saturating_mul(self.tick);
+        if due < self.next_due.load(Relaxed) {
+            self.next_due.fetch_min(due, SeqCst);
+            if let Some(registration) = self.registration.get() {
+                registration.schedule(due);
+            }
+        }
+    }
+
+    /// One more user handle.
+    pub(crate) fn acquire(&self) {
+        self.handles.fetch_add(1, Relaxed);
+    }
+
+    /// One user handle less; the last one shuts the cache down.
+    pub(crate) fn release(&self) {
+        if self.handles.fetch_sub(1, AcqRel) == 1 {
+            self.shut_down();
+        }
+    }
+
+    /// One user share less without the handle going (a closed facade):
+    /// the last one stops background expiry; the entries stay until the
+    /// handle drops.
+    pub(crate) fn release_share(&self) {
+        if self.handles.fetch_sub(1, AcqRel) == 1 {
+            self.close();
+        }
+    }
+
+    /// Stops background expiry and frees every entry, on this thread and
+    /// without reporting them: nothing uses the cache any more.
+    fn shut_down(&self) {
+        self.close();
+        for shard in self.table.shards() {
+            let taken = shard.state.write().take_all();
+            drop(taken);
+        }
+    }
+
+    /// Leaves the expiry thread's list (idempotent).
+    pub(crate) fn close(&self) {
+        if !self.closed.swap(true, SeqCst) {
+            if let Some(registration) = self.registration.get() {
+                registration.unregister();
+            }
+        }
+    }
+
+    /// The counters, summed.
+    pub(crate) fn stats(&self) -> Stats {
+        let mut stats = Stats::default();
+        self.reads.add_to(&mut stats);
+        for shard in self.table.shards() {
+            let c = &shard.counters;
+            stats.inserts += c.get(Event::Insert);
+            stats.updates += c.get(Event::Update);
+            stats.removals += c.get(Event::Removal);
+            stats.evictions += c.get(Event::Eviction);
+            stats.expirations += c.get(Event::Expiration);
+            stats.weight += shard.state.read().used();
+        }
+        stats.listener_panics = self.notifier.as_ref().map_or(0, |n| n.panics());
+        stats
+    }
+}
+
+impl<K, V, S> Inner<K, V, S>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+    S: BuildHasher,
+{
+    /// The weight of a value (1 without a weigher, and for markers).
+    #[inline]
+    pub(crate) fn weigh(&self, key: &K, value: Option<&V>) -> u32 {
+        match (&self.weigher, value) {
+            (Some(weigher), Some(value)) => weigher(key, value),
+            _ => 1,
+        }
+    }
+}
+
+impl<K, V, S> Expire for Inner<K, V, S>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+    S: BuildHasher + Send + Sync + 'static,
+{
+    fn next_due(&self) -> u64 {
+        self.next_due.load(SeqCst)
+    }
+
+    fn run_due(&self, now: u64, until: u64) -> bool {
+        self.run_background(now, until)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Relaxed)
+    }
+}

@@ -1,0 +1,174 @@
+//! Reads: lookups and whole-cache views, under shared locks.
+
+use std::borrow::Borrow;
+use std::hash::{BuildHasher, Hash};
+use std::time::Duration;
+
+use super::reap::Mode;
+use super::Inner;
+use crate::lookup::{Lookup, Ttl};
+use crate::stats::Read;
+use crate::time::NEVER;
+
+/// What a walk over one shard at a time yields: keys, or entries.
+pub(crate) trait ShardKeys<K, V> {
+    /// What one entry gives.
+    type Item;
+    fn item(key: &K, value: &V) -> Self::Item;
+}
+
+impl<K, V, S> Inner<K, V, S>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+    S: BuildHasher,
+{
+    /// Looks `key` up: a live value, a negative marker, or a miss; counts
+    /// the read. Takes only the shard's shared lock.
+    #[inline]
+    pub(crate) fn get_item<Q>(&self, key: &Q) -> Lookup<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        let hash = self.table.hash(key);
+        let state = self.table.shard(hash).state.read();
+        let lookup = match state.find(hash, key) {
+            Some(id) => {
+                let expiry = state.expiry(id);
+                let mut now = self.now();
+                if expiry != NEVER && now.get() >= expiry {
+                    Lookup::Miss
+                } else {
+                    state.on_read(id, || now.get());
+                    match state.entry(id).value() {
+                        Some(v) => Lookup::Hit(v.clone()),
+                        None => Lookup::Negative,
+                    }
+                }
+            }
+            None => Lookup::Miss,
+        };
+        drop(state);
+        self.reads.record(match lookup {
+            Lookup::Hit(_) => Read::Hit,
+            Lookup::Miss => Read::Miss,
+            Lookup::Negative => Read::Negative,
+        });
+        lookup
+    }
+
+    /// Whether `key` holds a live value. Counts nothing, touches nothing.
+    pub(crate) fn contains<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.table.hash(key);
+        let state = self.table.shard(hash).state.read();
+        state.find(hash, key).is_some_and(|id| {
+            let expiry = state.expiry(id);
+            state.entry(id).has_value() && (expiry == NEVER || self.clock.now() < expiry)
+        })
+    }
+
+    /// How long `key` has to live: missing, persistent, or exactly how long
+    /// (the earlier of its deadline and its idle expiry).
+    pub(crate) fn ttl<Q>(&self, key: &Q) -> Ttl
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.table.hash(key);
+        let state = self.table.shard(hash).state.read();
+        let Some(id) = state.find(hash, key) else {
+            return Ttl::Missing;
+        };
+        let expiry = state.expiry(id);
+        drop(state);
+        if expiry == NEVER {
+            return Ttl::Persistent;
+        }
+        let now = self.clock.now();
+        if now >= expiry {
+            Ttl::Missing
+        } else {
+            Ttl::Remaining(Duration::from_nanos(expiry - now))
+        }
+    }
+
+    /// The number of live values. Expired entries not reaped yet are
+    /// reaped first, on this thread: work proportional to them, never a
+    /// scan of the cache.
+    pub(crate) fn len(&self) -> usize {
+        let now = self.clock.now();
+        self.table
+            .shards()
+            .iter()
+            .map(|shard| {
+                if shard.next_due() <= now {
+                    self.reap_shard(shard, now, NEVER, Mode::Inline);
+                }
+                shard.state.read().values()
+            })
+            .sum()
+    }
+
+    /// Visits every live value's entry, shard by shard, under a shared lock.
+    pub(crate) fn collect<T>(&self, mut f: impl FnMut(&K, &V) -> T) -> Vec<T> {
+        let now = self.clock.now();
+        let mut out = Vec::new();
+        for shard in self.table.shards() {
+            let state = shard.state.read();
+            out.reserve(state.values());
+            for (id, entry) in state.entries().iter().enumerate() {
+                let (Some(key), Some(value)) = (entry.occupied_key(), entry.value()) else {
+                    continue;
+                };
+                if state.expiry(id as u32) > now {
+                    out.push(f(key, value));
+                }
+            }
+        }
+        out
+    }
+
+    /// The live values of shard `n` as `T` items; `None` past the last
+    /// shard.
+    pub(crate) fn shard_items<T: ShardKeys<K, V>>(&self, n: usize) -> Option<Vec<T::Item>> {
+        let shard = self.table.shards().get(n)?;
+        let now = self.clock.now();
+        let state = shard.state.read();
+        let mut out = Vec::with_capacity(state.values());
+        for (id, entry) in state.entries().iter().enumerate() {
+            let (Some(key), Some(value)) = (entry.occupied_key(), entry.value()) else {
+                continue;
+            };
+            if state.expiry(id as u32) > now {
+                out.push(T::item(key, value));
+            }
+        }
+        Some(out)
+    }
+
+    #[cfg(any(test, fuzzing, feature = "test-util"))]
+    /// Armed timers: entries and markers with an expiry, reaped or not.
+    pub(crate) fn timers(&self) -> usize {
+        self.table.shards().iter().map(|s| s.state.read().timers()).sum()
+    }
+
+    #[cfg(any(test, fuzzing, feature = "test-util"))]
+    /// Checks every shard's invariants, panicking on a broken one.
+    pub(crate) fn assert_invariants(&self) {
+        let hasher = self.table.hasher();
+        for shard in self.table.shards() {
+            let state = shard.state.read();
+            state.assert_invariants(&hasher);
+            assert!(
+                shard.next_due() <= state.next_tick_start(),
+                "a shard's published next due tick is later than its wheel's"
+            );
+        }
+    }
+}

@@ -1,0 +1,742 @@
+//! The one write path: [`Write`], a shard's write lock with what the write
+//! did, and the write calls built on it.
+//!
+//! A write takes its key's shard lock, changes entries through the guard
+//! (which counts every event, keeps the capacity's books and collects what
+//! it removed), then drops the guard, which, in this order: gives unused
+//! capacity back to the pool, publishes the shard's next due tick,
+//! releases the lock, tells the expiry thread about an earlier deadline,
+//! and reports the removals. The expiry protocol depends on that order
+//! (see `expiry`), so it lives here once.
+
+use std::borrow::Borrow;
+use std::hash::{BuildHasher, Hash};
+use std::mem;
+use std::time::Duration;
+
+use parking_lot::RwLockWriteGuard;
+
+use super::load::Load;
+use super::reap::Mode;
+use super::room::Elsewhere;
+use super::{Expiry, Inner, Now};
+use crate::counter::Counter;
+use crate::error::Error;
+use crate::listener::RemovalCause;
+use crate::stats::Read;
+use crate::table::{Event, Parts, Reaped, Shard, ShardState};
+use crate::time::NEVER;
+
+/// Tries a write makes at room in other shards before it goes ahead over
+/// the capacity (see `Room::force`).
+const TRIES: usize = 8;
+
+/// Removals of one write, reported after the lock is released: nearly
+/// always at most one, kept inline so that an eviction allocates nothing.
+struct Out<K, V> {
+    first: Option<(Parts<K, V>, RemovalCause)>,
+    rest: Vec<(Parts<K, V>, RemovalCause)>,
+}
+
+impl<K, V> Out<K, V> {
+    fn push(&mut self, parts: Parts<K, V>, cause: RemovalCause) {
+        if self.first.is_none() {
+            self.first = Some((parts, cause));
+        } else {
+            self.rest.push((parts, cause));
+        }
+    }
+}
+
+/// A shard's write lock and what the write did. Dropping it commits.
+pub(crate) struct Write<'a, K, V, S>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+    S: BuildHasher,
+{
+    inner: &'a Inner<K, V, S>,
+    shard: &'a Shard<K, V, Load<V>>,
+    state: Option<RwLockWriteGuard<'a, ShardState<K, V, Load<V>>>>,
+    /// The hash of the key written, for a keyed write.
+    hash: Option<u64>,
+    pub(crate) now: Now<'a>,
+    out: Out<K, V>,
+    /// Capacity taken from the pool or freed by this write, not yet used.
+    credit: u64,
+    /// The earliest expiry this write armed.
+    armed: u64,
+}
+
+/// A write that found no room in its shard gives back what it was to
+/// write, and says where to look.
+pub(crate) type Refused<K, V> = (K, Option<V>, Elsewhere);
+
+impl<K, V, S> Inner<K, V, S>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+    S: BuildHasher,
+{
+    /// Takes the write lock of the shard of `hash`.
+    #[inline]
+    pub(crate) fn write(&self, hash: u64) -> Write<'_, K, V, S> {
+        self.write_shard(self.table.shard(hash), Some(hash))
+    }
+
+    fn write_shard<'a>(
+        &'a self,
+        shard: &'a Shard<K, V, Load<V>>,
+        hash: Option<u64>,
+    ) -> Write<'a, K, V, S> {
+        Write {
+            inner: self,
+            shard,
+            state: Some(shard.state.write()),
+            hash,
+            now: self.now(),
+            out: Out { first: None, rest: Vec::new() },
+            credit: 0,
+            armed: NEVER,
+        }
+    }
+}
+
+impl<K, V, S> Write<'_, K, V, S>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+    S: BuildHasher,
+{
+    #[inline]
+    fn state(&mut self) -> &mut ShardState<K, V, Load<V>> {
+        self.state.as_mut().expect("the lock is held until the guard drops")
+    }
+
+    #[inline]
+    pub(crate) fn state_mut(&mut self) -> &mut ShardState<K, V, Load<V>> {
+        self.state()
+    }
+
+    /// Drops `key` (taken out of the shard) after the lock is released.
+    pub(crate) fn keep_until_commit(&mut self, key: Option<K>) {
+        if let Some(key) = key {
+            // Without a value nothing is reported: the key is just dropped.
+            self.out.push((key, None), RemovalCause::Removed);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn state_ref(&self) -> &ShardState<K, V, Load<V>> {
+        self.state.as_ref().expect("the lock is held until the guard drops")
+    }
+
+    #[inline]
+    fn count(&mut self, event: Event, n: u64) {
+        let shard = self.shard;
+        shard.counters.add(self.state(), event, n);
+    }
+
+    /// The id of `key`'s entry (expired or not); a keyed write only.
+    #[inline]
+    pub(crate) fn find<Q>(&self, key: &Q) -> Option<u32>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let hash = self.hash.expect("a keyed write");
+        self.state_ref().find(hash, key)
+    }
+
+    /// Whether entry `id` is live now.
+    #[inline]
+    pub(crate) fn is_live(&mut self, id: u32) -> bool {
+        let expiry = self.state_ref().expiry(id);
+        expiry == NEVER || self.now.get() < expiry
+    }
+
+    /// The value of entry `id`.
+    #[inline]
+    pub(crate) fn value(&self, id: u32) -> Option<&V> {
+        self.state_ref().entry(id).value()
+    }
+
+    /// Removes entry `id`, which a call found expired (reported `Expired`).
+    pub(crate) fn reap(&mut self, id: u32) {
+        let parts = self.take(id, Event::Expiration);
+        self.out.push(parts, RemovalCause::Expired);
+    }
+
+    /// Removes live entry `id` for a call; its parts go to the caller.
+    pub(crate) fn remove(&mut self, id: u32) -> Parts<K, V> {
+        self.take(id, Event::Removal)
+    }
+
+    fn take(&mut self, id: u32, event: Event) -> Parts<K, V> {
+        let hash = self.hash;
+        let hasher = self.inner.table.hasher();
+        let weight = self.state_ref().weight(id);
+        let parts = self.state().remove(id, hash, &hasher);
+        self.credit += weight;
+        self.count(event, 1);
+        parts
+    }
+
+    /// Gives entry `id` a new deadline.
+    pub(crate) fn retime(&mut self, id: u32, deadline: u64) {
+        let now = self.now.get();
+        self.state().retime(id, deadline, now);
+        self.arm(id);
+    }
+
+    fn arm(&mut self, id: u32) {
+        let expiry = self.state_ref().expiry(id);
+        self.armed = self.armed.min(expiry);
+    }
+
+    /// Stores `value` of `weight` in entry `id` (live or expired) under
+    /// `key` (the notice of the replaced value carries it), with
+    /// `deadline`, or keeping the deadline if `None`.
+    pub(crate) fn overwrite(
+        &mut self,
+        id: u32,
+        key: K,
+        value: Option<V>,
+        deadline: Option<u64>,
+        weight: u32,
+        force: bool,
+    ) -> Result<(), Refused<K, V>> {
+        let live = self.is_live(id);
+        let old_weight = self.state_ref().weight(id);
+        if self.inner.room.is_some() && u64::from(weight) > old_weight {
+            // The entry's own weight is freed by the write; room for the
+            // rest, never at its expense.
+            self.credit += old_weight;
+            if let Err(elsewhere) = self.make_room(u64::from(weight), Some(id), force) {
+                self.credit -= old_weight;
+                return Err((key, value, elsewhere));
+            }
+            self.credit -= u64::from(weight);
+        } else if self.inner.room.is_some() {
+            self.credit += old_weight - u64::from(weight);
+        }
+        let old = self.state().replace(id, value, weight);
+        if let Some(deadline) = deadline {
+            self.retime(id, deadline);
+        }
+        if live {
+            self.count(Event::Update, 1);
+        } else {
+            self.count(Event::Expiration, 1);
+            self.count(Event::Insert, 1);
+        }
+        let cause = if live { RemovalCause::Replaced } else { RemovalCause::Expired };
+        match old {
+            Some(old) => self.out.push((key, Some(old)), cause),
+            None => self.out.push((key, None), cause),
+        }
+        Ok(())
+    }
+
+    /// Adds a new entry for `key` (absent from the shard), making room in
+    /// a bounded cache; returns its id.
+    pub(crate) fn insert(
+        &mut self,
+        key: K,
+        value: Option<V>,
+        deadline: u64,
+        weight: u32,
+        force: bool,
+    ) -> Result<u32, Refused<K, V>> {
+        if self.inner.room.is_some() {
+            if let Err(elsewhere) = self.make_room(u64::from(weight), None, force) {
+                return Err((key, value, elsewhere));
+            }
+            self.credit -= u64::from(weight);
+        }
+        let now = if self.inner.idle.is_some() { self.now.get() } else { 0 };
+        let hash = self.hash.expect("a keyed write");
+        let hasher = self.inner.table.hasher();
+        let mut dropped = Vec::new();
+        let id =
+            self.state().insert(hash, key, value, deadline, weight, now, &hasher, &mut dropped);
+        self.count(Event::Insert, 1);
+        for (parts, weight) in dropped {
+            self.credit += weight;
+            self.count(Event::Eviction, 1);
+            self.out.push(parts, RemovalCause::Evicted);
+        }
+        self.arm(id);
+        Ok(id)
+    }
+
+    /// Gathers `need` of capacity in `credit`: from the pool, then from
+    /// this shard's expired entries, then by evicting (never `protect`).
+    /// Says where to look instead when the shard cannot give it: other
+    /// shards' expired entries go before this shard's live ones.
+    fn make_room(&mut self, need: u64, protect: Option<u32>, force: bool) -> Result<(), Elsewhere> {
+        let Some(room) = &self.inner.room else {
+            return Ok(());
+        };
+        let hasher = self.inner.table.hasher();
+        let mut reaping = false;
+        loop {
+            if self.credit >= need {
+                return Ok(());
+            }
+            self.credit += room.take(need - self.credit);
+            if self.credit >= need {
+                return Ok(());
+            }
+            let now = self.now.get();
+            if self.state_ref().next_tick_start() <= now {
+                let state = self.state();
+                if !reaping {
+                    state.begin_reaping();
+                    reaping = true;
+                }
+                match state.reap_step(now, &hasher) {
+                    Reaped::Expired(parts, weight) => {
+                        self.credit += weight;
+                        self.count(Event::Expiration, 1);
+                        self.out.push(parts, RemovalCause::Expired);
+                        continue;
+                    }
+                    Reaped::Progress => continue,
+                    Reaped::Done => {}
+                }
+            }
+            if !force && self.inner.due_elsewhere(self.shard, now) {
+                return Err(Elsewhere::Reap);
+            }
+            if let Some((parts, weight)) = self.state().evict(protect, &hasher) {
+                self.credit += weight;
+                self.count(Event::Eviction, 1);
+                self.out.push(parts, RemovalCause::Evicted);
+                continue;
+            }
+            if force {
+                room.force(need - self.credit);
+                self.credit = need;
+                return Ok(());
+            }
+            return Err(Elsewhere::Evict(need - self.credit));
+        }
+    }
+
+    /// Commits the write (see the module docs); the same as dropping it.
+    #[inline]
+    pub(crate) fn commit(self) {}
+}
+
+impl<K, V, S> Drop for Write<'_, K, V, S>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+    S: BuildHasher,
+{
+    fn drop(&mut self) {
+        let Some(state) = self.state.take() else {
+            return;
+        };
+        let inner = self.inner;
+        if let Some(room) = &inner.room {
+            room.give(mem::take(&mut self.credit));
+        }
+        self.shard.publish(&state);
+        drop(state);
+        if self.armed != NEVER {
+            inner.arm(self.armed);
+        }
+        let out = mem::replace(&mut self.out, Out { first: None, rest: Vec::new() });
+        for (parts, cause) in out.first.into_iter().chain(out.rest) {
+            inner.dispose_one(parts, cause);
+        }
+    }
+}
+
+// ---- the write calls ---------------------------------------------------
+
+impl<K, V, S> Inner<K, V, S>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+    S: BuildHasher,
+{
+    /// Whether a shard other than `own` may hold entries expired at `now`.
+    pub(crate) fn due_elsewhere(&self, own: &Shard<K, V, Load<V>>, now: u64) -> bool {
+        // The bound is the end of the earliest due tick; an entry that
+        // expired within the current tick is behind it.
+        if self.next_due.load(std::sync::atomic::Ordering::Relaxed) > now.saturating_add(self.tick)
+        {
+            return false;
+        }
+        self.table.shards().iter().any(|s| !std::ptr::eq(s, own) && s.next_due() <= now)
+    }
+
+    /// Makes room outside shard `own` for a write that found none there.
+    fn room_elsewhere(&self, own: &Shard<K, V, Load<V>>, elsewhere: Elsewhere, now: u64) {
+        match elsewhere {
+            Elsewhere::Reap => {
+                for shard in self.table.shards() {
+                    if !std::ptr::eq(shard, own) && shard.next_due() <= now {
+                        self.reap_shard(shard, now, NEVER, Mode::Inline);
+                    }
+                }
+            }
+            Elsewhere::Evict(mut need) => {
+                let shards = self.table.shards();
+                let start = self.cursor.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let hasher = self.table.hasher();
+                for n in 0..shards.len() {
+                    let shard = &shards[(start + n) % shards.len()];
+                    if std::ptr::eq(shard, own) {
+                        continue;
+                    }
+                    while need > 0 {
+                        let mut w = self.write_shard(shard, None);
+                        let Some((parts, weight)) = w.state().evict(None, &hasher) else {
+                            break;
+                        };
+                        w.credit += weight;
+                        w.count(Event::Eviction, 1);
+                        w.out.push(parts, RemovalCause::Evicted);
+                        need = need.saturating_sub(weight);
+                    }
+                    if need == 0 {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stores `value` (`None`: a negative marker) under `key`, replacing
+    /// any entry and TTL it had.
+    pub(crate) fn store(&self, key: K, value: Option<V>, expiry: Expiry) {
+        let hash = self.table.hash(&key);
+        self.put_with(hash, key, value, expiry, |_| {});
+    }
+
+    /// [`store`](Inner::store) for a key whose hash is known, running
+    /// `first` under the shard lock before each try (a loader ending its
+    /// flight in the same critical section as it stores its value).
+    pub(crate) fn put_with(
+        &self,
+        hash: u64,
+        key: K,
+        value: Option<V>,
+        expiry: Expiry,
+        mut first: impl FnMut(&mut Write<'_, K, V, S>),
+    ) {
+        let ttl = self.ttl_of(expiry);
+        let weight = self.weigh(&key, value.as_ref());
+        if ttl == Some(Duration::ZERO) || self.refuses(weight) {
+            // Stored already expired (a zero TTL), or heavier than the
+            // whole capacity: either way the key is left without an entry.
+            let mut w = self.write(hash);
+            first(&mut w);
+            if let Some(id) = w.find(&key) {
+                if !w.is_live(id) {
+                    w.reap(id);
+                } else if ttl == Some(Duration::ZERO) {
+                    let parts = w.take(id, Event::Removal);
+                    w.out.push(parts, RemovalCause::Removed);
+                } else {
+                    let parts = w.take(id, Event::Update);
+                    w.out.push(parts, RemovalCause::Replaced);
+                }
+            }
+            if ttl != Some(Duration::ZERO) {
+                w.count(Event::Eviction, 1);
+                w.out.push((key, value), RemovalCause::Evicted);
+            }
+            return;
+        }
+        let (mut key, mut value) = (key, value);
+        for tries in 0..=TRIES {
+            let mut w = self.write(hash);
+            first(&mut w);
+            let deadline = w.now.deadline(ttl);
+            let done = match w.find(&key) {
+                Some(id) => w.overwrite(id, key, value, Some(deadline), weight, tries == TRIES),
+                None => w.insert(key, value, deadline, weight, tries == TRIES).map(drop),
+            };
+            match done {
+                Ok(()) => return,
+                Err((k, v, elsewhere)) => {
+                    (key, value) = (k, v);
+                    let (shard, now) = (w.shard, w.now.get());
+                    w.commit();
+                    self.room_elsewhere(shard, elsewhere, now);
+                }
+            }
+        }
+    }
+
+    /// Whether a value of `weight` can never fit.
+    pub(crate) fn refuses(&self, weight: u32) -> bool {
+        self.room.as_ref().is_some_and(|room| u64::from(weight) > room.capacity())
+    }
+
+    /// The live value of `key`, or stores `default` (default TTL) and
+    /// returns it; a negative marker counts as absent.
+    pub(crate) fn setdefault(&self, key: K, default: V) -> V
+    where
+        V: Clone,
+    {
+        let hash = self.table.hash(&key);
+        let stored = default.clone();
+        let weight = self.weigh(&key, Some(&stored));
+        let (mut key, mut value) = (key, Some(stored));
+        for tries in 0..=TRIES {
+            let mut w = self.write(hash);
+            let found = w.find(&key);
+            let live = found.filter(|&id| w.is_live(id));
+            if let Some(v) = live.and_then(|id| w.value(id)) {
+                let v = v.clone();
+                w.commit();
+                self.record(Read::Hit);
+                return v;
+            }
+            if tries == 0 {
+                self.record(if live.is_some() { Read::Negative } else { Read::Miss });
+            }
+            if self.refuses(weight) {
+                w.commit();
+                self.put_with(hash, key, value, Expiry::Default, |_| {});
+                return default;
+            }
+            let deadline = w.now.deadline(self.default_ttl);
+            let force = tries == TRIES;
+            let done = match found {
+                Some(id) => w.overwrite(id, key, value, Some(deadline), weight, force),
+                None => w.insert(key, value, deadline, weight, force).map(drop),
+            };
+            match done {
+                Ok(()) => return default,
+                Err((k, v, elsewhere)) => {
+                    (key, value) = (k, v);
+                    let (shard, now) = (w.shard, w.now.get());
+                    w.commit();
+                    self.room_elsewhere(shard, elsewhere, now);
+                }
+            }
+        }
+        default
+    }
+
+    /// Adds `amount` to the integer in `key` (see `Cache::incr`).
+    pub(crate) fn incr(&self, key: K, amount: i64) -> Result<i64, Error>
+    where
+        V: Counter,
+    {
+        let hash = self.table.hash(&key);
+        let mut key = key;
+        for tries in 0..=TRIES {
+            let mut w = self.write(hash);
+            let found = w.find(&key);
+            let live = found.filter(|&id| w.is_live(id));
+            if let (Some(id), Some(current)) = (live, live.and_then(|id| w.value(id))) {
+                // In place: the deadline stays exactly as it was.
+                let n = current.to_counter().ok_or(Error::NotAnInteger)?;
+                let n = n.checked_add(amount).ok_or(Error::Overflow)?;
+                let value = V::from_counter(n).ok_or(Error::Overflow)?;
+                let weight = self.weigh(&key, Some(&value));
+                if self.refuses(weight) {
+                    w.commit();
+                    self.put_with(hash, key, Some(value), Expiry::Default, |_| {});
+                    return Ok(n);
+                }
+                match w.overwrite(id, key, Some(value), None, weight, tries == TRIES) {
+                    Ok(()) => {
+                        if tries == 0 {
+                            self.record(Read::Hit);
+                        }
+                        return Ok(n);
+                    }
+                    Err((k, _, elsewhere)) => {
+                        key = k;
+                        let (shard, now) = (w.shard, w.now.get());
+                        w.commit();
+                        self.room_elsewhere(shard, elsewhere, now);
+                        continue;
+                    }
+                }
+            }
+            let value = V::from_counter(amount).ok_or(Error::Overflow)?;
+            if tries == 0 {
+                self.record(if live.is_some() { Read::Negative } else { Read::Miss });
+            }
+            let weight = self.weigh(&key, Some(&value));
+            if self.refuses(weight) {
+                w.commit();
+                self.put_with(hash, key, Some(value), Expiry::Default, |_| {});
+                return Ok(amount);
+            }
+            let deadline = w.now.deadline(self.default_ttl);
+            let force = tries == TRIES;
+            let done = match found {
+                Some(id) => w.overwrite(id, key, Some(value), Some(deadline), weight, force),
+                None => w.insert(key, Some(value), deadline, weight, force).map(drop),
+            };
+            match done {
+                Ok(()) => return Ok(amount),
+                Err((k, _, elsewhere)) => {
+                    key = k;
+                    let (shard, now) = (w.shard, w.now.get());
+                    w.commit();
+                    self.room_elsewhere(shard, elsewhere, now);
+                }
+            }
+        }
+        Ok(amount)
+    }
+
+    /// Gives `key` a new TTL (`None`: no expiry); false if it has no live
+    /// entry. A zero TTL removes it.
+    pub(crate) fn expire<Q>(&self, key: &Q, ttl: Option<Duration>) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if ttl == Some(Duration::ZERO) {
+            return self.delete(key);
+        }
+        let mut w = self.write(self.table.hash(key));
+        let Some(id) = w.find(key) else {
+            return false;
+        };
+        if !w.is_live(id) {
+            w.reap(id);
+            return false;
+        }
+        let deadline = w.now.deadline(ttl);
+        w.retime(id, deadline);
+        true
+    }
+
+    /// Removes a live entry or marker: `Some(value)` (the value only if
+    /// `keep`), `None` when there was none. The listener hears of a value
+    /// as `Removed`.
+    pub(crate) fn remove<Q>(&self, key: &Q, keep: bool) -> Option<Option<V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        let mut w = self.write(self.table.hash(key));
+        let id = w.find(key)?;
+        if !w.is_live(id) {
+            w.reap(id);
+            return None;
+        }
+        let (key, value) = w.remove(id);
+        w.commit();
+        Some(self.removed(key, value, keep))
+    }
+
+    /// Removes a live entry or marker (a value is reported `Removed`);
+    /// false when there was none.
+    pub(crate) fn delete<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let mut w = self.write(self.table.hash(key));
+        let Some(id) = w.find(key) else {
+            return false;
+        };
+        if !w.is_live(id) {
+            w.reap(id);
+            return false;
+        }
+        let parts = w.remove(id);
+        w.out.push(parts, RemovalCause::Removed);
+        true
+    }
+
+    /// Reports a value a call removed and hands it back if `keep`.
+    fn removed(&self, key: K, value: Option<V>, keep: bool) -> Option<V>
+    where
+        V: Clone,
+    {
+        let value = value?;
+        let notifier = self.notifier.as_ref();
+        match (keep, notifier) {
+            (true, Some(n)) => {
+                n.report([(key, value.clone(), RemovalCause::Removed)]);
+                Some(value)
+            }
+            (true, None) => Some(value),
+            (false, Some(n)) => {
+                n.report([(key, value, RemovalCause::Removed)]);
+                None
+            }
+            (false, None) => None,
+        }
+    }
+
+    /// Removes and returns some live entry (never a marker); successive
+    /// calls start from successive shards.
+    pub(crate) fn popitem(&self) -> Option<(K, V)>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        let shards = self.table.shards();
+        let start = self.cursor.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for n in 0..shards.len() {
+            let mut w = self.write_shard(&shards[(start + n) % shards.len()], None);
+            let mut id = w.state_ref().entries().len();
+            while id > 0 {
+                id -= 1;
+                let id = id as u32;
+                if !w.state_ref().entries()[id as usize].is_occupied() {
+                    continue;
+                }
+                if !w.is_live(id) {
+                    w.reap(id);
+                } else if w.state_ref().entry(id).has_value() {
+                    let (key, value) = w.remove(id);
+                    w.commit();
+                    let value = value.expect("checked above");
+                    let kept = self.removed(key.clone(), Some(value), true)?;
+                    return Some((key, kept));
+                }
+            }
+        }
+        None
+    }
+
+    /// Removes every entry and marker.
+    pub(crate) fn clear(&self) {
+        for shard in self.table.shards() {
+            let mut state = shard.state.write();
+            let used = state.used();
+            let taken = state.take_all();
+            shard.publish(&state);
+            drop(state);
+            if let Some(room) = &self.room {
+                room.give(used);
+            }
+            let now = self.clock.now();
+            let (mut expired, mut removed) = (Vec::new(), Vec::new());
+            for (parts, was_expired) in taken.drain(now) {
+                if was_expired {
+                    expired.push(parts);
+                } else {
+                    removed.push(parts);
+                }
+            }
+            // Counted under the lock again: counters are written only by
+            // lock holders (see `table::Counters`).
+            let mut state = shard.state.write();
+            shard.counters.add(&mut state, Event::Expiration, expired.len() as u64);
+            shard.counters.add(&mut state, Event::Removal, removed.len() as u64);
+            drop(state);
+            self.dispose(&mut expired, RemovalCause::Expired, Mode::Inline);
+            self.dispose(&mut removed, RemovalCause::Removed, Mode::Inline);
+        }
+    }
+}
