@@ -235,7 +235,7 @@ fn main() {
         report::dur(step)
     );
     println!(
-        "- run: scale {}, {} rounds per throughput contender (median shown), seed {}, {:.0} s",
+        "- run: scale {}, {} rounds per throughput contender and per storm / neighbours configuration (median shown), seed {}, {:.0} s",
         opts.scale,
         opts.rounds,
         opts.seed,
