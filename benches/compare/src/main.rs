@@ -9,7 +9,11 @@ mod contenders;
 mod hit_ratio;
 mod lateness;
 mod memory;
+mod neighbours;
 mod report;
+mod samples;
+mod spread;
+mod storm;
 mod tail;
 mod throughput;
 mod workload;
@@ -23,7 +27,8 @@ static ALLOC: alloc::Counting = alloc::Counting;
 pub struct Opts {
     /// Multiplies every operation count.
     pub scale: f64,
-    /// Timed rounds per contender in the throughput workloads (median kept).
+    /// Timed rounds per contender in the throughput workloads, and rounds
+    /// of each configuration in `storm` and `neighbours` (median kept).
     pub rounds: usize,
     pub seed: u64,
 }
@@ -78,6 +83,16 @@ const WORKLOADS: &[(&str, Workload, &str)] = &[
         tail::tail_latency,
         "p99.9 of get hits while 200k entries expire in 100 ms, vs a quiet cache",
     ),
+    (
+        "storm",
+        storm::storm,
+        "get latency and throughput while 300k entries of the same cache expire in 50 ms; per round",
+    ),
+    (
+        "neighbours",
+        neighbours::neighbours,
+        "expiry lateness of a 20k-entry cache beside a churning, a dropped and a slow-listener cache",
+    ),
 ];
 
 const USAGE: &str = "\
@@ -86,7 +101,8 @@ usage: compare [--long] [--only NAME[,NAME...]] [--scale F] [--rounds N] [--seed
   --long        5x the operations and 5 rounds (the default run takes a few minutes)
   --only NAMES  run only these workloads (see --list)
   --scale F     multiply every operation count by F (e.g. 0.1 for a smoke run)
-  --rounds N    timed rounds per contender in the throughput workloads (default 3)
+  --rounds N    timed rounds per contender, or per configuration in storm and
+                neighbours (default 3)
   --seed N      the workloads' seed (default 42)
   --list        list the workloads and exit";
 
@@ -219,7 +235,7 @@ fn main() {
         report::dur(step)
     );
     println!(
-        "- run: scale {}, {} rounds per throughput contender (median shown), seed {}, {:.0} s",
+        "- run: scale {}, {} rounds per throughput contender and per storm / neighbours configuration (median shown), seed {}, {:.0} s",
         opts.scale,
         opts.rounds,
         opts.seed,

@@ -89,6 +89,35 @@ impl Row {
         self.target = format!("{what}: {}", if met { "met" } else { "**missed**" });
         self
     }
+
+    /// Records targets checked once per round, each with whether each round
+    /// met it. A target is met only if every round met it: a guarantee has
+    /// to hold in every run, not in the best one.
+    pub fn targets_every_round(&mut self, targets: &[(&str, &[bool])]) -> &mut Self {
+        let cells: Vec<String> = targets
+            .iter()
+            .map(|(what, rounds)| {
+                let met = rounds.iter().filter(|&&m| m).count();
+                let n = rounds.len();
+                if met == n {
+                    format!("{what}: met ({met} of {n} rounds)")
+                } else {
+                    format!("{what}: **missed** (met in {met} of {n} rounds)")
+                }
+            })
+            .collect();
+        self.target = cells.join("; ");
+        self
+    }
+}
+
+/// A count with a thousands or millions suffix: `950`, `412 k`, `5.41 M`.
+pub fn count(n: u64) -> String {
+    match n {
+        0..1_000 => n.to_string(),
+        1_000..1_000_000 => format!("{:.0} k", n as f64 / 1e3),
+        _ => format!("{:.2} M", n as f64 / 1e6),
+    }
 }
 
 pub fn ops_per_sec(ops: f64) -> String {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::contenders::{Contender, Moka, OnExpired, ValueExpiry, Wheel};
-use crate::report::{dur, Table};
+use crate::report::{count, dur, Table};
 use crate::workload::Rng;
 use crate::Opts;
 
@@ -72,14 +72,6 @@ impl Histogram {
             dur(self.max()),
             count(self.count)
         )
-    }
-}
-
-fn count(n: u64) -> String {
-    match n {
-        0..1_000 => n.to_string(),
-        1_000..1_000_000 => format!("{:.0} k", n as f64 / 1e3),
-        _ => format!("{:.2} M", n as f64 / 1e6),
     }
 }
 
