@@ -75,12 +75,21 @@ impl Contender for Wheel {
 
 // ---- quick_cache --------------------------------------------------------
 
-pub struct Quick(pub quick_cache::sync::Cache<u64, u64>);
+pub struct Quick(
+    pub quick_cache::sync::Cache<u64, u64, quick_cache::UnitWeighter, ahash::RandomState>,
+);
 
 impl Quick {
-    /// `quick_cache::sync::Cache::new` hashes with `ahash` already.
+    /// What `quick_cache::sync::Cache::new` builds, but hashing with
+    /// `ahash` (its default hasher is foldhash).
     pub fn bounded(capacity: u64) -> Self {
-        Quick(quick_cache::sync::Cache::new(capacity as usize))
+        Quick(quick_cache::sync::Cache::with(
+            capacity as usize,
+            capacity,
+            quick_cache::UnitWeighter,
+            ahash::RandomState::new(),
+            Default::default(),
+        ))
     }
 }
 

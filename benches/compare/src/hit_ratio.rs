@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use crate::contenders::{Contender, Quick};
 use crate::report::Table;
 use crate::workload::{Rng, Zipf};
 use crate::Opts;
@@ -133,10 +134,10 @@ pub fn hit_ratio(table: &mut Table, opts: &Opts) {
             drop(wheel);
             let mut lru = Lru::new(cap as usize);
             let lru = ratio(&trace, |k| lru.access(k));
-            let quick = quick_cache::sync::Cache::<u64, u64>::new(cap as usize);
+            let quick = Quick::bounded(cap);
             let quick = ratio(&trace, |k| {
-                quick.get(&k).is_some() || {
-                    quick.insert(k, k);
+                quick.get(k).is_some() || {
+                    quick.set(k, k);
                     false
                 }
             });
