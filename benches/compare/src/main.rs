@@ -9,6 +9,8 @@ mod contenders;
 mod hit_ratio;
 mod lateness;
 mod memory;
+mod policy;
+mod replay;
 mod report;
 mod tail;
 mod throughput;
