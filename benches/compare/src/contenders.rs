@@ -42,6 +42,16 @@ impl Wheel {
         Wheel(cache)
     }
 
+    /// Bounded, with `shards` lock stripes instead of the default number.
+    pub fn bounded_with_shards(capacity: u64, shards: usize) -> Self {
+        let cache = wheelcache::Cache::builder()
+            .max_capacity(capacity)
+            .shards(shards)
+            .build()
+            .expect("valid settings");
+        Wheel(cache)
+    }
+
     pub fn with_listener(on_expired: OnExpired) -> Self {
         let cache = wheelcache::Cache::builder()
             .removal_listener(move |k, v, cause| {

@@ -36,6 +36,16 @@ impl<const N: usize> Lists<N> {
         }
     }
 
+    /// The number of keys in `list`.
+    pub fn len(&self, list: usize) -> usize {
+        self.lens[list]
+    }
+
+    /// The list node `i` is in.
+    pub fn list_of(&self, i: usize) -> usize {
+        self.nodes[i].list
+    }
+
     /// The node at the back (least recent end) of `list`, if any.
     pub fn back(&self, list: usize) -> Option<usize> {
         let i = self.tails[list];
@@ -132,10 +142,11 @@ mod tests {
         assert_eq!(l.keys(0), [1, 3, 2]);
         l.move_to_front(b, 1);
         assert_eq!((l.keys(0), l.keys(1)), (vec![1, 3], vec![2]));
+        assert_eq!((l.len(0), l.len(1), l.list_of(b)), (2, 1, 1));
         assert_eq!(l.remove(c), 3);
         assert_eq!(l.keys(0), [1]);
         assert_eq!(l.remove(b), 2);
-        assert_eq!(l.back(1), None);
+        assert_eq!((l.back(1), l.len(1)), (None, 0));
         // A freed slot is reused.
         assert_eq!(l.push_front(1, 4), b);
         assert_eq!(l.keys(1), [4]);

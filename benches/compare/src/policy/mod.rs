@@ -1,9 +1,11 @@
 //! Reference replacement policies, simulated on one thread for their hit
 //! ratio only: the yardsticks of the hit-ratio workloads.
 
+mod arc;
 mod list;
 mod lru;
 
+pub use arc::Arc;
 pub use lru::Lru;
 
 /// A cache simulated key by key.
