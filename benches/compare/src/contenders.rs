@@ -42,6 +42,16 @@ impl Wheel {
         Wheel(cache)
     }
 
+    /// Bounded, with `shards` lock stripes instead of the default number.
+    pub fn bounded_with_shards(capacity: u64, shards: usize) -> Self {
+        let cache = wheelcache::Cache::builder()
+            .max_capacity(capacity)
+            .shards(shards)
+            .build()
+            .expect("valid settings");
+        Wheel(cache)
+    }
+
     pub fn with_listener(on_expired: OnExpired) -> Self {
         let cache = wheelcache::Cache::builder()
             .removal_listener(move |k, v, cause| {
@@ -75,12 +85,21 @@ impl Contender for Wheel {
 
 // ---- quick_cache --------------------------------------------------------
 
-pub struct Quick(pub quick_cache::sync::Cache<u64, u64>);
+pub struct Quick(
+    pub quick_cache::sync::Cache<u64, u64, quick_cache::UnitWeighter, ahash::RandomState>,
+);
 
 impl Quick {
-    /// `quick_cache::sync::Cache::new` hashes with `ahash` already.
+    /// What `quick_cache::sync::Cache::new` builds, but hashing with
+    /// `ahash` (its default hasher is foldhash).
     pub fn bounded(capacity: u64) -> Self {
-        Quick(quick_cache::sync::Cache::new(capacity as usize))
+        Quick(quick_cache::sync::Cache::with(
+            capacity as usize,
+            capacity,
+            quick_cache::UnitWeighter,
+            ahash::RandomState::new(),
+            Default::default(),
+        ))
     }
 }
 

@@ -10,12 +10,15 @@ mod hit_ratio;
 mod lateness;
 mod memory;
 mod neighbours;
+mod policy;
+mod replay;
 mod report;
 mod samples;
 mod spread;
 mod storm;
 mod tail;
 mod throughput;
+mod traces;
 mod workload;
 
 use std::time::{Duration, Instant};
@@ -31,12 +34,22 @@ pub struct Opts {
     /// of each configuration in `storm` and `neighbours` (median kept).
     pub rounds: usize,
     pub seed: u64,
+    /// `--long`: besides the scale and rounds, every cache size of the
+    /// `traces` workload.
+    pub long: bool,
+    /// The traces the `traces` workload replays (`None`: all).
+    pub traces: Option<Vec<String>>,
 }
 
 impl Opts {
     /// An operation count, scaled.
     pub fn ops(&self, base: u64) -> u64 {
         ((base as f64 * self.scale) as u64).max(1024)
+    }
+
+    /// Whether the `traces` workload replays the trace `name`.
+    pub fn wants_trace(&self, name: &str) -> bool {
+        self.traces.as_ref().is_none_or(|t| t.iter().any(|n| n == name))
     }
 }
 
@@ -93,21 +106,29 @@ const WORKLOADS: &[(&str, Workload, &str)] = &[
         neighbours::neighbours,
         "expiry lateness of a 20k-entry cache beside a churning, a dropped and a slow-listener cache",
     ),
+    (
+        "traces",
+        traces::traces,
+        "cache-aside hit ratio on the ARC and LIRS papers' block traces; vs LRU, ARC, quick_cache, moka",
+    ),
 ];
 
 const USAGE: &str = "\
-usage: compare [--long] [--only NAME[,NAME...]] [--scale F] [--rounds N] [--seed N] [--list]
+usage: compare [--long] [--only NAME[,NAME...]] [--traces NAME[,NAME...]] [--scale F]
+               [--rounds N] [--seed N] [--list]
 
-  --long        5x the operations and 5 rounds (the default run takes a few minutes)
+  --long        5x the operations and 5 rounds, and every cache size of the traces
+                workload (the default run takes a few minutes)
   --only NAMES  run only these workloads (see --list)
+  --traces NAMES  the traces workload replays only these traces (see --list)
   --scale F     multiply every operation count by F (e.g. 0.1 for a smoke run)
   --rounds N    timed rounds per contender, or per configuration in storm and
                 neighbours (default 3)
   --seed N      the workloads' seed (default 42)
-  --list        list the workloads and exit";
+  --list        list the workloads and the traces, and exit";
 
 fn parse() -> Result<(Opts, Vec<&'static str>), String> {
-    let mut opts = Opts { scale: 1.0, rounds: 3, seed: 42 };
+    let mut opts = Opts { scale: 1.0, rounds: 3, seed: 42, long: false, traces: None };
     let mut only: Option<Vec<String>> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -116,10 +137,20 @@ fn parse() -> Result<(Opts, Vec<&'static str>), String> {
             "--long" => {
                 opts.scale *= 5.0;
                 opts.rounds = 5;
+                opts.long = true;
             }
             "--only" => {
                 let v = value("--only")?;
                 only.get_or_insert_with(Vec::new).extend(v.split(',').map(str::to_string));
+            }
+            "--traces" => {
+                let v = value("--traces")?;
+                for name in v.split(',') {
+                    if !traces::files::ALL.iter().any(|f| f.name == name) {
+                        return Err(format!("unknown trace {name:?} (see --list)"));
+                    }
+                }
+                opts.traces.get_or_insert_with(Vec::new).extend(v.split(',').map(str::to_string));
             }
             "--scale" => {
                 opts.scale = value("--scale")?.parse().map_err(|e| format!("--scale: {e}"))?
@@ -135,6 +166,8 @@ fn parse() -> Result<(Opts, Vec<&'static str>), String> {
                 for (name, _, what) in WORKLOADS {
                     println!("{name:14} {what}");
                 }
+                let names: Vec<&str> = traces::files::ALL.iter().map(|f| f.name).collect();
+                println!("\ntraces: {}", names.join(", "));
                 std::process::exit(0);
             }
             "-h" | "--help" => {

@@ -31,6 +31,12 @@ impl Table {
         self.rows.last_mut().expect("just pushed")
     }
 
+    /// The rows pushed so far.
+    #[cfg(test)]
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
     pub fn print(&self) {
         let header =
             ["workload", "contender", "result", "wheelcache ÷ contender", "SPEC §5 target"];

@@ -1,0 +1,126 @@
+//! Hit ratios on recorded block traces: the ARC paper's OLTP and P12 and
+//! the LIRS paper's traces (see `traces/README.md`), each replayed
+//! cache-aside on one thread (`get`, and on a miss `set`) at several sizes,
+//! by LRU and ARC (simulated), quick_cache, moka, and wheelcache with its
+//! default, 1 and 64 shards. The ARC paper's own figures stand beside the
+//! measured LRU and ARC; the measured LRU must match the paper's, which
+//! checks the parsing.
+
+pub mod files;
+mod parse;
+mod published;
+mod sizes;
+mod summary;
+mod zstd;
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use crate::contenders::{Moka, Quick, Wheel};
+use crate::policy::{self, Lru};
+use crate::report::Table;
+use crate::{replay, Opts};
+use files::TraceFile;
+use summary::Measured;
+
+pub fn traces(table: &mut Table, opts: &Opts) {
+    let mut rows = Vec::new();
+    for file in files::ALL.iter().filter(|f| opts.wants_trace(f.name)) {
+        let started = Instant::now();
+        let parsed = file.load().unwrap_or_else(|e| panic!("cannot load a trace: {e}"));
+        let trace = parsed.requests;
+        let distinct =
+            trace.iter().copied().collect::<HashSet<u64, ahash::RandomState>>().len() as u64;
+        eprintln!(
+            "  {}: {} requests, {distinct} distinct blocks, {} blank and {} `*` lines skipped \
+             (loaded in {:.1} s)",
+            file.name,
+            trace.len(),
+            parsed.blank,
+            parsed.markers,
+            started.elapsed().as_secs_f64()
+        );
+        for size in sizes::of(file, distinct, opts.long) {
+            let measured = measure(file, &size.label, size.entries, &trace);
+            push(table, &measured);
+            rows.push(measured);
+        }
+    }
+    summary::push(table, &rows);
+}
+
+/// Runs `replay`, noting its time in `times`.
+fn timed(times: &mut Vec<String>, name: &str, replay: impl FnOnce() -> f64) -> f64 {
+    let started = Instant::now();
+    let ratio = replay();
+    times.push(format!("{name} {:.1} s", started.elapsed().as_secs_f64()));
+    ratio
+}
+
+/// Replays `trace` on every contender with room for `entries` keys, one
+/// after another (each cache is dropped before the next is built).
+fn measure(file: &TraceFile, label: &str, entries: u64, trace: &[u64]) -> Measured {
+    let t = &mut Vec::new();
+    let cap = entries as usize;
+    let measured = Measured {
+        trace: file.name,
+        size: label.to_string(),
+        lru: timed(t, "LRU", || replay::policy(Lru::new(cap), trace)),
+        arc: timed(t, "ARC", || replay::policy(policy::Arc::new(cap), trace)),
+        quick: timed(t, "quick_cache", || replay::cache(&Quick::bounded(entries), trace)),
+        moka: timed(t, "moka", || replay::cache(&Moka::bounded(entries), trace)),
+        wheel: timed(t, "wheelcache", || replay::cache(&Wheel::bounded(entries), trace)),
+        wheel_1_shard: timed(t, "1 shard", || {
+            replay::cache(&Wheel::bounded_with_shards(entries, 1), trace)
+        }),
+        wheel_64_shards: timed(t, "64 shards", || {
+            replay::cache(&Wheel::bounded_with_shards(entries, 64), trace)
+        }),
+        published: published::at(file.name, entries),
+    };
+    eprintln!("  traces/{}/{label}: {}", file.name, t.join(", "));
+    measured
+}
+
+/// The result cell of a reference policy: measured, and the paper's figure
+/// where it has one.
+fn with_paper(measured: f64, paper: Option<f64>) -> String {
+    match paper {
+        Some(paper) => format!("{measured:.2}% (ARC paper: {paper:.2}%)"),
+        None => format!("{measured:.2}%"),
+    }
+}
+
+/// The rows of one trace at one size.
+fn push(table: &mut Table, m: &Measured) {
+    let w = format!("traces/{}/{}", m.trace, m.size);
+    let ours = m.wheel;
+    table
+        .push(&w, "wheelcache (default shards)", format!("{ours:.2}%"))
+        .points(m.gap())
+        .target("≥ best peer − 1 point", m.gap() >= -1.0);
+    table
+        .push(&w, "wheelcache (1 shard)", format!("{:.2}%", m.wheel_1_shard))
+        .points(ours - m.wheel_1_shard);
+    table
+        .push(&w, "wheelcache (64 shards)", format!("{:.2}%", m.wheel_64_shards))
+        .points(ours - m.wheel_64_shards)
+        .target("1 vs 64 shards within 0.5 point", m.shard_spread() <= 0.5);
+    table
+        .push(&w, "LRU (reference)", with_paper(m.lru, m.published.lru))
+        .points(ours - m.lru)
+        .target("≥ LRU − 0.5 point", ours >= m.lru - 0.5);
+    if let Some(paper) = m.published.lru {
+        let diff = m.lru - paper;
+        table
+            .push(&w, "measured LRU − the ARC paper's LRU", format!("{diff:+.3} pt"))
+            .target("within 0.1 point", diff.abs() <= 0.1);
+    }
+    let arc = table.push(&w, "ARC (reference)", with_paper(m.arc, m.published.arc));
+    arc.points(ours - m.arc);
+    if let Some(paper) = m.published.arc {
+        arc.target(&format!("≥ the ARC paper's {paper:.2}%"), ours >= paper);
+    }
+    table.push(&w, "quick_cache", format!("{:.2}%", m.quick)).points(ours - m.quick);
+    table.push(&w, "moka", format!("{:.2}%", m.moka)).points(ours - m.moka);
+}

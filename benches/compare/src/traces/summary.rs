@@ -1,0 +1,216 @@
+//! The figures of one trace at one size, and the summary rows that close
+//! the workload: wheelcache against the best peer, LRU, the ARC paper, and
+//! itself with 1 and 64 shards.
+
+use super::published::Published;
+use crate::report::Table;
+
+/// Hit ratios (percent) of one trace at one size.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub trace: &'static str,
+    /// The size as the table names it.
+    pub size: String,
+    /// wheelcache with its default number of shards.
+    pub wheel: f64,
+    pub wheel_1_shard: f64,
+    pub wheel_64_shards: f64,
+    pub lru: f64,
+    pub arc: f64,
+    pub quick: f64,
+    pub moka: f64,
+    pub published: Published,
+}
+
+impl Measured {
+    /// The better of quick_cache and moka.
+    pub fn best_peer(&self) -> f64 {
+        self.quick.max(self.moka)
+    }
+
+    /// wheelcache minus the best peer, in points.
+    pub fn gap(&self) -> f64 {
+        self.wheel - self.best_peer()
+    }
+
+    /// |1 shard − 64 shards|, in points.
+    pub fn shard_spread(&self) -> f64 {
+        (self.wheel_1_shard - self.wheel_64_shards).abs()
+    }
+
+    fn name(&self) -> String {
+        format!("{} {}", self.trace, self.size)
+    }
+}
+
+/// The row where `key` is largest (the first of equals).
+fn max_by(rows: &[Measured], key: impl Fn(&Measured) -> f64) -> &Measured {
+    rows.iter().fold(&rows[0], |best, r| if key(r) > key(best) { r } else { best })
+}
+
+/// Pushes the summary rows under `traces/summary`: per trace, wheelcache −
+/// best peer at each size; then the average and worst gap, the rows more
+/// than 0.5 point below LRU, the rows below the ARC paper's ARC, the spread
+/// between 1 and 64 shards, and the check of the measured LRU against the
+/// paper's.
+pub fn push(table: &mut Table, rows: &[Measured]) {
+    if rows.is_empty() {
+        return;
+    }
+    const W: &str = "traces/summary";
+    let mut traces: Vec<&str> = rows.iter().map(|r| r.trace).collect();
+    traces.dedup();
+    for trace in traces {
+        let gaps: Vec<String> = rows
+            .iter()
+            .filter(|r| r.trace == trace)
+            .map(|r| format!("{} {:+.2}", r.size, r.gap()))
+            .collect();
+        table.push(W, &format!("wheelcache − best peer, {trace}"), gaps.join(" · "));
+    }
+
+    let n = rows.len();
+    let average = rows.iter().map(Measured::gap).sum::<f64>() / n as f64;
+    table
+        .push(W, "wheelcache − best peer, average", format!("{average:+.2} pt over {n} rows"))
+        .target("average ≥ best peer", average >= 0.0);
+    let worst = max_by(rows, |r| -r.gap());
+    table
+        .push(
+            W,
+            "wheelcache − best peer, worst",
+            format!("{:+.2} pt ({})", worst.gap(), worst.name()),
+        )
+        .target("never > 1 point behind the best peer", worst.gap() >= -1.0);
+
+    let below_lru: Vec<&Measured> = rows.iter().filter(|r| r.wheel < r.lru - 0.5).collect();
+    let lru_gap = max_by(rows, |r| r.lru - r.wheel);
+    table
+        .push(
+            W,
+            "rows with wheelcache > 0.5 point below LRU",
+            format!(
+                "{} of {n} (wheelcache − LRU at its lowest: {:+.2} pt, {})",
+                below_lru.len(),
+                lru_gap.wheel - lru_gap.lru,
+                lru_gap.name()
+            ),
+        )
+        .target("never > 0.5 point below LRU", below_lru.is_empty());
+
+    let with_arc: Vec<&Measured> = rows.iter().filter(|r| r.published.arc.is_some()).collect();
+    if !with_arc.is_empty() {
+        let below: Vec<String> = with_arc
+            .iter()
+            .filter_map(|r| {
+                let arc = r.published.arc?;
+                (r.wheel < arc).then(|| format!("{} {:+.2}", r.name(), r.wheel - arc))
+            })
+            .collect();
+        let listed =
+            if below.is_empty() { String::new() } else { format!(": {}", below.join(", ")) };
+        table
+            .push(
+                W,
+                "rows with wheelcache below the ARC paper's ARC",
+                format!("{} of {}{listed}", below.len(), with_arc.len()),
+            )
+            .target("≥ the ARC paper's ARC on OLTP and P12", below.is_empty());
+    }
+
+    let spread = max_by(rows, Measured::shard_spread);
+    table
+        .push(
+            W,
+            "wheelcache 1 vs 64 shards, largest difference",
+            format!("{:.2} pt ({})", spread.shard_spread(), spread.name()),
+        )
+        .target("≤ 0.5 point", spread.shard_spread() <= 0.5);
+
+    let checked: Vec<(f64, &Measured)> =
+        rows.iter().filter_map(|r| Some((r.lru - r.published.lru?, r))).collect();
+    if let Some(&(diff, worst)) = checked.iter().max_by(|a, b| a.0.abs().total_cmp(&b.0.abs())) {
+        let within = checked.iter().filter(|c| c.0.abs() <= 0.1).count();
+        table
+            .push(
+                W,
+                "measured LRU − the ARC paper's LRU",
+                format!(
+                    "{within} of {} within 0.1 point (largest: {diff:+.3} pt, {})",
+                    checked.len(),
+                    worst.name()
+                ),
+            )
+            .target("within 0.1 point", within == checked.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{push, Measured};
+    use crate::report::Table;
+    use crate::traces::published::Published;
+
+    fn row(trace: &'static str, wheel: f64, peers: (f64, f64), published: Published) -> Measured {
+        Measured {
+            trace,
+            size: "100".into(),
+            wheel,
+            wheel_1_shard: wheel - 0.2,
+            wheel_64_shards: wheel + 0.2,
+            lru: 40.0,
+            arc: 45.0,
+            quick: peers.0,
+            moka: peers.1,
+            published,
+        }
+    }
+
+    fn cells(table: &Table) -> Vec<(String, String, String)> {
+        let rows = table.rows().iter();
+        rows.map(|r| (r.contender.clone(), r.result.clone(), r.target.clone())).collect()
+    }
+
+    #[test]
+    fn all_met() {
+        let paper = Published { lru: Some(40.05), arc: Some(44.0) };
+        let mut table = Table::default();
+        push(
+            &mut table,
+            &[
+                row("OLTP", 46.0, (45.0, 44.0), paper),
+                row("x", 50.0, (50.5, 1.0), Published::default()),
+            ],
+        );
+        let cells = cells(&table);
+        assert_eq!(cells[0].1, "100 +1.00");
+        assert_eq!(
+            cells[2],
+            (
+                "wheelcache − best peer, average".into(),
+                "+0.25 pt over 2 rows".into(),
+                "average ≥ best peer: met".into()
+            )
+        );
+        assert_eq!(cells[3].1, "-0.50 pt (x 100)");
+        assert!(cells.iter().skip(2).all(|c| c.2.ends_with(": met")), "{cells:?}");
+        assert_eq!(cells[5].1, "0 of 1");
+        assert_eq!(cells[6].1, "0.40 pt (OLTP 100)");
+        assert_eq!(cells[7].1, "1 of 1 within 0.1 point (largest: -0.050 pt, OLTP 100)");
+    }
+
+    #[test]
+    fn misses_are_counted() {
+        let paper = Published { lru: Some(40.2), arc: Some(47.0) };
+        let mut table = Table::default();
+        push(&mut table, &[row("P12", 39.0, (41.0, 40.0), paper)]);
+        let cells = cells(&table);
+        assert!(
+            cells.iter().skip(1).all(|c| c.2.ends_with("**missed**") || c.0.contains("shards")),
+            "{cells:?}"
+        );
+        assert_eq!(cells[3].1, "1 of 1 (wheelcache − LRU at its lowest: -1.00 pt, P12 100)");
+        assert_eq!(cells[4].1, "1 of 1: P12 100 -8.00");
+        assert_eq!(cells[6].1, "0 of 1 within 0.1 point (largest: -0.200 pt, P12 100)");
+    }
+}
