@@ -22,6 +22,10 @@ pub enum Error {
     /// The cache was closed with `close()`; it accepts no more calls.
     Closed,
     /// A non-memory backend (Redis) failed: connection, protocol or encoding.
+    ///
+    /// Shown as `backend error: ` and the backend error's message;
+    /// [`source`](std::error::Error::source) is the backend error's cause,
+    /// which the message does not repeat.
     Backend(BackendError),
 }
 
@@ -45,17 +49,24 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {
+    /// For [`Error::Backend`], the backend error's cause: the backend
+    /// error's own message is already part of this error's message.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Backend(e) => e.source.as_deref().map(|s| s as _),
+            Error::Backend(e) => std::error::Error::source(e),
             _ => None,
         }
     }
 }
 
-/// The failure of a non-memory backend, with its cause.
+/// The failure of a non-memory backend: a message and the error that
+/// caused it.
 ///
-/// Two backend errors compare equal when their messages are equal.
+/// Shown as its message; the cause is
+/// [`source`](std::error::Error::source), not repeated in the message.
+///
+/// Two backend errors compare equal when their messages are equal; the
+/// causes are not compared (an arbitrary error has no equality).
 #[derive(Debug, Clone)]
 pub struct BackendError {
     message: String,
@@ -84,11 +95,13 @@ impl BackendError {
 
 impl fmt::Display for BackendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(source) = &self.source {
-            write!(f, ": {source}")?;
-        }
-        Ok(())
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for BackendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|s| s as _)
     }
 }
 
@@ -141,3 +154,73 @@ impl fmt::Display for BuildError {
 }
 
 impl std::error::Error for BuildError {}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+    use std::io;
+
+    use super::*;
+
+    /// The messages of `error` and its causes, outermost first.
+    fn chain(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
+        let mut messages = vec![error.to_string()];
+        let mut cause = error.source();
+        while let Some(e) = cause {
+            messages.push(e.to_string());
+            cause = e.source();
+        }
+        messages
+    }
+
+    fn timed_out() -> BackendError {
+        BackendError::new("redis SET failed", io::Error::new(io::ErrorKind::TimedOut, "timed out"))
+    }
+
+    #[test]
+    fn backend_error_shows_its_message_and_its_cause_as_source() {
+        let e = timed_out();
+        assert_eq!(e.message(), "redis SET failed");
+        assert_eq!(chain(&e), ["redis SET failed", "timed out"]);
+        let cause = e.source().and_then(|c| c.downcast_ref::<io::Error>());
+        assert_eq!(cause.map(io::Error::kind), Some(io::ErrorKind::TimedOut));
+        assert_eq!(chain(&BackendError::msg("no cause")), ["no cause"]);
+    }
+
+    #[test]
+    fn error_backend_names_the_cause_once_through_source() {
+        let e = Error::Backend(timed_out());
+        assert_eq!(chain(&e), ["backend error: redis SET failed", "timed out"]);
+        assert!(e.source().and_then(|c| c.downcast_ref::<io::Error>()).is_some());
+        assert_eq!(chain(&Error::Backend(BackendError::msg("bad answer"))).len(), 1);
+    }
+
+    #[test]
+    fn no_layer_repeats_its_cause() {
+        let errors = [
+            Error::Backend(timed_out()),
+            Error::Backend(BackendError::new("invalid options", BuildError::ZeroNegativeTtl)),
+        ];
+        for e in errors {
+            let messages = chain(&e);
+            for pair in messages.windows(2) {
+                assert!(
+                    !pair[0].contains(&pair[1]),
+                    "{:?} repeats its cause {:?}",
+                    pair[0],
+                    pair[1]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn backend_errors_compare_messages_not_causes() {
+        let other_cause =
+            BackendError::new("redis SET failed", io::Error::new(io::ErrorKind::BrokenPipe, "x"));
+        assert_eq!(timed_out(), other_cause, "causes are not compared");
+        assert_eq!(timed_out(), BackendError::msg("redis SET failed"));
+        assert_ne!(timed_out(), BackendError::msg("redis GET failed"));
+        assert_eq!(Error::Backend(timed_out()), Error::Backend(other_cause));
+    }
+}
