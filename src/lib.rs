@@ -202,7 +202,7 @@ pub use crate::{
     builder::CacheBuilder,
     cache::Cache,
     counter::Counter,
-    error::{BackendError, BuildError, Error},
+    error::{BackendError, BuildError, Error, Outcome},
     facade::{AsyncCache, KvCache},
     keys::KeyBuilder,
     listener::RemovalCause,
