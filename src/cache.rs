@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::counter::Counter;
 use crate::error::{BuildError, Error};
-use crate::inner::{Begin, Expiry, Inner, Loaded, Loader, Outcome, Settings};
+use crate::inner::{Begin, Expiry, Inner, Landing, Loaded, Loader, Settings};
 use crate::iter::{Iter, IterKeys};
 use crate::lookup::{Lookup, Ttl};
 use crate::stats::Stats;
@@ -447,8 +447,8 @@ where
                 Begin::Hit(v) => return Ok(v),
                 Begin::Negative => unreachable!("markers count as absent here"),
                 Begin::Wait(flight) => match flight.wait() {
-                    Outcome::Value(v) => return Ok(v),
-                    Outcome::Absent | Outcome::Retry => {}
+                    Landing::Value(v) => return Ok(v),
+                    Landing::Absent | Landing::Retry => {}
                 },
                 Begin::Load(guard) => {
                     let init = init.take().expect("a caller loads at most once: it returns after");

@@ -33,7 +33,15 @@ use crate::lookup::{Lookup, Ttl};
 /// - [`Error::Backend`] from a backend that can fail (a network backend);
 ///   never from [`AsyncCache`].
 ///
-/// A call that returns an error has changed nothing.
+/// A call that fails with any error but [`Error::Backend`] has changed
+/// nothing. A backend error says what its call did in
+/// [`BackendError::outcome`](crate::BackendError::outcome): a network
+/// backend cannot promise that a request it sent and got no answer to (a
+/// timeout) was not applied, so such a write is
+/// [`Outcome::Unknown`](crate::Outcome::Unknown). Call again without
+/// looking only after [`Outcome::NotApplied`](crate::Outcome::NotApplied),
+/// or for a call that is harmless to repeat (`set`, `del_item`); `incr`
+/// and `pop` are not.
 ///
 /// # Bounds
 ///

@@ -204,7 +204,7 @@ pub use crate::{
     builder::CacheBuilder,
     cache::Cache,
     counter::Counter,
-    error::{BackendError, BuildError, Error},
+    error::{BackendError, BuildError, Error, Outcome},
     iter::{Iter, IterKeys},
     keys::KeyBuilder,
     kv::KvCache,

@@ -44,7 +44,7 @@ use crate::builder::CacheBuilder;
 use crate::cache::Cache;
 use crate::counter::Counter;
 use crate::error::{BuildError, Error};
-use crate::inner::{Begin, Loaded, Loader, Outcome};
+use crate::inner::{Begin, Landing, Loaded, Loader};
 use crate::iter::IterKeys;
 use crate::keys::KeyBuilder;
 use crate::kv::KvCache;
@@ -218,9 +218,9 @@ where
                 Begin::Hit(v) => return Ok(v),
                 Begin::Negative => unreachable!("markers count as absent here"),
                 Begin::Wait(flight) => match flight.wait_async().await {
-                    Outcome::Value(v) => return Ok(v),
+                    Landing::Value(v) => return Ok(v),
                     // The loader gave up: look again, maybe load.
-                    Outcome::Absent | Outcome::Retry => {}
+                    Landing::Absent | Landing::Retry => {}
                 },
                 Begin::Load(guard) => {
                     let Some(init) = init.take() else {

@@ -8,6 +8,14 @@
 //!   itself. A call that meets a dead connection fails with
 //!   [`Error::Backend`] and starts a reconnect; calls after the server is
 //!   back succeed. Nothing panics when the server goes away.
+//! - **Outcome of a failure.** Every [`Error::Backend`] says what the call
+//!   did ([`BackendError::outcome`]). A request that only reads changed
+//!   nothing, however it failed. A write that failed before it was sent
+//!   (refused connection, failed handshake) or that the server answered
+//!   with an error changed nothing; a write sent without an answer
+//!   (timeout, connection lost in flight) may have been applied: the server
+//!   can still run it after the call has returned. `write_outcome` sorts
+//!   redis-rs's errors into the two.
 //! - **Values** are stored in the text format of `format.rs`: strings as
 //!   their text, integers as decimal text, the rest as JSON. A negative
 //!   marker is a byte string that is not UTF-8, so no value can look like
@@ -38,12 +46,12 @@ use std::time::Duration;
 use futures_core::Stream;
 use parking_lot::RwLock;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{RedisError, Script};
+use redis::{ErrorKind, RedisError, Script};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::counter::Counter;
-use crate::error::{BackendError, Error};
+use crate::error::{BackendError, Error, Outcome};
 use crate::keys::KeyBuilder;
 use crate::kv::KvCache;
 use crate::lookup::{Lookup, Ttl};
@@ -95,6 +103,26 @@ const MAX_TTL_MS: u64 = 1 << 62;
 ///   (lists, hashes) are not entries: whole-namespace calls skip them
 ///   (except `clear`, which removes every key of the namespace), and a
 ///   call on such a key is [`Error::Backend`] (Redis's `WRONGTYPE`).
+/// - The in-memory cache's failed calls change nothing; a failed call
+///   here can have changed the cache, and its error says whether
+///   ([`BackendError::outcome`], below).
+///
+/// # What a failed call did
+///
+/// | failure | outcome |
+/// |---|---|
+/// | any failure of a call that only reads (`get`, `get_item`, `contains`, `ttl`, `len`, `is_empty`, `keys`, `values`, `items`, `iter_keys`) | [`Outcome::NotApplied`] |
+/// | no tokio runtime, a value that does not encode, a refused connection, a failed handshake | [`Outcome::NotApplied`]: nothing was sent |
+/// | an error answer of the server (`WRONGTYPE`, `OOM`, `READONLY`, a script's error) | [`Outcome::NotApplied`]: the server ran nothing of the call |
+/// | a write that timed out (see [`RedisOptions::response_timeout`]), or whose connection was closed or reset before the answer | [`Outcome::Unknown`]: the server may have run it, or may still |
+/// | `clear` failing after it removed keys | [`Outcome::Unknown`]: the keys removed stay removed |
+/// | `pop`, `popitem`: the removed value does not decode as `V` | [`Outcome::Applied`] |
+/// | `incr`: the stored counter does not fit a custom [`Counter`] (not an interval) | [`Outcome::Applied`] |
+///
+/// A timeout while reconnecting is [`Outcome::Unknown`] too: redis-rs
+/// reports it exactly as a timeout waiting for an answer. Before calling
+/// `incr`, `decr`, `pop` or `popitem` again after [`Outcome::Unknown`],
+/// read the entry: the first call may have been applied.
 ///
 /// # Runtime
 ///
@@ -194,18 +222,16 @@ impl<V> RedisCache<V> {
         key_builder: KeyBuilder,
         options: RedisOptions,
     ) -> Result<Self, Error> {
-        options
-            .check()
-            .map_err(|e| Error::Backend(BackendError::new("invalid RedisOptions", e)))?;
+        options.check().map_err(|e| backend("invalid RedisOptions", e, Outcome::NotApplied))?;
         tokio_runtime()?;
-        let client = redis::Client::open(url).map_err(failed("URL parsing"))?;
+        let client = redis::Client::open(url).map_err(read_failed("URL parsing"))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.connection_timeout))
             .set_response_timeout(Some(options.response_timeout))
             .set_number_of_retries(options.reconnect_attempts);
         let manager = ConnectionManager::new_with_config(client, config)
             .await
-            .map_err(failed("connection"))?;
+            .map_err(read_failed("connection"))?;
         Ok(Self::from_parts(Some(manager), key_builder, options))
     }
 
@@ -277,7 +303,7 @@ impl<V> RedisCache<V> {
         if let Some(ms) = ttl_ms {
             cmd.arg("PX").arg(ms);
         }
-        cmd.query_async::<()>(&mut conn).await.map_err(failed("SET"))
+        cmd.query_async::<()>(&mut conn).await.map_err(write_failed("SET"))
     }
 }
 
@@ -304,7 +330,7 @@ impl Core {
         if strings {
             cmd.arg("TYPE").arg("string");
         }
-        cmd.query_async(conn).await.map_err(failed("SCAN"))
+        cmd.query_async(conn).await.map_err(read_failed("SCAN"))
     }
 
     /// One `SCAN` page of the namespace's string keys that are UTF-8 (a
@@ -328,8 +354,14 @@ impl Core {
         if keys.is_empty() {
             return Ok((next, keys));
         }
-        let flags: Vec<u8> =
-            invoke(&scripts::LIVE_FLAGS, &keys, &[NEGATIVE], conn, "LIVE_FLAGS script").await?;
+        let flags: Vec<u8> = invoke(
+            &scripts::LIVE_FLAGS,
+            &keys,
+            &[NEGATIVE],
+            conn,
+            read_failed("LIVE_FLAGS script"),
+        )
+        .await?;
         let live = keys.into_iter().zip(flags).filter(|&(_, f)| f == 1).map(|(k, _)| k).collect();
         Ok((next, live))
     }
@@ -360,7 +392,7 @@ impl Core {
                     .arg(&keys)
                     .query_async(&mut conn)
                     .await
-                    .map_err(failed("MGET"))?;
+                    .map_err(read_failed("MGET"))?;
                 entries.extend(
                     keys.into_iter()
                         .zip(values)
@@ -389,18 +421,18 @@ where
     async fn get_item(&self, key: &str) -> Result<Lookup<V>, Error> {
         let mut conn = self.conn_for(key)?;
         let bytes: Option<Vec<u8>> =
-            redis::cmd("GET").arg(key).query_async(&mut conn).await.map_err(failed("GET"))?;
+            redis::cmd("GET").arg(key).query_async(&mut conn).await.map_err(read_failed("GET"))?;
         Ok(match bytes {
             None => Lookup::Miss,
             Some(b) if b == NEGATIVE => Lookup::Negative,
-            Some(b) => Lookup::Hit(decode_value(key, &b)?),
+            Some(b) => Lookup::Hit(decode_value(key, &b, Outcome::NotApplied)?),
         })
     }
 
     async fn del_item(&self, key: &str) -> Result<bool, Error> {
         let mut conn = self.conn_for(key)?;
         let removed: u64 =
-            redis::cmd("DEL").arg(key).query_async(&mut conn).await.map_err(failed("DEL"))?;
+            redis::cmd("DEL").arg(key).query_async(&mut conn).await.map_err(write_failed("DEL"))?;
         Ok(removed > 0)
     }
 
@@ -410,8 +442,14 @@ where
 
     async fn contains(&self, key: &str) -> Result<bool, Error> {
         let mut conn = self.conn_for(key)?;
-        let found: u8 =
-            invoke(&scripts::CONTAINS, &[key], &[NEGATIVE], &mut conn, "CONTAINS script").await?;
+        let found: u8 = invoke(
+            &scripts::CONTAINS,
+            &[key],
+            &[NEGATIVE],
+            &mut conn,
+            read_failed("CONTAINS script"),
+        )
+        .await?;
         Ok(found == 1)
     }
 
@@ -420,26 +458,44 @@ where
         let encoded = encode_value(&default)?;
         let ttl = self.core.default_ttl_ms.map(|ms| ms.to_string()).unwrap_or_default();
         let args: [&[u8]; 3] = [NEGATIVE, &encoded, ttl.as_bytes()];
-        let existing: Option<Vec<u8>> =
-            invoke(&scripts::SETDEFAULT, &[key], &args, &mut conn, "SETDEFAULT script").await?;
+        let existing: Option<Vec<u8>> = invoke(
+            &scripts::SETDEFAULT,
+            &[key],
+            &args,
+            &mut conn,
+            write_failed("SETDEFAULT script"),
+        )
+        .await?;
         match existing {
-            Some(bytes) => decode_value(key, &bytes),
+            // The script found a value and wrote nothing.
+            Some(bytes) => decode_value(key, &bytes, Outcome::NotApplied),
             None => Ok(default),
         }
     }
 
     async fn clear(&self) -> Result<(), Error> {
         let mut conn = self.core.conn()?;
-        let mut cursor = 0;
+        let (mut cursor, mut removed) = (0, 0);
         loop {
-            let (next, keys) = self.core.scan(&mut conn, cursor, false).await?;
-            if !keys.is_empty() {
-                redis::cmd("UNLINK")
+            let page = async {
+                let (next, keys) = self.core.scan(&mut conn, cursor, false).await?;
+                if keys.is_empty() {
+                    return Ok((next, 0));
+                }
+                let unlinked: u64 = redis::cmd("UNLINK")
                     .arg(&keys)
-                    .query_async::<()>(&mut conn)
+                    .query_async(&mut conn)
                     .await
-                    .map_err(failed("UNLINK"))?;
-            }
+                    .map_err(write_failed("UNLINK"))?;
+                Ok((next, unlinked))
+            };
+            let (next, unlinked) = match page.await {
+                Ok(page) => page,
+                // Keys an earlier page removed stay removed.
+                Err(e) if removed > 0 => return Err(partly_applied(e)),
+                Err(e) => return Err(e),
+            };
+            removed += unlinked;
             if next == 0 {
                 return Ok(());
             }
@@ -449,10 +505,14 @@ where
 
     async fn pop(&self, key: &str) -> Result<Option<V>, Error> {
         let mut conn = self.conn_for(key)?;
-        let bytes: Option<Vec<u8>> =
-            redis::cmd("GETDEL").arg(key).query_async(&mut conn).await.map_err(failed("GETDEL"))?;
+        let bytes: Option<Vec<u8>> = redis::cmd("GETDEL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .map_err(write_failed("GETDEL"))?;
         match bytes {
-            Some(b) if b != NEGATIVE => Ok(Some(decode_value(key, &b)?)),
+            // Removed already: the value is lost with the error.
+            Some(b) if b != NEGATIVE => Ok(Some(decode_value(key, &b, Outcome::Applied)?)),
             _ => Ok(None),
         }
     }
@@ -463,11 +523,17 @@ where
         loop {
             let (next, keys) = self.core.scan_keys(&mut conn, cursor).await?;
             if !keys.is_empty() {
-                let popped: Option<(String, Vec<u8>)> =
-                    invoke(&scripts::POPITEM, &keys, &[NEGATIVE], &mut conn, "POPITEM script")
-                        .await?;
+                let popped: Option<(String, Vec<u8>)> = invoke(
+                    &scripts::POPITEM,
+                    &keys,
+                    &[NEGATIVE],
+                    &mut conn,
+                    write_failed("POPITEM script"),
+                )
+                .await?;
                 if let Some((key, bytes)) = popped {
-                    let value = decode_value(&key, &bytes)?;
+                    // Removed already: the value is lost with the error.
+                    let value = decode_value(&key, &bytes, Outcome::Applied)?;
                     return Ok(Some((key, value)));
                 }
             }
@@ -499,8 +565,11 @@ where
 
     async fn ttl(&self, key: &str) -> Result<Ttl, Error> {
         let mut conn = self.conn_for(key)?;
-        let ms: i64 =
-            redis::cmd("PTTL").arg(key).query_async(&mut conn).await.map_err(failed("PTTL"))?;
+        let ms: i64 = redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .map_err(read_failed("PTTL"))?;
         Ok(match ms {
             -1 => Ttl::Persistent,
             ms if ms < 0 => Ttl::Missing,
@@ -521,7 +590,7 @@ where
                     .arg(key)
                     .query_async(&mut conn)
                     .await
-                    .map_err(failed("PERSIST"))?;
+                    .map_err(write_failed("PERSIST"))?;
                 Ok(exists > 0)
             }
             Some(Duration::ZERO) => {
@@ -529,7 +598,7 @@ where
                     .arg(key)
                     .query_async(&mut conn)
                     .await
-                    .map_err(failed("DEL"))?;
+                    .map_err(write_failed("DEL"))?;
                 Ok(removed > 0)
             }
             Some(ttl) => {
@@ -538,7 +607,7 @@ where
                     .arg(ttl_ms(ttl))
                     .query_async(&mut conn)
                     .await
-                    .map_err(failed("PEXPIRE"))?;
+                    .map_err(write_failed("PEXPIRE"))?;
                 Ok(done > 0)
             }
         }
@@ -565,22 +634,34 @@ where
             hi.as_bytes(),
         ];
         let (status, new): (u8, Option<String>) =
-            invoke(&scripts::INCR, &[key], &args, &mut conn, "INCR script").await?;
+            invoke(&scripts::INCR, &[key], &args, &mut conn, write_failed("INCR script")).await?;
         match (status, new) {
             (0, Some(new)) => {
+                // Status 0: the counter is stored already.
                 let n: i64 = new.parse().map_err(|e| {
-                    Error::Backend(BackendError::new("redis INCRBY answered no integer", e))
+                    backend("redis INCRBY answered no integer", e, Outcome::Applied)
                 })?;
                 // Only a custom `Counter` whose range is not an interval
-                // can get here with a value that does not fit.
-                V::from_counter(n).ok_or(Error::Overflow)?;
+                // can get here with a value that does not fit; it is
+                // stored, so this is no `Overflow` (which changes nothing).
+                if V::from_counter(n).is_none() {
+                    return Err(Error::Backend(
+                        BackendError::msg(format!(
+                            "redis INCRBY stored {n}, which the value type cannot hold"
+                        ))
+                        .with_outcome(Outcome::Applied),
+                    ));
+                }
                 Ok(n)
             }
             (1, _) => Err(Error::NotAnInteger),
             (2, _) => Err(Error::Overflow),
-            (status, _) => Err(Error::Backend(BackendError::msg(format!(
-                "redis INCRBY script answered the unknown status {status}"
-            )))),
+            (status, _) => Err(Error::Backend(
+                BackendError::msg(format!(
+                    "redis INCRBY script answered the unknown status {status}"
+                ))
+                .with_outcome(Outcome::Unknown),
+            )),
         }
     }
 
@@ -590,7 +671,7 @@ where
 
     async fn values(&self) -> Result<Vec<V>, Error> {
         let entries = self.core.live_entries().await?;
-        entries.into_iter().map(|(k, v)| decode_value(&k, &v)).collect()
+        entries.into_iter().map(|(k, v)| decode_value(&k, &v, Outcome::NotApplied)).collect()
     }
 
     async fn items(&self) -> Result<Vec<(String, V)>, Error> {
@@ -598,7 +679,7 @@ where
         entries
             .into_iter()
             .map(|(k, v)| {
-                let value = decode_value(&k, &v)?;
+                let value = decode_value(&k, &v, Outcome::NotApplied)?;
                 Ok((k, value))
             })
             .collect()
@@ -619,26 +700,96 @@ where
 
 // ---- helpers --------------------------------------------------------------
 
-/// Maps a Redis failure to [`Error::Backend`], naming what failed.
-fn failed(what: &'static str) -> impl FnOnce(RedisError) -> Error {
-    move |e| Error::Backend(BackendError::new(format!("redis {what} failed"), e))
+/// Maps the failure of a request that cannot change the cache (a read, or
+/// connecting): [`Outcome::NotApplied`], wherever it failed.
+fn read_failed(what: &'static str) -> impl FnOnce(RedisError) -> Error {
+    move |e| backend(format!("redis {what} failed"), e, Outcome::NotApplied)
+}
+
+/// Maps the failure of a request that writes: what it did follows from
+/// where it failed ([`write_outcome`]).
+fn write_failed(what: &'static str) -> impl FnOnce(RedisError) -> Error {
+    move |e| {
+        let outcome = write_outcome(&e);
+        backend(format!("redis {what} failed"), e, outcome)
+    }
+}
+
+/// What a write request that failed with `e` did to the cache.
+///
+/// redis-rs does not say whether a request had left the client when it
+/// failed, so only the failures that cannot happen once it has are
+/// [`Outcome::NotApplied`]:
+///
+/// - A refused connection (`ECONNREFUSED`, or a Unix socket that does not
+///   exist): only connecting reports it, and a request is only sent on a
+///   connection that is up.
+/// - A failed handshake of a new connection (authentication, RESP3, a
+///   missing handshake answer) or a client setting redis-rs refuses: the
+///   request waits for the connection and is never sent.
+/// - An error answer of the server (`WRONGTYPE`, `OOM`, `READONLY`,
+///   `NOSCRIPT`, `EXECABORT`, a script's error; anything with an error
+///   code): Redis runs a command whole or not at all; each script here
+///   makes every call that can fail before its first write (`scripts.rs`),
+///   so an error never leaves one half done; and in the one transaction
+///   (`EXISTS`, `PERSIST`) neither command can fail once it runs.
+///
+/// Everything else is [`Outcome::Unknown`]: a timeout (redis-rs reports
+/// the response timeout and the connection timeout alike, as an I/O
+/// `TimedOut`, so a timeout while reconnecting is unknown too); a
+/// connection closed or reset while the request was queued or in flight
+/// (`BrokenPipe`, `ConnectionReset`, `UnexpectedEof`: redis-rs reports a
+/// request that never left a dead connection's queue as one whose answer
+/// was lost); an answer that cannot be parsed (the server ran the
+/// request); and any kind of error a later redis-rs adds.
+fn write_outcome(e: &RedisError) -> Outcome {
+    if e.is_connection_refusal() || e.code().is_some() {
+        return Outcome::NotApplied;
+    }
+    match e.kind() {
+        ErrorKind::AuthenticationFailed
+        | ErrorKind::RESP3NotSupported
+        | ErrorKind::InvalidClientConfig
+        | ErrorKind::Client => Outcome::NotApplied,
+        _ => Outcome::Unknown,
+    }
+}
+
+/// [`Error::Backend`] with `message`, `cause` and `outcome`.
+fn backend(
+    message: impl Into<String>,
+    cause: impl std::error::Error + Send + Sync + 'static,
+    outcome: Outcome,
+) -> Error {
+    Error::Backend(BackendError::new(message, cause).with_outcome(outcome))
+}
+
+/// The error of a call that had already changed the cache when a later
+/// request failed: the call as a whole was applied in part.
+fn partly_applied(e: Error) -> Error {
+    match e {
+        Error::Backend(b) if b.outcome() == Outcome::NotApplied => {
+            Error::Backend(b.with_outcome(Outcome::Unknown))
+        }
+        e => e,
+    }
 }
 
 /// Succeeds inside a tokio runtime.
 fn tokio_runtime() -> Result<(), Error> {
     match tokio::runtime::Handle::try_current() {
         Ok(_) => Ok(()),
-        Err(e) => Err(Error::Backend(BackendError::new("RedisCache needs a tokio runtime", e))),
+        Err(e) => Err(backend("RedisCache needs a tokio runtime", e, Outcome::NotApplied)),
     }
 }
 
-/// Runs `script` with `keys` and `args`.
+/// Runs `script` with `keys` and `args`; a failure is mapped by `failed`.
 async fn invoke<T, K>(
     script: &Script,
     keys: &[K],
     args: &[&[u8]],
     conn: &mut ConnectionManager,
-    what: &'static str,
+    failed: impl FnOnce(RedisError) -> Error,
 ) -> Result<T, Error>
 where
     T: redis::FromRedisValue,
@@ -651,17 +802,22 @@ where
     for arg in args {
         call.arg(*arg);
     }
-    call.invoke_async(conn).await.map_err(failed(what))
+    call.invoke_async(conn).await.map_err(failed)
 }
 
+/// Encodes a value to send; a failure is before any request.
 fn encode_value<V: Serialize>(value: &V) -> Result<Vec<u8>, Error> {
-    encode(value).map_err(|e| Error::Backend(BackendError::new("cannot encode the value", e)))
+    encode(value).map_err(|e| backend("cannot encode the value", e, Outcome::NotApplied))
 }
 
-fn decode_value<V: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<V, Error> {
-    decode(bytes).map_err(|e| {
-        Error::Backend(BackendError::new(format!("cannot decode the value of {key:?}"), e))
-    })
+/// Decodes the value of `key` that a request answered; `outcome` is what
+/// that request did.
+fn decode_value<V: DeserializeOwned>(
+    key: &str,
+    bytes: &[u8],
+    outcome: Outcome,
+) -> Result<V, Error> {
+    decode(bytes).map_err(|e| backend(format!("cannot decode the value of {key:?}"), e, outcome))
 }
 
 /// A TTL in whole milliseconds as Redis takes it: rounded up (so a short
@@ -727,6 +883,63 @@ mod tests {
     fn glob_characters_are_escaped() {
         assert_eq!(glob_escape("app"), "app");
         assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+    }
+
+    #[test]
+    fn writes_that_never_left_or_were_refused_are_not_applied() {
+        let io = |kind| RedisError::from(std::io::Error::from(kind));
+        let refused = io(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(write_outcome(&refused), Outcome::NotApplied);
+        let wrong_type = redis::make_extension_error(
+            "WRONGTYPE".to_string(),
+            Some("Operation against a key holding the wrong kind of value".to_string()),
+        );
+        assert_eq!(write_outcome(&wrong_type), Outcome::NotApplied);
+        let aborted = RedisError::from((
+            ErrorKind::Server(redis::ServerErrorKind::ExecAbort),
+            "Transaction discarded",
+        ));
+        assert_eq!(write_outcome(&aborted), Outcome::NotApplied);
+        for kind in [ErrorKind::AuthenticationFailed, ErrorKind::InvalidClientConfig] {
+            assert_eq!(write_outcome(&RedisError::from((kind, "handshake"))), Outcome::NotApplied);
+        }
+    }
+
+    #[test]
+    fn writes_that_may_have_reached_the_server_are_unknown() {
+        use std::io::ErrorKind as Io;
+        for kind in [Io::TimedOut, Io::BrokenPipe, Io::ConnectionReset, Io::UnexpectedEof] {
+            let e = RedisError::from(std::io::Error::from(kind));
+            assert_eq!(write_outcome(&e), Outcome::Unknown, "{kind:?}");
+        }
+        let garbled = RedisError::from(redis::ParsingError::from("unreadable answer"));
+        assert_eq!(write_outcome(&garbled), Outcome::Unknown);
+        let odd = RedisError::from((ErrorKind::UnexpectedReturnType, "not a transaction answer"));
+        assert_eq!(write_outcome(&odd), Outcome::Unknown);
+    }
+
+    #[test]
+    fn failures_map_to_backend_errors_with_their_outcome_and_cause() {
+        let timed_out = || RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        let Error::Backend(read) = read_failed("GET")(timed_out()) else { panic!("backend") };
+        assert_eq!((read.message(), read.outcome()), ("redis GET failed", Outcome::NotApplied));
+        let Error::Backend(write) = write_failed("SET")(timed_out()) else { panic!("backend") };
+        assert_eq!((write.message(), write.outcome()), ("redis SET failed", Outcome::Unknown));
+        let cause = std::error::Error::source(&write).and_then(|c| c.downcast_ref::<RedisError>());
+        assert!(cause.is_some_and(RedisError::is_timeout));
+    }
+
+    #[test]
+    fn a_failure_after_a_change_is_not_not_applied() {
+        let outcome = |e: Error| match e {
+            Error::Backend(b) => b.outcome(),
+            e => panic!("expected a backend error: {e:?}"),
+        };
+        let refused = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(outcome(partly_applied(read_failed("SCAN")(refused))), Outcome::Unknown);
+        let applied = Error::Backend(BackendError::msg("x").with_outcome(Outcome::Applied));
+        assert_eq!(outcome(partly_applied(applied)), Outcome::Applied);
+        assert_eq!(partly_applied(Error::Closed), Error::Closed);
     }
 
     #[test]

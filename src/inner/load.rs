@@ -77,12 +77,12 @@ enum FlightState<V> {
         wakers: Vec<Option<Waker>>,
         free: Vec<usize>,
     },
-    Done(Outcome<V>),
+    Done(Landing<V>),
 }
 
 /// How a flight ended, as its waiters see it.
 #[derive(Clone, Debug)]
-pub(crate) enum Outcome<V> {
+pub(crate) enum Landing<V> {
     /// The loaded value.
     Value(V),
     /// The loader found nothing upstream (a negative marker is stored).
@@ -101,7 +101,7 @@ impl<V: Clone> Flight<V> {
     }
 
     /// Ends the flight, waking every waiter.
-    fn complete(&self, outcome: Outcome<V>) {
+    fn complete(&self, outcome: Landing<V>) {
         let wakers = match std::mem::replace(&mut *self.state.lock(), FlightState::Done(outcome)) {
             FlightState::Running { wakers, .. } => wakers,
             FlightState::Done(_) => Vec::new(),
@@ -111,7 +111,7 @@ impl<V: Clone> Flight<V> {
     }
 
     /// Blocks until the flight ends.
-    pub(crate) fn wait(&self) -> Outcome<V> {
+    pub(crate) fn wait(&self) -> Landing<V> {
         let mut state = self.state.lock();
         loop {
             match &*state {
@@ -135,9 +135,9 @@ pub(crate) struct FlightWait<V> {
 }
 
 impl<V: Clone> Future for FlightWait<V> {
-    type Output = Outcome<V>;
+    type Output = Landing<V>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<V>> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Landing<V>> {
         let this = self.get_mut();
         let mut state = this.flight.state.lock();
         match &mut *state {
@@ -230,9 +230,9 @@ where
                 let ttl = ttl.unwrap_or(self.inner.default_ttl());
                 let stored = v.clone();
                 let returned = v.clone();
-                (Some(stored), super::Expiry::Ttl(ttl), Outcome::Value(v), Some(returned))
+                (Some(stored), super::Expiry::Ttl(ttl), Landing::Value(v), Some(returned))
             }
-            Loaded::Absent => (None, super::Expiry::Negative, Outcome::Absent, None),
+            Loaded::Absent => (None, super::Expiry::Negative, Landing::Absent, None),
         };
         let key = self.key.take().expect("a guard finishes once");
         let flight = self.flight.take();
@@ -260,7 +260,7 @@ where
             let mut w = self.inner.write(self.hash);
             w.end_flight(&flight);
             w.commit();
-            flight.complete(Outcome::Retry);
+            flight.complete(Landing::Retry);
         }
     }
 }

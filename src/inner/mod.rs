@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use std::hash::{BuildHasher, Hash};
 
-pub(crate) use load::{Begin, Loaded, Loader, Outcome};
+pub(crate) use load::{Begin, Landing, Loaded, Loader};
 pub(crate) use read::ShardKeys;
 
 use crate::error::BuildError;

@@ -70,6 +70,10 @@ impl RedisOptions {
 
     /// How long a call waits for the server's answer before it fails with
     /// [`Error::Backend`](crate::Error::Backend). Default: 1 s.
+    ///
+    /// The request has been sent by then: a write that times out is
+    /// [`Outcome::Unknown`](crate::Outcome::Unknown), since the server may
+    /// have applied it, or may still.
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.response_timeout = timeout;
         self

@@ -6,6 +6,14 @@
 //! `ARGV[1]`; "live" means "present and not the marker" (Redis never hands
 //! a script an expired key). `redis::Script` calls them by SHA1 and loads
 //! them again when a restarted server has forgotten them.
+//!
+//! Redis does not undo a script's writes when it fails part way, so each
+//! script makes every call that can fail before its first write, and its
+//! writes cannot fail once one is made (Redis lets a script that has
+//! written go on past `maxmemory`; the user is assumed to be allowed every
+//! command the scripts call). A script that answers an error has then
+//! changed nothing: [`RedisCache`](crate::RedisCache) reports it as
+//! [`Outcome::NotApplied`](crate::Outcome::NotApplied).
 
 use std::sync::LazyLock;
 

@@ -5,6 +5,7 @@
 //! Needs `redis-server` on the `PATH` (`apt-get install redis-server`).
 
 mod outage;
+mod outcome;
 mod semantics;
 
 use std::io::{Read, Write};
@@ -93,6 +94,27 @@ impl RedisServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Stops the server (SIGSTOP) without closing its sockets: requests
+    /// are accepted by the kernel and wait, unanswered, until
+    /// [`resume`](Self::resume).
+    pub(crate) fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused server run again (SIGCONT): it answers what waited.
+    pub(crate) fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("the server is running").id();
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill is on the PATH");
+        assert!(status.success(), "kill {signal} {pid} failed");
     }
 
     /// A plain redis-rs connection, to look at what the cache stored.
