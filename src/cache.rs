@@ -484,6 +484,13 @@ where
         self.inner.timers()
     }
 
+    /// The room the shards' entry vectors hold, in entries (occupied,
+    /// vacant or spare): what a mass removal should give back.
+    #[cfg(feature = "test-util")]
+    pub fn entry_slots(&self) -> usize {
+        self.inner.entry_slots()
+    }
+
     /// Checks the internal invariants of every shard, panicking on a
     /// broken one. For tests and fuzzing; it locks every shard in turn.
     #[cfg(feature = "test-util")]

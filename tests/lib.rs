@@ -6,4 +6,5 @@ mod conformance;
 mod model;
 #[cfg(feature = "redis")]
 mod redis;
+mod robustness;
 mod sync_core;

@@ -9,13 +9,13 @@
 //!
 //! Workers are started when work arrives and none is idle, up to
 //! [`MAX_WORKERS`], so a few slow listeners cannot starve the others;
-//! they end after [`IDLE_EXIT`] without work, and are joined when the last
-//! cache goes. Notices still queued then are dropped undelivered.
+//! they end after [`IDLE_EXIT`] without work, or at once when the last
+//! cache on the real clock goes. The pool serves every cache, on either
+//! clock, so queued notices are always delivered.
 
 use std::collections::VecDeque;
-use std::mem;
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
@@ -37,26 +37,18 @@ pub(crate) trait Deliver: Send + Sync {
     /// Delivers a batch of the queued notices, nothing else; returns
     /// whether more are queued.
     fn deliver_batch(&self) -> bool;
-    /// Drops the queued notices undelivered (the pool is stopping); the
-    /// cache may be submitted again afterwards.
-    fn abandon(&self);
 }
 
 struct Pool {
     line: VecDeque<Arc<dyn Deliver>>,
     workers: usize,
     idle: usize,
-    stop: bool,
-    handles: Vec<JoinHandle<()>>,
+    /// Bumped to send the idle workers home.
+    retire: u64,
 }
 
-static POOL: Mutex<Pool> = Mutex::new(Pool {
-    line: VecDeque::new(),
-    workers: 0,
-    idle: 0,
-    stop: false,
-    handles: Vec::new(),
-});
+static POOL: Mutex<Pool> =
+    Mutex::new(Pool { line: VecDeque::new(), workers: 0, idle: 0, retire: 0 });
 static WORK: Condvar = Condvar::new();
 
 /// Puts a cache with queued notices in line (it must not be in line
@@ -67,16 +59,12 @@ pub(crate) fn submit(cache: Arc<dyn Deliver>) {
     if pool.idle > 0 {
         WORK.notify_one();
     } else if pool.workers < MAX_WORKERS {
-        pool.handles.retain(|h| !h.is_finished());
-        match thread::Builder::new().name("wheelcache-notify".into()).spawn(work) {
-            Ok(handle) => {
-                pool.workers += 1;
-                pool.handles.push(handle);
-            }
-            // No thread to be had: the running workers (if any) get to it;
-            // with none, the notices wait for the next submission.
-            Err(_) => {}
+        // A worker is detached: it ends on its own once idle.
+        if thread::Builder::new().name("wheelcache-notify".into()).spawn(work).is_ok() {
+            pool.workers += 1;
         }
+        // With no thread to be had, the running workers (if any) get to
+        // it; with none, the notices wait for the next submission.
     }
 }
 
@@ -88,51 +76,32 @@ fn work() {
             // A listener's panics are caught inside; this is a backstop.
             let more = unwind::catch(|| cache.deliver_some()).unwrap_or(true);
             pool = POOL.lock();
-            if more && !pool.stop {
+            if more {
                 pool.line.push_back(cache);
             } else {
-                // The last handle of a dropped cache may go here, and
-                // abandoned notices hold user values: outside the lock.
+                // The last handle of a dropped cache may go here: outside
+                // the lock.
                 drop(pool);
-                if more {
-                    cache.abandon();
-                }
                 drop(cache);
                 pool = POOL.lock();
             }
             continue;
         }
-        if pool.stop {
-            break;
-        }
+        let retire = pool.retire;
         pool.idle += 1;
         let timed_out = WORK.wait_for(&mut pool, IDLE_EXIT).timed_out();
         pool.idle -= 1;
-        if timed_out && pool.line.is_empty() {
+        if pool.line.is_empty() && (timed_out || pool.retire != retire) {
             break;
         }
     }
     pool.workers -= 1;
 }
 
-/// Stops the workers and joins them (but the calling thread, if it is
-/// one); undelivered notices are dropped. The pool starts again with the
-/// next submission.
-pub(crate) fn shut_down() {
-    let (line, handles) = {
-        let mut pool = POOL.lock();
-        pool.stop = true;
-        WORK.notify_all();
-        (mem::take(&mut pool.line), mem::take(&mut pool.handles))
-    };
-    for cache in line {
-        cache.abandon();
-    }
-    let me = thread::current().id();
-    for handle in handles {
-        if handle.thread().id() != me {
-            let _ = handle.join();
-        }
-    }
-    POOL.lock().stop = false;
+/// Sends the idle workers home now rather than after [`IDLE_EXIT`] (the
+/// last cache on the real clock went); busy ones finish their line first.
+pub(crate) fn retire_idle() {
+    let mut pool = POOL.lock();
+    pool.retire += 1;
+    WORK.notify_all();
 }

@@ -135,7 +135,7 @@ impl Drop for Registration {
 impl Registration {
     /// Leaves the list (once). The last registration stops the thread and
     /// joins it (unless this is the thread itself: it then just ends), and
-    /// the delivery pool's workers with it.
+    /// sends the delivery pool's idle workers home.
     ///
     /// Lock order: `GLOBAL`, then a driver's `caches`; nothing that can drop
     /// a cache runs under `caches`.
@@ -159,7 +159,7 @@ impl Registration {
                 // the thread ends normally.
                 let _ = thread.join();
             }
-            deliver::shut_down();
+            deliver::retire_idle();
         }
     }
 }

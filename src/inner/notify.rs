@@ -158,15 +158,4 @@ where
         queue.scheduled = !queue.notices.is_empty();
         queue.scheduled
     }
-
-    fn abandon(&self) {
-        let dropped = {
-            let mut queue = self.queue.lock();
-            queue.scheduled = false;
-            std::mem::take(&mut queue.notices)
-        };
-        for notice in dropped {
-            unwind::catch(|| drop(notice));
-        }
-    }
 }

@@ -153,6 +153,12 @@ where
     }
 
     #[cfg(any(test, fuzzing, feature = "test-util"))]
+    /// The room of the shards' entry vectors.
+    #[cfg(any(test, fuzzing, feature = "test-util"))]
+    pub(crate) fn entry_slots(&self) -> usize {
+        self.table.shards().iter().map(|s| s.state.read().capacity()).sum()
+    }
+
     /// Armed timers: entries and markers with an expiry, reaped or not.
     pub(crate) fn timers(&self) -> usize {
         self.table.shards().iter().map(|s| s.state.read().timers()).sum()

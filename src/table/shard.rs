@@ -216,6 +216,12 @@ impl<K, V, P> ShardState<K, V, P> {
         &self.entries
     }
 
+    /// The room of the entry vector.
+    #[cfg(any(test, fuzzing, feature = "test-util"))]
+    pub(crate) fn capacity(&self) -> usize {
+        self.entries.capacity()
+    }
+
     /// Entries holding a value, expired or not.
     pub(crate) fn values(&self) -> usize {
         self.values

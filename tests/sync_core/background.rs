@@ -1,5 +1,5 @@
-//! The real clock and the one background thread (SPEC §3 "Idle" and
-//! "Threads"). These tests never sleep for a fixed time and then assert:
+//! The real clock and the one background thread: idle reclaim, and one
+//! thread for every cache of the process. These tests never sleep for a fixed time and then assert:
 //! they poll, with a generous bound, something only the expiry thread
 //! changes (a counter its listener calls bump).
 
@@ -10,24 +10,7 @@ use std::time::{Duration, Instant};
 
 use wheelcache::{Cache, RemovalCause};
 
-use crate::common::ms;
-
-/// How long a poll waits before the test fails.
-const PATIENCE: Duration = Duration::from_secs(5);
-
-/// Polls `done` every 2 ms until it holds or `PATIENCE` runs out.
-fn eventually(mut done: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    loop {
-        if done() {
-            return true;
-        }
-        if start.elapsed() > PATIENCE {
-            return false;
-        }
-        thread::sleep(ms(2));
-    }
-}
+use crate::common::{eventually, ms};
 
 /// A listener counting expirations, how many ran on the expiry thread, and
 /// how many came before the deadline stored as the value.
