@@ -38,11 +38,13 @@ fn a_value_whose_clone_panics_does_not_wedge_its_key() {
 fn waiters_wake_when_the_loaders_clone_panics() {
     let cache = brittle_cache();
     let fuse = Arc::new(AtomicUsize::new(0));
+    let (started, loading) = std::sync::mpsc::channel();
     let loader = {
         let (cache, fuse) = (cache.clone(), fuse.clone());
         thread::spawn(move || {
             catch_unwind(AssertUnwindSafe(|| {
                 cache.get_or_insert_with(1, || {
+                    started.send(()).unwrap();
                     // Hold the load until the other caller waits for it.
                     assert!(eventually(|| cache.stats().load_waits == 1), "no waiter came");
                     fuse.store(1, SeqCst);
@@ -52,6 +54,7 @@ fn waiters_wake_when_the_loaders_clone_panics() {
             .is_err()
         })
     };
+    loading.recv().unwrap();
     let waiter = {
         let (cache, fuse) = (cache.clone(), fuse.clone());
         within_patience(move || cache.get_or_insert_with(1, || Brittle::new(2, &fuse)).n)
