@@ -3,12 +3,11 @@
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::counter::Counter;
 use crate::error::{BuildError, Error};
-use crate::inner::{Begin, Expiry, Inner, Landing, Loaded, Loader, Settings};
+use crate::inner::{Begin, Expiry, Handle, Inner, Landing, Loaded, Loader, Settings};
 use crate::iter::{Iter, IterKeys};
 use crate::lookup::{Lookup, Ttl};
 use crate::stats::Stats;
@@ -42,19 +41,12 @@ use crate::DefaultHashBuilder;
 /// assert_eq!(cache.get("no-such-user"), None);
 /// ```
 pub struct Cache<K, V, S = DefaultHashBuilder> {
-    inner: Arc<Inner<K, V, S>>,
+    inner: Handle<K, V, S>,
 }
 
 impl<K, V, S> Clone for Cache<K, V, S> {
     fn clone(&self) -> Self {
-        self.inner.acquire();
         Cache { inner: self.inner.clone() }
-    }
-}
-
-impl<K, V, S> Drop for Cache<K, V, S> {
-    fn drop(&mut self) {
-        self.inner.release();
     }
 }
 
@@ -378,14 +370,14 @@ where
     /// assert!(cache.is_empty());
     /// ```
     pub fn iter_keys(&self) -> IterKeys<K, V, S> {
-        IterKeys::new(self.clone())
+        IterKeys::new(self.inner.clone())
     }
 
     /// A lazy iterator over the live entries (markers excluded), as
     /// `(key, value)` clones: like [`iter_keys`](Cache::iter_keys), one
     /// shard at a time, no lock held while the loop body runs.
     pub fn iter(&self) -> Iter<K, V, S> {
-        Iter::new(self.clone())
+        Iter::new(self.inner.clone())
     }
 
     pub(crate) fn inner(&self) -> &Inner<K, V, S> {

@@ -6,14 +6,13 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
 
-use crate::cache::Cache;
-use crate::inner::ShardKeys;
+use crate::inner::{Handle, ShardKeys};
 use crate::DefaultHashBuilder;
 
 /// Copies one shard at a time: the state both iterators share, yielding
 /// what `T` makes of each entry.
 struct Walk<K, V, S, T, I> {
-    cache: Cache<K, V, S>,
+    cache: Handle<K, V, S>,
     shard: usize,
     batch: std::vec::IntoIter<I>,
     kind: PhantomData<T>,
@@ -26,7 +25,7 @@ where
     S: BuildHasher + Send + Sync + 'static,
     T: ShardKeys<K, V>,
 {
-    fn new(cache: Cache<K, V, S>) -> Self {
+    fn new(cache: Handle<K, V, S>) -> Self {
         Walk { cache, shard: 0, batch: Vec::new().into_iter(), kind: PhantomData }
     }
 
@@ -35,7 +34,7 @@ where
             if let Some(item) = self.batch.next() {
                 return Some(item);
             }
-            self.batch = self.cache.inner().shard_items::<T>(self.shard)?.into_iter();
+            self.batch = self.cache.shard_items::<T>(self.shard)?.into_iter();
             self.shard += 1;
         }
     }
@@ -60,12 +59,12 @@ impl<K: Clone, V: Clone> ShardKeys<K, V> for Entries {
     }
 }
 
-/// The lazy iterator of [`Cache::iter_keys`].
+/// The lazy iterator of [`Cache::iter_keys`](crate::Cache::iter_keys).
 pub struct IterKeys<K, V, S = DefaultHashBuilder> {
     walk: Walk<K, V, S, Keys, K>,
 }
 
-/// The lazy iterator of [`Cache::iter`].
+/// The lazy iterator of [`Cache::iter`](crate::Cache::iter).
 pub struct Iter<K, V, S = DefaultHashBuilder> {
     walk: Walk<K, V, S, Entries, (K, V)>,
 }
@@ -76,7 +75,7 @@ where
     V: Clone + Send + Sync + 'static,
     S: BuildHasher + Send + Sync + 'static,
 {
-    pub(crate) fn new(cache: Cache<K, V, S>) -> Self {
+    pub(crate) fn new(cache: Handle<K, V, S>) -> Self {
         IterKeys { walk: Walk::new(cache) }
     }
 }
@@ -87,7 +86,7 @@ where
     V: Clone + Send + Sync + 'static,
     S: BuildHasher + Send + Sync + 'static,
 {
-    pub(crate) fn new(cache: Cache<K, V, S>) -> Self {
+    pub(crate) fn new(cache: Handle<K, V, S>) -> Self {
         Iter { walk: Walk::new(cache) }
     }
 }

@@ -1,5 +1,6 @@
 //! The integration tests: one binary, a module per area.
 
+mod architecture;
 mod capacity;
 mod common;
 mod conformance;

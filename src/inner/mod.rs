@@ -96,6 +96,40 @@ pub(crate) struct Inner<K, V, S> {
     cursor: AtomicUsize,
 }
 
+/// A user's handle on the core: it counts among the cache's users while it
+/// lives (see [`Inner::release`]), and derefs to the core.
+pub(crate) struct Handle<K, V, S> {
+    inner: Arc<Inner<K, V, S>>,
+}
+
+impl<K, V, S> Handle<K, V, S> {
+    /// The first handle of a new core.
+    pub(crate) fn new(inner: Arc<Inner<K, V, S>>) -> Self {
+        Handle { inner }
+    }
+}
+
+impl<K, V, S> Clone for Handle<K, V, S> {
+    fn clone(&self) -> Self {
+        self.inner.acquire();
+        Handle { inner: self.inner.clone() }
+    }
+}
+
+impl<K, V, S> Drop for Handle<K, V, S> {
+    fn drop(&mut self) {
+        self.inner.release();
+    }
+}
+
+impl<K, V, S> std::ops::Deref for Handle<K, V, S> {
+    type Target = Inner<K, V, S>;
+
+    fn deref(&self) -> &Inner<K, V, S> {
+        &self.inner
+    }
+}
+
 /// The current time, read from the clock at most once, when first needed.
 pub(crate) struct Now<'a> {
     clock: &'a Clock,
@@ -133,8 +167,8 @@ where
     S: BuildHasher + Send + Sync + 'static,
 {
     /// A cache built from `settings`, registered with the expiry thread if
-    /// it runs on the real clock.
-    pub(crate) fn new(settings: Settings<K, V, S>) -> Result<Arc<Self>, BuildError> {
+    /// it runs on the real clock; its first handle.
+    pub(crate) fn new(settings: Settings<K, V, S>) -> Result<Handle<K, V, S>, BuildError> {
         let Settings {
             capacity,
             shards,
@@ -181,7 +215,7 @@ where
             // Set once, here, before any other handle exists.
             let _ = inner.registration.set(registration);
         }
-        Ok(inner)
+        Ok(Handle::new(inner))
     }
 }
 

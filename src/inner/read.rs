@@ -152,7 +152,6 @@ where
         Some(out)
     }
 
-    #[cfg(any(test, fuzzing, feature = "test-util"))]
     /// The room of the shards' entry vectors.
     #[cfg(any(test, fuzzing, feature = "test-util"))]
     pub(crate) fn entry_slots(&self) -> usize {
@@ -160,12 +159,13 @@ where
     }
 
     /// Armed timers: entries and markers with an expiry, reaped or not.
+    #[cfg(any(test, fuzzing, feature = "test-util"))]
     pub(crate) fn timers(&self) -> usize {
         self.table.shards().iter().map(|s| s.state.read().timers()).sum()
     }
 
-    #[cfg(any(test, fuzzing, feature = "test-util"))]
     /// Checks every shard's invariants, panicking on a broken one.
+    #[cfg(any(test, fuzzing, feature = "test-util"))]
     pub(crate) fn assert_invariants(&self) {
         let hasher = self.table.hasher();
         for shard in self.table.shards() {
