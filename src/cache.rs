@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use crate::counter::Counter;
 use crate::error::{BuildError, Error};
-use crate::inner::{Begin, Expiry, Handle, Inner, Landing, Loaded, Loader, Settings};
+use crate::flight::{Landing, Loader};
+use crate::inner::{Begin, Expiry, Handle, Inner, Settings};
 use crate::iter::{Iter, IterKeys};
-use crate::lookup::{Lookup, Ttl};
+use crate::lookup::{Loaded, Lookup, Ttl};
 use crate::stats::Stats;
 use crate::DefaultHashBuilder;
 
@@ -139,6 +140,26 @@ where
         self.inner.get_item(key).into_option()
     }
 
+    /// [`get`](Cache::get) for many keys at once, in order; each shard's
+    /// lock is taken once for all of its keys.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wheelcache::Cache;
+    ///
+    /// let cache: Cache<String, u32> = Cache::new();
+    /// cache.set_many(vec![("a".to_string(), 1), ("b".to_string(), 2)]);
+    /// assert_eq!(cache.get_many(&["a", "x", "b"]), [Some(1), None, Some(2)]);
+    /// ```
+    pub fn get_many<Q>(&self, keys: &[&Q]) -> Vec<Option<V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.inner.get_many(keys)
+    }
+
     /// Whether `key` holds a live value (a negative marker does not count).
     /// Counts no hit or miss and does not count as an access.
     pub fn contains<Q>(&self, key: &Q) -> bool
@@ -210,6 +231,13 @@ where
     #[inline]
     pub fn setx(&self, key: K, value: V, ttl: Option<Duration>) {
         self.inner.store(key, Some(value), Expiry::Ttl(ttl));
+    }
+
+    /// [`set`](Cache::set) for many entries at once (default TTL); each
+    /// shard's lock is taken once for all of its keys. With a repeated key
+    /// the last value wins.
+    pub fn set_many(&self, items: Vec<(K, V)>) {
+        self.inner.set_many(items);
     }
 
     /// Stores a negative marker (the key is known to be absent upstream)
@@ -314,6 +342,30 @@ where
     /// Removes every entry and marker.
     pub fn clear(&self) {
         self.inner.clear();
+    }
+
+    /// Removes every live entry for which `keep` returns false; the
+    /// listener hears of each as [`RemovalCause::Removed`](crate::RemovalCause).
+    ///
+    /// `keep` runs on copies of one shard's entries at a time, with no lock
+    /// held, so it may call the cache. It judges a snapshot: an entry
+    /// written again after its shard was copied is removed or kept by what
+    /// `keep` said of its earlier value.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wheelcache::Cache;
+    ///
+    /// let cache: Cache<u32, u32> = Cache::new();
+    /// for k in 0..10 {
+    ///     cache.set(k, k * k);
+    /// }
+    /// cache.retain(|_, v| v % 2 == 0);
+    /// assert_eq!(cache.len(), 5);
+    /// ```
+    pub fn retain(&self, keep: impl FnMut(&K, &V) -> bool) {
+        self.inner.retain(keep);
     }
 
     // ---- whole-cache views --------------------------------------------
@@ -421,6 +473,50 @@ where
         }
     }
 
+    /// Single-flight loading with the loader's say on the result: the live
+    /// value of `key` (`Some`), a live negative marker's "absent" (`None`,
+    /// without running `load`), or what `load` finds upstream: a value with
+    /// the default TTL or a TTL of its own, or [`Loaded::Absent`], which
+    /// stores a negative marker and answers `None`. Concurrent callers for
+    /// one key run one `load`, as in
+    /// [`get_or_insert_with`](Cache::get_or_insert_with).
+    ///
+    /// # Errors
+    ///
+    /// The loader's error, returned to the caller that ran it; nothing is
+    /// stored, and a waiting caller runs its own loader next.
+    ///
+    /// # Example
+    ///
+    /// See [`Loaded`].
+    pub fn load<E>(
+        &self,
+        key: K,
+        load: impl FnOnce() -> Result<Loaded<V>, E>,
+    ) -> Result<Option<V>, E> {
+        match self.inner.get_found(&key, true) {
+            Some(Lookup::Hit(v)) => return Ok(Some(v)),
+            Some(Lookup::Negative) => return Ok(None),
+            _ => {}
+        }
+        let mut load = Some(load);
+        loop {
+            match self.inner.begin_load(key.clone(), Loader::this_thread(), true) {
+                Begin::Hit(v) => return Ok(Some(v)),
+                Begin::Negative => return Ok(None),
+                Begin::Wait(flight) => match flight.wait() {
+                    Landing::Value(v) => return Ok(Some(v)),
+                    Landing::Absent => return Ok(None),
+                    Landing::Retry => {}
+                },
+                Begin::Load(guard) => {
+                    let load = load.take().expect("a caller loads at most once: it returns after");
+                    return Ok(guard.finish(load()?));
+                }
+            }
+        }
+    }
+
     /// As [`get_or_insert_with`](Cache::get_or_insert_with), with a loader
     /// that can fail.
     ///
@@ -433,6 +529,9 @@ where
         key: K,
         init: impl FnOnce() -> Result<V, E>,
     ) -> Result<V, E> {
+        if let Some(Lookup::Hit(v)) = self.inner.get_found(&key, false) {
+            return Ok(v);
+        }
         let mut init = Some(init);
         loop {
             match self.inner.begin_load(key.clone(), Loader::this_thread(), false) {
@@ -446,7 +545,7 @@ where
                     let init = init.take().expect("a caller loads at most once: it returns after");
                     // On error or panic the guard abandons the load.
                     let value = init()?;
-                    let stored = guard.finish(Loaded::Value(value, None));
+                    let stored = guard.finish(Loaded::Value(value));
                     return Ok(stored.expect("a value was loaded"));
                 }
             }

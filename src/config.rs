@@ -121,7 +121,7 @@ pub enum BackendConfig {
         #[serde(default)]
         capacity: Option<u64>,
     },
-    /// [`RedisCache`](crate::RedisCache) (needs the `redis` feature): on a
+    /// `RedisCache` (needs the `redis` feature): on a
     /// Redis server.
     Redis {
         /// The server's URL, `redis://[user:password@]host:port/db`.
@@ -172,7 +172,7 @@ impl std::error::Error for ConfigError {
 }
 
 /// Builds the cache `config` describes: an in-memory [`AsyncCache`] or a
-/// connected [`RedisCache`](crate::RedisCache), as an [`AnyCache`].
+/// connected `RedisCache`, as an [`AnyCache`].
 ///
 /// A Redis backend must be made inside a tokio runtime.
 ///

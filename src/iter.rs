@@ -6,7 +6,7 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
 
-use crate::inner::{Handle, ShardKeys};
+use crate::inner::{Entries, Handle, Keys, ShardKeys};
 use crate::DefaultHashBuilder;
 
 /// Copies one shard at a time: the state both iterators share, yielding
@@ -37,25 +37,6 @@ where
             self.batch = self.cache.shard_items::<T>(self.shard)?.into_iter();
             self.shard += 1;
         }
-    }
-}
-
-/// Keys of live values.
-struct Keys;
-/// Live entries.
-struct Entries;
-
-impl<K: Clone, V> ShardKeys<K, V> for Keys {
-    type Item = K;
-    fn item(key: &K, _: &V) -> K {
-        key.clone()
-    }
-}
-
-impl<K: Clone, V: Clone> ShardKeys<K, V> for Entries {
-    type Item = (K, V);
-    fn item(key: &K, value: &V) -> (K, V) {
-        (key.clone(), value.clone())
     }
 }
 

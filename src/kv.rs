@@ -1,5 +1,5 @@
 //! [`KvCache`]: the async key-value cache interface every backend
-//! implements ([`AsyncCache`](crate::AsyncCache) in memory, `RedisCache` on
+//! implements ([`AsyncCache`](crate::AsyncCache)(crate::AsyncCache) in memory, `RedisCache` on
 //! a Redis server).
 //!
 //! It is shaped for backends that can fail: every method returns
@@ -15,7 +15,7 @@ use futures_core::Stream;
 use crate::counter::Counter;
 use crate::error::Error;
 use crate::keys::KeyBuilder;
-use crate::lookup::{Lookup, Ttl};
+use crate::lookup::{Loaded, Lookup, Ttl};
 
 /// An async key-value cache with per-key TTL, counters, negative caching and
 /// a key namespace: the interface every backend implements.
@@ -31,7 +31,7 @@ use crate::lookup::{Lookup, Ttl};
 ///   outside the namespace (fails [`KeyBuilder::validate`]). The call
 ///   changes nothing.
 /// - [`Error::Backend`] from a backend that can fail (a network backend);
-///   never from [`AsyncCache`].
+///   never from [`AsyncCache`](crate::AsyncCache).
 ///
 /// A call that fails with any error but [`Error::Backend`] has changed
 /// nothing. A backend error says what its call did in
@@ -46,7 +46,7 @@ use crate::lookup::{Lookup, Ttl};
 /// # Bounds
 ///
 /// The trait puts no bound on `V`: each backend bounds it in its own impl.
-/// [`AsyncCache`] needs `V: Clone + Send + Sync + 'static` (the core's
+/// [`AsyncCache`](crate::AsyncCache) needs `V: Clone + Send + Sync + 'static` (the core's
 /// bounds); a backend that stores values elsewhere can ask for
 /// `serde::Serialize + DeserializeOwned` without this crate depending on
 /// serde. `incr` and `decr` exist only where `V:` [`Counter`].
@@ -54,7 +54,7 @@ use crate::lookup::{Lookup, Ttl};
 /// `Self: Send + Sync` and every future is `Send`, so a cache can be shared
 /// between tasks and its calls awaited inside `tokio::spawn`. The futures
 /// borrow `self` and the key, as an `async fn` would: to spawn a call, move
-/// an owned handle into the task (an [`AsyncCache`] clone is cheap).
+/// an owned handle into the task (an [`AsyncCache`](crate::AsyncCache) clone is cheap).
 ///
 /// # Example
 ///
@@ -409,4 +409,113 @@ pub trait KvCache<V>: Send + Sync {
     ///
     /// `Backend` (see the [trait docs](KvCache)).
     fn close(&self) -> impl Future<Output = Result<(), Error>> + Send;
+
+    // ---- batches --------------------------------------------------------
+
+    /// [`get`](KvCache::get) for many keys, in order: `None` for a missing,
+    /// expired or negative one. The memory backend takes each shard's lock
+    /// once for all its keys; a network backend makes one round trip.
+    ///
+    /// # Errors
+    ///
+    /// `Closed`, `InvalidKey` (if any key is outside the namespace: then
+    /// nothing is read), `Backend` (see the [trait docs](KvCache)).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use wheelcache::{AsyncCache, Cache, KeyBuilder, KvCache};
+    ///
+    /// let cache = AsyncCache::new(Cache::new(), KeyBuilder::new("app"));
+    /// cache.set_many(vec![("app:a", 1), ("app:b", 2)]).await?;
+    /// assert_eq!(cache.get_many(&["app:a", "app:x", "app:b"]).await?, [Some(1), None, Some(2)]);
+    /// # Ok::<(), wheelcache::Error>(())
+    /// # }).unwrap();
+    /// ```
+    fn get_many(&self, keys: &[&str])
+        -> impl Future<Output = Result<Vec<Option<V>>, Error>> + Send;
+
+    /// [`set`](KvCache::set) for many entries (default TTL); with a
+    /// repeated key the last value wins. The memory backend takes each
+    /// shard's lock once for all its keys; a network backend makes one
+    /// round trip.
+    ///
+    /// # Errors
+    ///
+    /// `Closed`, `InvalidKey` (if any key is outside the namespace: then
+    /// nothing is written), `Backend` (see the [trait docs](KvCache)).
+    fn set_many(&self, items: Vec<(&str, V)>) -> impl Future<Output = Result<(), Error>> + Send;
+
+    // ---- single-flight loading ---------------------------------------------
+
+    /// The live value of `key`, or the value `load` resolves to, stored with
+    /// the default TTL. Concurrent callers for one key in this process
+    /// await one `load` (single flight); a negative marker counts as
+    /// absent. A hit costs no allocation.
+    ///
+    /// If the loading caller's future is dropped (cancelled) or `load`
+    /// panics, the load is abandoned without leaving anything behind and a
+    /// waiting caller runs its own `load`.
+    ///
+    /// # Errors
+    ///
+    /// `Closed`, `InvalidKey`, `Backend` (see the [trait docs](KvCache)).
+    fn get_or_load<F>(&self, key: &str, load: F) -> impl Future<Output = Result<V, Error>> + Send
+    where
+        F: Future<Output = V> + Send,
+        V: Send,
+    {
+        async move { self.try_get_or_load(key, async { Ok::<V, Error>(load.await) }).await }
+    }
+
+    /// As [`get_or_load`](KvCache::get_or_load), with a loader that can
+    /// fail.
+    ///
+    /// # Errors
+    ///
+    /// The loader's error, returned to the caller that ran it (nothing is
+    /// stored, and a waiting caller runs its own loader next); the cache's
+    /// own errors converted with `From`.
+    fn try_get_or_load<F, E>(
+        &self,
+        key: &str,
+        load: F,
+    ) -> impl Future<Output = Result<V, E>> + Send
+    where
+        F: Future<Output = Result<V, E>> + Send,
+        E: From<Error> + Send;
+
+    /// Single-flight loading with the loader's say on the result (see
+    /// [`Loaded`]): the live value of `key` (`Some`), a live negative
+    /// marker's "absent" (`None`, without running `load`), or what `load`
+    /// finds upstream: a value with the default TTL or a TTL of its own,
+    /// or [`Loaded::Absent`], which stores a negative marker and answers
+    /// `None`.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_get_or_load`](KvCache::try_get_or_load).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use std::time::Duration;
+    /// use wheelcache::{AsyncCache, Cache, Error, KeyBuilder, KvCache, Loaded};
+    ///
+    /// let cache = AsyncCache::new(Cache::new(), KeyBuilder::new("app"));
+    /// let found = cache
+    ///     .load("app:user:1", async { Ok::<_, Error>(Loaded::ValueWithTtl(7, Some(Duration::from_secs(60)))) })
+    ///     .await?;
+    /// assert_eq!(found, Some(7));
+    /// let missing = cache.load("app:user:2", async { Ok::<_, Error>(Loaded::Absent) }).await?;
+    /// assert_eq!(missing, None); // and remembered as a negative entry
+    /// # Ok::<(), Error>(())
+    /// # }).unwrap();
+    /// ```
+    fn load<F, E>(&self, key: &str, load: F) -> impl Future<Output = Result<Option<V>, E>> + Send
+    where
+        F: Future<Output = Result<Loaded<V>, E>> + Send,
+        E: From<Error> + Send;
 }

@@ -178,6 +178,7 @@ mod config;
 mod counter;
 mod error;
 mod expiry;
+mod flight;
 mod inner;
 mod iter;
 mod keys;
@@ -209,7 +210,7 @@ pub use crate::{
     keys::KeyBuilder,
     kv::KvCache,
     listener::RemovalCause,
-    lookup::{Lookup, Ttl},
+    lookup::{Loaded, Lookup, Ttl},
     memory::AsyncCache,
     stats::Stats,
     time::Clock,

@@ -1,4 +1,5 @@
-//! What a read finds: [`Lookup`] for values, [`Ttl`] for deadlines.
+//! What a read finds: [`Lookup`] for values, [`Ttl`] for deadlines; and
+//! what a loader found upstream: [`Loaded`].
 
 use std::time::Duration;
 
@@ -39,10 +40,9 @@ impl<V> Lookup<V> {
     }
 }
 
-/// The time to live of a key, from [`Cache::ttl`](crate::Cache::ttl).
-///
-/// Unlike the reference interface, which answers `None` for all three, a
-/// missing key, a key without expiry and a key with time left are told apart.
+/// The time to live of a key, from [`Cache::ttl`](crate::Cache::ttl): a
+/// missing key, a key without expiry and a key with time left are told
+/// apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Ttl {
     /// No such key (or it has expired).
@@ -61,4 +61,38 @@ impl Ttl {
             Ttl::Missing | Ttl::Persistent => None,
         }
     }
+}
+
+/// What a loader found upstream, for [`Cache::load`](crate::Cache::load)
+/// and [`KvCache::load`](crate::KvCache::load).
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use wheelcache::{Cache, Loaded, Lookup};
+///
+/// let cache: Cache<u32, String> = Cache::new();
+/// // Found upstream, cached for a minute.
+/// let user = cache.load(1, || {
+///     Ok::<_, std::io::Error>(Loaded::ValueWithTtl("ada".to_string(), Some(Duration::from_secs(60))))
+/// })?;
+/// assert_eq!(user.as_deref(), Some("ada"));
+/// // Not found upstream: remembered as a negative entry.
+/// assert_eq!(cache.load(2, || Ok::<_, std::io::Error>(Loaded::Absent))?, None);
+/// assert_eq!(cache.get_item(&2), Lookup::Negative);
+/// // The marker answers the next load without running its loader.
+/// assert_eq!(cache.load(2, || -> Result<_, std::io::Error> { unreachable!() })?, None);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Loaded<V> {
+    /// A value, stored with the cache's default TTL.
+    Value(V),
+    /// A value with a TTL of its own (`None`: no expiry), kept exactly.
+    ValueWithTtl(V, Option<Duration>),
+    /// Nothing upstream: a negative marker is stored (negative TTL), and
+    /// the callers get `None`.
+    Absent,
 }

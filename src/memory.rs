@@ -44,11 +44,12 @@ use crate::builder::CacheBuilder;
 use crate::cache::Cache;
 use crate::counter::Counter;
 use crate::error::{BuildError, Error};
-use crate::inner::{Begin, Landing, Loaded, Loader};
+use crate::flight::{Landing, Loader};
+use crate::inner::Begin;
 use crate::iter::IterKeys;
 use crate::keys::KeyBuilder;
 use crate::kv::KvCache;
-use crate::lookup::{Lookup, Ttl};
+use crate::lookup::{Loaded, Lookup, Ttl};
 
 /// The in-memory [`KvCache`]: a [`Cache<String, V>`](Cache) and the
 /// [`KeyBuilder`] of its namespace.
@@ -162,80 +163,6 @@ where
         &self.shared.cache
     }
 
-    /// The live value of `key`, or the value `init` resolves to, stored with
-    /// the default TTL. Single-flight: concurrent callers for one key await
-    /// one `init`; the others wait through their `Waker` (no thread is
-    /// blocked). A negative marker counts as absent; plain reads never wait
-    /// for a load.
-    ///
-    /// If the loading caller's future is dropped (cancelled) or `init`
-    /// panics, the load is abandoned without leaving anything behind and a
-    /// waiting caller runs its own `init`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Closed`] after `close`, [`Error::InvalidKey`] for a key
-    /// outside the namespace.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # futures::executor::block_on(async {
-    /// use wheelcache::{AsyncCache, Cache, KeyBuilder};
-    ///
-    /// let cache: AsyncCache<String> = AsyncCache::new(Cache::new(), KeyBuilder::new("app"));
-    /// let user = cache.get_or_load("app:user:1", async { "ada".to_string() }).await?;
-    /// assert_eq!(user, "ada");
-    /// # Ok::<(), wheelcache::Error>(())
-    /// # }).unwrap();
-    /// ```
-    pub async fn get_or_load(&self, key: &str, init: impl Future<Output = V>) -> Result<V, Error> {
-        self.try_get_or_load(key, async { Ok::<V, Error>(init.await) }).await
-    }
-
-    /// As [`get_or_load`](AsyncCache::get_or_load), with a loader that can
-    /// fail.
-    ///
-    /// # Errors
-    ///
-    /// The loader's error, returned to the caller that ran it (nothing is
-    /// stored, and a waiting caller runs its own loader next); the cache's
-    /// own errors ([`Error::Closed`], [`Error::InvalidKey`]) converted with
-    /// `From`.
-    pub async fn try_get_or_load<E>(
-        &self,
-        key: &str,
-        init: impl Future<Output = Result<V, E>>,
-    ) -> Result<V, E>
-    where
-        E: From<Error>,
-    {
-        let cache = self.open_for(key)?;
-        let me = Loader::this_task().await;
-        let mut init = Some(init);
-        loop {
-            match cache.inner().begin_load(key.to_owned(), me.clone(), false) {
-                Begin::Hit(v) => return Ok(v),
-                Begin::Negative => unreachable!("markers count as absent here"),
-                Begin::Wait(flight) => match flight.wait_async().await {
-                    Landing::Value(v) => return Ok(v),
-                    // The loader gave up: look again, maybe load.
-                    Landing::Absent | Landing::Retry => {}
-                },
-                Begin::Load(guard) => {
-                    let Some(init) = init.take() else {
-                        unreachable!("a caller loads at most once: it returns after loading");
-                    };
-                    // An error, a panic or a drop of this future drops the
-                    // guard, which abandons the load.
-                    let value = init.await?;
-                    let stored = guard.finish(Loaded::Value(value, None));
-                    return Ok(stored.expect("a value was loaded"));
-                }
-            }
-        }
-    }
-
     /// The core, unless the facade is closed.
     fn open(&self) -> Result<&Cache<String, V>, Error> {
         if self.is_closed() {
@@ -340,6 +267,87 @@ where
 
     async fn items(&self) -> Result<Vec<(String, V)>, Error> {
         Ok(self.open()?.items())
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<V>>, Error> {
+        let cache = self.open()?;
+        if !keys.iter().all(|k| self.shared.keys.validate(k)) {
+            return Err(Error::InvalidKey);
+        }
+        Ok(cache.get_many(keys))
+    }
+
+    async fn set_many(&self, items: Vec<(&str, V)>) -> Result<(), Error> {
+        let cache = self.open()?;
+        if !items.iter().all(|(k, _)| self.shared.keys.validate(k)) {
+            return Err(Error::InvalidKey);
+        }
+        cache.set_many(items.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
+        Ok(())
+    }
+
+    async fn try_get_or_load<F, E>(&self, key: &str, load: F) -> Result<V, E>
+    where
+        F: Future<Output = Result<V, E>> + Send,
+        E: From<Error> + Send,
+    {
+        let cache = self.open_for(key)?;
+        // A hit allocates nothing: the key is copied only to load.
+        if let Some(Lookup::Hit(v)) = cache.inner().get_found(key, false) {
+            return Ok(v);
+        }
+        let me = Loader::this_task().await;
+        let mut load = Some(load);
+        loop {
+            match cache.inner().begin_load(key.to_owned(), me.clone(), false) {
+                Begin::Hit(v) => return Ok(v),
+                Begin::Negative => unreachable!("markers count as absent here"),
+                Begin::Wait(flight) => match flight.wait_async().await {
+                    Landing::Value(v) => return Ok(v),
+                    // The loader gave up (or found nothing, which a marker
+                    // does not answer here): look again, maybe load.
+                    Landing::Absent | Landing::Retry => {}
+                },
+                Begin::Load(guard) => {
+                    let load = load.take().expect("a caller loads at most once: it returns after");
+                    // An error, a panic or a drop of this future drops the
+                    // guard, which abandons the load.
+                    let value = load.await?;
+                    let stored = guard.finish(Loaded::Value(value));
+                    return Ok(stored.expect("a value was loaded"));
+                }
+            }
+        }
+    }
+
+    async fn load<F, E>(&self, key: &str, load: F) -> Result<Option<V>, E>
+    where
+        F: Future<Output = Result<Loaded<V>, E>> + Send,
+        E: From<Error> + Send,
+    {
+        let cache = self.open_for(key)?;
+        match cache.inner().get_found(key, true) {
+            Some(Lookup::Hit(v)) => return Ok(Some(v)),
+            Some(Lookup::Negative) => return Ok(None),
+            _ => {}
+        }
+        let me = Loader::this_task().await;
+        let mut load = Some(load);
+        loop {
+            match cache.inner().begin_load(key.to_owned(), me.clone(), true) {
+                Begin::Hit(v) => return Ok(Some(v)),
+                Begin::Negative => return Ok(None),
+                Begin::Wait(flight) => match flight.wait_async().await {
+                    Landing::Value(v) => return Ok(Some(v)),
+                    Landing::Absent => return Ok(None),
+                    Landing::Retry => {}
+                },
+                Begin::Load(guard) => {
+                    let load = load.take().expect("a caller loads at most once: it returns after");
+                    return Ok(guard.finish(load.await?));
+                }
+            }
+        }
     }
 
     fn iter_keys(&self) -> impl Stream<Item = Result<String, Error>> + Send {

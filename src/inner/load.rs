@@ -18,15 +18,11 @@
 //! not wait for an async load, which may need the very thread it would
 //! block (a single-threaded runtime), but loads on its own.
 
-use std::future::Future;
 use std::hash::{BuildHasher, Hash};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
-use std::thread::{self, ThreadId};
-use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
+use crate::flight::{Flight, Landing, Loader};
+use crate::lookup::Loaded;
 
 use super::write::Write;
 use super::Inner;
@@ -34,144 +30,6 @@ use crate::stats::Read;
 
 /// What a shard registers for a load in flight.
 pub(crate) type Load<V> = Arc<Flight<V>>;
-
-/// Who runs a load.
-#[derive(Clone, Debug)]
-pub(crate) enum Loader {
-    /// A thread, blocking its callers.
-    Thread(ThreadId),
-    /// An async task, known by its waker.
-    Task(Waker),
-}
-
-impl Loader {
-    /// The calling thread.
-    pub(crate) fn this_thread() -> Loader {
-        Loader::Thread(thread::current().id())
-    }
-
-    /// The task polling the current future.
-    pub(crate) async fn this_task() -> Loader {
-        std::future::poll_fn(|cx| Poll::Ready(Loader::Task(cx.waker().clone()))).await
-    }
-
-    fn is(&self, other: &Loader) -> bool {
-        match (self, other) {
-            (Loader::Thread(a), Loader::Thread(b)) => a == b,
-            (Loader::Task(a), Loader::Task(b)) => a.will_wake(b),
-            _ => false,
-        }
-    }
-}
-
-/// A load in flight.
-pub(crate) struct Flight<V> {
-    state: Mutex<FlightState<V>>,
-    done: Condvar,
-    loader: Loader,
-}
-
-enum FlightState<V> {
-    /// Waiting futures' wakers, by the slot each future holds.
-    Running {
-        wakers: Vec<Option<Waker>>,
-        free: Vec<usize>,
-    },
-    Done(Landing<V>),
-}
-
-/// How a flight ended, as its waiters see it.
-#[derive(Clone, Debug)]
-pub(crate) enum Landing<V> {
-    /// The loaded value.
-    Value(V),
-    /// The loader found nothing upstream (a negative marker is stored).
-    Absent,
-    /// The loader gave up (failed, panicked or was dropped): look again.
-    Retry,
-}
-
-impl<V: Clone> Flight<V> {
-    fn new(loader: Loader) -> Arc<Self> {
-        Arc::new(Flight {
-            state: Mutex::new(FlightState::Running { wakers: Vec::new(), free: Vec::new() }),
-            done: Condvar::new(),
-            loader,
-        })
-    }
-
-    /// Ends the flight, waking every waiter.
-    fn complete(&self, outcome: Landing<V>) {
-        let wakers = match std::mem::replace(&mut *self.state.lock(), FlightState::Done(outcome)) {
-            FlightState::Running { wakers, .. } => wakers,
-            FlightState::Done(_) => Vec::new(),
-        };
-        self.done.notify_all();
-        wakers.into_iter().flatten().for_each(Waker::wake);
-    }
-
-    /// Blocks until the flight ends.
-    pub(crate) fn wait(&self) -> Landing<V> {
-        let mut state = self.state.lock();
-        loop {
-            match &*state {
-                FlightState::Done(value) => return value.clone(),
-                FlightState::Running { .. } => self.done.wait(&mut state),
-            }
-        }
-    }
-
-    /// Waits for the flight without blocking a thread.
-    pub(crate) fn wait_async(self: Arc<Self>) -> FlightWait<V> {
-        FlightWait { flight: self, slot: None }
-    }
-}
-
-/// The future of [`Flight::wait_async`].
-pub(crate) struct FlightWait<V> {
-    flight: Arc<Flight<V>>,
-    /// This future's place among the flight's wakers.
-    slot: Option<usize>,
-}
-
-impl<V: Clone> Future for FlightWait<V> {
-    type Output = Landing<V>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Landing<V>> {
-        let this = self.get_mut();
-        let mut state = this.flight.state.lock();
-        match &mut *state {
-            FlightState::Done(value) => Poll::Ready(value.clone()),
-            FlightState::Running { wakers, free } => {
-                match this.slot {
-                    Some(slot) => wakers[slot] = Some(cx.waker().clone()),
-                    None => {
-                        let slot = free.pop().unwrap_or_else(|| {
-                            wakers.push(None);
-                            wakers.len() - 1
-                        });
-                        wakers[slot] = Some(cx.waker().clone());
-                        this.slot = Some(slot);
-                    }
-                }
-                Poll::Pending
-            }
-        }
-    }
-}
-
-impl<V> Drop for FlightWait<V> {
-    /// A cancelled waiter leaves no waker behind.
-    fn drop(&mut self) {
-        if let Some(slot) = self.slot {
-            let mut state = self.flight.state.lock();
-            if let FlightState::Running { wakers, free } = &mut *state {
-                wakers[slot] = None;
-                free.push(slot);
-            }
-        }
-    }
-}
 
 /// What a caller of a loading call finds.
 pub(crate) enum Begin<'a, K, V, S>
@@ -206,14 +64,6 @@ where
     flight: Option<Arc<Flight<V>>>,
 }
 
-/// What a loader produced.
-pub(crate) enum Loaded<V> {
-    /// A value, with its TTL (`None`: the default TTL).
-    Value(V, Option<Option<Duration>>),
-    /// Nothing upstream: a negative marker (negative TTL).
-    Absent,
-}
-
 impl<K, V, S> LoadGuard<'_, K, V, S>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
@@ -225,14 +75,17 @@ where
     pub(crate) fn finish(mut self, loaded: Loaded<V>) -> Option<V> {
         // Copies first: a panicking `Clone` leaves the guard armed, and
         // its drop ends the flight.
-        let (stored, expiry, handed, returned) = match loaded {
-            Loaded::Value(v, ttl) => {
-                let ttl = ttl.unwrap_or(self.inner.default_ttl());
-                let stored = v.clone();
-                let returned = v.clone();
-                (Some(stored), super::Expiry::Ttl(ttl), Landing::Value(v), Some(returned))
+        let (value, expiry) = match loaded {
+            Loaded::Value(v) => (Some(v), super::Expiry::Default),
+            Loaded::ValueWithTtl(v, ttl) => (Some(v), super::Expiry::Ttl(ttl)),
+            Loaded::Absent => (None, super::Expiry::Negative),
+        };
+        let (stored, handed, returned) = match value {
+            Some(v) => {
+                let (stored, returned) = (v.clone(), v.clone());
+                (Some(stored), Landing::Value(v), Some(returned))
             }
-            Loaded::Absent => (None, super::Expiry::Negative, Landing::Absent, None),
+            None => (None, Landing::Absent, None),
         };
         let key = self.key.take().expect("a guard finishes once");
         let flight = self.flight.take();
@@ -310,8 +163,8 @@ where
             }
         }
         if let Some(flight) = w.state_ref().find_load(hash, &key) {
-            let solo = flight.loader.is(&me)
-                || (matches!(me, Loader::Thread(_)) && matches!(flight.loader, Loader::Task(_)));
+            let solo = flight.loader().is(&me)
+                || (matches!(me, Loader::Thread(_)) && matches!(flight.loader(), Loader::Task(_)));
             if !solo {
                 let flight = flight.clone();
                 w.commit();

@@ -2,7 +2,7 @@
 //! settings, and every operation, as methods of [`Inner`]. `cache.rs` is a
 //! thin public layer over it.
 //!
-//! - `write`: the one write path, a guard ([`Write`]) whose `commit`
+//! - `write`: the one write path, a guard ([`Write`](write::Write)) whose `commit`
 //!   releases the shard lock, gives unused capacity back, publishes the
 //!   shard's next deadline and reports removals, in that order.
 //! - `read`: lookups and whole-cache views under shared locks.
@@ -35,17 +35,16 @@ use std::time::Duration;
 
 use std::hash::{BuildHasher, Hash};
 
-pub(crate) use load::{Begin, Landing, Loaded, Loader};
-pub(crate) use read::ShardKeys;
-
 use crate::error::BuildError;
 use crate::expiry::{self, Expire, Registration};
 use crate::listener::Listener;
 use crate::stats::{Read, ReadCounters, Stats};
 use crate::table::{Event, Layout, Table};
 use crate::time::{self, Clock, NEVER};
+pub(crate) use load::Begin;
 use load::Load;
 use notify::Notifier;
+pub(crate) use read::{Entries, Keys, ShardKeys};
 use room::Room;
 
 /// Computes an entry's weight (`CacheBuilder::weigher`).

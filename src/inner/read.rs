@@ -4,10 +4,12 @@ use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
 use std::time::Duration;
 
+use super::load::Load;
 use super::reap::Mode;
 use super::Inner;
 use crate::lookup::{Lookup, Ttl};
 use crate::stats::Read;
+use crate::table::ShardState;
 use crate::time::NEVER;
 
 /// What a walk over one shard at a time yields: keys, or entries.
@@ -15,6 +17,25 @@ pub(crate) trait ShardKeys<K, V> {
     /// What one entry gives.
     type Item;
     fn item(key: &K, value: &V) -> Self::Item;
+}
+
+/// Keys of live values.
+pub(crate) struct Keys;
+/// Live entries.
+pub(crate) struct Entries;
+
+impl<K: Clone, V> ShardKeys<K, V> for Keys {
+    type Item = K;
+    fn item(key: &K, _: &V) -> K {
+        key.clone()
+    }
+}
+
+impl<K: Clone, V: Clone> ShardKeys<K, V> for Entries {
+    type Item = (K, V);
+    fn item(key: &K, value: &V) -> (K, V) {
+        (key.clone(), value.clone())
+    }
 }
 
 impl<K, V, S> Inner<K, V, S>
@@ -34,22 +55,7 @@ where
     {
         let hash = self.table.hash(key);
         let state = self.table.shard(hash).state.read();
-        let lookup = match state.find(hash, key) {
-            Some(id) => {
-                let expiry = state.expiry(id);
-                let mut now = self.now();
-                if expiry != NEVER && now.get() >= expiry {
-                    Lookup::Miss
-                } else {
-                    state.on_read(id, || now.get());
-                    match state.entry(id).value() {
-                        Some(v) => Lookup::Hit(v.clone()),
-                        None => Lookup::Negative,
-                    }
-                }
-            }
-            None => Lookup::Miss,
-        };
+        let lookup = self.look(&state, hash, key);
         drop(state);
         self.reads.record(match lookup {
             Lookup::Hit(_) => Read::Hit,
@@ -57,6 +63,85 @@ where
             Lookup::Negative => Read::Negative,
         });
         lookup
+    }
+
+    /// [`get_item`](Inner::get_item) that counts only what it finds (with
+    /// `markers`, a negative marker too): anything else (`None`) is left
+    /// for the caller to count (a loading call, which goes on to load or
+    /// wait).
+    pub(crate) fn get_found<Q>(&self, key: &Q, markers: bool) -> Option<Lookup<V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        let hash = self.table.hash(key);
+        let state = self.table.shard(hash).state.read();
+        let lookup = self.look(&state, hash, key);
+        drop(state);
+        match lookup {
+            Lookup::Hit(_) => self.reads.record(Read::Hit),
+            Lookup::Negative if markers => self.reads.record(Read::Negative),
+            Lookup::Negative | Lookup::Miss => return None,
+        }
+        Some(lookup)
+    }
+
+    /// Looks `key` up in a locked shard, recording the read for the policy
+    /// and the time to idle.
+    #[inline]
+    fn look<Q>(&self, state: &ShardState<K, V, Load<V>>, hash: u64, key: &Q) -> Lookup<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+        V: Clone,
+    {
+        let Some(id) = state.find(hash, key) else {
+            return Lookup::Miss;
+        };
+        let expiry = state.expiry(id);
+        let mut now = self.now();
+        if expiry != NEVER && now.get() >= expiry {
+            return Lookup::Miss;
+        }
+        state.on_read(id, || now.get());
+        match state.entry(id).value() {
+            Some(v) => Lookup::Hit(v.clone()),
+            None => Lookup::Negative,
+        }
+    }
+
+    /// The values of live entries of `keys`, in order, looking each shard
+    /// up under one shared lock; counts every read.
+    pub(crate) fn get_many<Q>(&self, keys: &[&Q]) -> Vec<Option<V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        let mut order: Vec<(usize, u64, usize)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                let hash = self.table.hash(*key);
+                (self.table.shard_index(hash), hash, i)
+            })
+            .collect();
+        order.sort_unstable_by_key(|&(shard, _, i)| (shard, i));
+        let mut out: Vec<Option<V>> = (0..keys.len()).map(|_| None).collect();
+        for group in order.chunk_by(|a, b| a.0 == b.0) {
+            let state = self.table.shards()[group[0].0].state.read();
+            for &(_, hash, i) in group {
+                let lookup = self.look(&state, hash, keys[i]);
+                self.reads.record(match lookup {
+                    Lookup::Hit(_) => Read::Hit,
+                    Lookup::Miss => Read::Miss,
+                    Lookup::Negative => Read::Negative,
+                });
+                out[i] = lookup.into_option();
+            }
+        }
+        out
     }
 
     /// Whether `key` holds a live value. Counts nothing, touches nothing.

@@ -137,6 +137,12 @@ where
         shard.counters.add(self.state(), event, n);
     }
 
+    /// Points a keyed write at another key of the same shard.
+    pub(crate) fn rekey(&mut self, hash: u64) {
+        debug_assert!(std::ptr::eq(self.shard, self.inner.table.shard(hash)));
+        self.hash = Some(hash);
+    }
+
     /// The id of `key`'s entry (expired or not); a keyed write only.
     #[inline]
     pub(crate) fn find<Q>(&self, key: &Q) -> Option<u32>
@@ -184,7 +190,8 @@ where
 
     /// Gives entry `id` a new deadline.
     pub(crate) fn retime(&mut self, id: u32, deadline: u64) {
-        let now = self.now.get();
+        // A write counts as an access only for the time to idle.
+        let now = if self.inner.idle.is_some() { self.now.get() } else { 0 };
         self.state().retime(id, deadline, now);
         self.arm(id);
     }
@@ -470,6 +477,82 @@ where
                     w.commit();
                     self.room_elsewhere(shard, elsewhere, now);
                 }
+            }
+        }
+    }
+
+    /// Stores each of `items` with the default TTL, taking each shard's
+    /// lock once for all of its keys (a key that finds no room in its
+    /// shard is stored on its own afterwards).
+    pub(crate) fn set_many(&self, items: Vec<(K, V)>) {
+        let mut order: Vec<(usize, u64, K, V)> = items
+            .into_iter()
+            .map(|(key, value)| {
+                let hash = self.table.hash(&key);
+                (self.table.shard_index(hash), hash, key, value)
+            })
+            .collect();
+        order.sort_by_key(|item| item.0);
+        let mut later = Vec::new();
+        let mut items = order.into_iter().peekable();
+        while let Some((shard, hash, key, value)) = items.next() {
+            let mut w = self.write(hash);
+            let ttl = self.default_ttl;
+            let mut next = Some((hash, key, value));
+            while let Some((hash, key, value)) = next.take() {
+                w.rekey(hash);
+                let weight = self.weigh(&key, Some(&value));
+                let deadline = w.now.deadline(ttl);
+                let done = if self.refuses(weight) {
+                    Err((key, Some(value), Elsewhere::Reap))
+                } else {
+                    match w.find(&key) {
+                        Some(id) => {
+                            w.overwrite(id, key, Some(value), Some(deadline), weight, false)
+                        }
+                        None => w.insert(key, Some(value), deadline, weight, false).map(drop),
+                    }
+                };
+                if let Err((key, Some(value), _)) = done {
+                    later.push((hash, key, value));
+                }
+                next = items.next_if(|item| item.0 == shard).map(|(_, h, k, v)| (h, k, v));
+            }
+        }
+        for (hash, key, value) in later {
+            self.put_with(hash, key, Some(value), Expiry::Default, |_| {});
+        }
+    }
+
+    /// Removes every live entry for which `keep` says false (reported
+    /// `Removed`). `keep` runs on copies, outside every lock, one shard at a
+    /// time.
+    pub(crate) fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool)
+    where
+        K: Clone,
+        V: Clone,
+    {
+        for n in 0..self.table.shards().len() {
+            let Some(entries) = self.shard_items::<super::read::Entries>(n) else {
+                break;
+            };
+            let gone: Vec<K> =
+                entries.into_iter().filter(|(k, v)| !keep(k, v)).map(|(k, _)| k).collect();
+            if gone.is_empty() {
+                continue;
+            }
+            let mut w = self.write_shard(&self.table.shards()[n], None);
+            for key in gone {
+                w.rekey(self.table.hash(&key));
+                let Some(id) = w.find(&key) else {
+                    continue;
+                };
+                if !w.is_live(id) {
+                    w.reap(id);
+                    continue;
+                }
+                let parts = w.remove(id);
+                w.out.push(parts, RemovalCause::Removed);
             }
         }
     }

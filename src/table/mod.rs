@@ -123,7 +123,13 @@ impl<K, V, P, S: BuildHasher> Table<K, V, P, S> {
     /// The shard of a key with this hash.
     #[inline]
     pub(crate) fn shard(&self, hash: u64) -> &Shard<K, V, P> {
-        &self.shards[(hash >> self.shift) as usize & self.mask]
+        &self.shards[self.shard_index(hash)]
+    }
+
+    /// The index of the shard of a key with this hash.
+    #[inline]
+    pub(crate) fn shard_index(&self, hash: u64) -> usize {
+        (hash >> self.shift) as usize & self.mask
     }
 }
 

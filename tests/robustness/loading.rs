@@ -10,7 +10,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 
 use futures::executor::block_on;
-use wheelcache::{AsyncCache, Cache, KeyBuilder, MockClock};
+use wheelcache::{AsyncCache, Cache, KeyBuilder, KvCache, MockClock};
 
 use super::Brittle;
 use crate::common::{eventually, within_patience};
