@@ -100,7 +100,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// eviction policy needs enough entries in a shard to tell the hot
     /// ones from the cold, so that the hit ratio does not depend on the
     /// shard count.
-    pub const MIN_SHARD_CAPACITY: u64 = 512;
+    pub const MIN_SHARD_CAPACITY: u64 = 1024;
 
     /// Bounds the number of entries (negative markers count), or with a
     /// [`weigher`](CacheBuilder::weigher) their total weight. Default:

@@ -150,11 +150,13 @@ where
             match w.value(id) {
                 Some(v) => {
                     let v = v.clone();
+                    w.on_read(id);
                     w.commit();
                     self.record(Read::Hit);
                     return Begin::Hit(v);
                 }
                 None if markers => {
+                    w.on_read(id);
                     w.commit();
                     self.record(Read::Negative);
                     return Begin::Negative;

@@ -1,18 +1,44 @@
 //! Removal notices: delivered to the listener on the thread that caused
-//! them, or queued for the delivery pool (background expiry). Notices that
-//! a listener call causes are delivered after it returns, never in a
-//! nested call.
+//! them; for background expiry, by the delivery pool, or by the expiry
+//! thread itself once the listener has proven fast. Notices that a
+//! listener call causes are delivered after it returns, never in a nested
+//! call.
+//!
+//! # Who calls a listener for background expiry
+//!
+//! A listener starts out *untrusted*: its expiry notices are queued for the
+//! delivery pool (`expiry::deliver`), whose workers time every call. After
+//! [`TRUST_AFTER`] calls in a row that each took less than [`FAST`], the
+//! expiry thread calls it itself, between its lock holds (no hand-over to
+//! another thread, no extra wake-up). The first call that takes longer than
+//! [`SLOW`], or a batch that takes longer than [`BATCH_BUDGET`], loses the
+//! trust again: the rest of the batch, and what follows, goes back to the
+//! pool. So a listener that blocks holds up the expiry thread at most once,
+//! for one call; one that is slow from the start never does. While notices
+//! wait in the pool's queue, newer ones queue behind them: a cache's
+//! notices arrive in order.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use crate::expiry::deliver::{self, Deliver};
 use crate::listener::{Listener, Notice};
+use crate::time::real_now;
 use crate::unwind;
+
+/// A call this short (nanoseconds) counts towards trust.
+pub(crate) const FAST: u64 = 20_000;
+/// Fast calls in a row that earn a listener the expiry thread's trust.
+pub(crate) const TRUST_AFTER: u32 = 256;
+/// A call this long on the expiry thread loses the trust.
+pub(crate) const SLOW: u64 = 200_000;
+/// Listener time the expiry thread gives one batch before it hands the
+/// rest to the pool and withdraws its trust.
+pub(crate) const BATCH_BUDGET: u64 = 1_000_000;
 
 /// Notices delivered per turn of a pool worker.
 const BATCH: usize = 64;
@@ -62,6 +88,10 @@ pub(crate) struct Notifier<K, V> {
     queue: Mutex<Queue<K, V>>,
     /// Listener calls that panicked.
     panics: AtomicU64,
+    /// The expiry thread may call the listener itself (see the module docs).
+    trusted: AtomicBool,
+    /// Fast calls in a row, as the pool's workers timed them.
+    fast_calls: AtomicU32,
 }
 
 struct Queue<K, V> {
@@ -81,6 +111,8 @@ where
             listener,
             queue: Mutex::new(Queue { notices: VecDeque::new(), scheduled: false }),
             panics: AtomicU64::new(0),
+            trusted: AtomicBool::new(false),
+            fast_calls: AtomicU32::new(0),
         }
     }
 
@@ -105,6 +137,39 @@ where
     fn call(&self, (key, value, cause): Notice<K, V>) {
         if unwind::catch(|| (self.listener)(key, value, cause)).is_none() {
             self.panics.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Delivers expiry notices found by the expiry thread: on this thread
+    /// if the listener is trusted and nothing waits in the pool's queue,
+    /// else through the pool (see the module docs).
+    pub(crate) fn background(self: &Arc<Self>, notices: Vec<Notice<K, V>>) {
+        if notices.is_empty() {
+            return;
+        }
+        if !self.trusted.load(Relaxed) || self.queue.lock().scheduled {
+            self.enqueue(notices);
+            return;
+        }
+        let mut notices = notices.into_iter();
+        with_listeners(|| {
+            let start = real_now();
+            for notice in notices.by_ref() {
+                let before = real_now();
+                self.call(notice);
+                let after = real_now();
+                if after.saturating_sub(before) >= SLOW
+                    || after.saturating_sub(start) >= BATCH_BUDGET
+                {
+                    self.trusted.store(false, Relaxed);
+                    self.fast_calls.store(0, Relaxed);
+                    break;
+                }
+            }
+        });
+        let rest: Vec<_> = notices.collect();
+        if !rest.is_empty() {
+            self.enqueue(rest);
         }
     }
 
@@ -150,7 +215,16 @@ where
             queue.notices.drain(..n).collect()
         };
         for notice in batch {
+            let before = real_now();
             self.call(notice);
+            if real_now().saturating_sub(before) < FAST {
+                if self.fast_calls.fetch_add(1, Relaxed) + 1 >= TRUST_AFTER {
+                    self.trusted.store(true, Relaxed);
+                }
+            } else {
+                self.fast_calls.store(0, Relaxed);
+                self.trusted.store(false, Relaxed);
+            }
         }
         let mut queue = self.queue.lock();
         // Cleared under the queue's lock, where `queue_up` looks: a notice

@@ -207,7 +207,7 @@ where
             }
         }
         match mode {
-            Mode::Background => notifier.enqueue(notices),
+            Mode::Background => notifier.background(notices),
             Mode::Inline => notifier.report(notices),
         }
     }

@@ -167,6 +167,13 @@ where
         self.state_ref().entry(id).value()
     }
 
+    /// Records a read of live entry `id` (for the policy and the time to
+    /// idle), as a lookup under the shared lock does.
+    pub(crate) fn on_read(&mut self, id: u32) {
+        let now = if self.inner.idle.is_some() { self.now.get() } else { 0 };
+        self.state_ref().on_read(id, || now);
+    }
+
     /// Removes entry `id`, which a call found expired (reported `Expired`).
     pub(crate) fn reap(&mut self, id: u32) {
         let parts = self.take(id, Event::Expiration);
@@ -213,13 +220,19 @@ where
         weight: u32,
         force: bool,
     ) -> Result<(), Refused<K, V>> {
-        let live = self.is_live(id);
+        if !self.is_live(id) {
+            // An expired entry goes (reported `Expired`) and the key comes
+            // back as new: room is made for it like for any new key (and
+            // making room cannot then reap the entry being written).
+            self.reap(id);
+            return self.insert(key, value, deadline.unwrap_or(NEVER), weight, force).map(drop);
+        }
         let old_weight = self.state_ref().weight(id);
         if self.inner.room.is_some() && u64::from(weight) > old_weight {
             // The entry's own weight is freed by the write; room for the
             // rest, never at its expense.
             self.credit += old_weight;
-            if let Err(elsewhere) = self.make_room(u64::from(weight), Some(id), force) {
+            if let Err(elsewhere) = self.make_room(u64::from(weight), Some(id), None, force) {
                 self.credit -= old_weight;
                 return Err((key, value, elsewhere));
             }
@@ -228,20 +241,18 @@ where
             self.credit += old_weight - u64::from(weight);
         }
         let old = self.state().replace(id, value, weight);
-        if let Some(deadline) = deadline {
-            self.retime(id, deadline);
+        match deadline {
+            Some(deadline) => self.retime(id, deadline),
+            None if self.inner.idle.is_some() => {
+                // The deadline stays; the write still renews the idle one
+                // (later: the timer stays where it is).
+                let now = self.now.get();
+                self.state().on_write(id, now);
+            }
+            None => {}
         }
-        if live {
-            self.count(Event::Update, 1);
-        } else {
-            self.count(Event::Expiration, 1);
-            self.count(Event::Insert, 1);
-        }
-        let cause = if live { RemovalCause::Replaced } else { RemovalCause::Expired };
-        match old {
-            Some(old) => self.out.push((key, Some(old)), cause),
-            None => self.out.push((key, None), cause),
-        }
+        self.count(Event::Update, 1);
+        self.out.push((key, old), RemovalCause::Replaced);
         Ok(())
     }
 
@@ -256,7 +267,8 @@ where
         force: bool,
     ) -> Result<u32, Refused<K, V>> {
         if self.inner.room.is_some() {
-            if let Err(elsewhere) = self.make_room(u64::from(weight), None, force) {
+            let incoming = self.hash.map(|hash| (hash, u64::from(weight)));
+            if let Err(elsewhere) = self.make_room(u64::from(weight), None, incoming, force) {
                 return Err((key, value, elsewhere));
             }
             self.credit -= u64::from(weight);
@@ -281,7 +293,13 @@ where
     /// this shard's expired entries, then by evicting (never `protect`).
     /// Says where to look instead when the shard cannot give it: other
     /// shards' expired entries go before this shard's live ones.
-    fn make_room(&mut self, need: u64, protect: Option<u32>, force: bool) -> Result<(), Elsewhere> {
+    fn make_room(
+        &mut self,
+        need: u64,
+        protect: Option<u32>,
+        incoming: Option<(u64, u64)>,
+        force: bool,
+    ) -> Result<(), Elsewhere> {
         let Some(room) = &self.inner.room else {
             return Ok(());
         };
@@ -316,7 +334,7 @@ where
             if !force && self.inner.due_elsewhere(self.shard, now) {
                 return Err(Elsewhere::Reap);
             }
-            if let Some((parts, weight)) = self.state().evict(protect, &hasher) {
+            if let Some((parts, weight)) = self.state().evict(protect, incoming, &hasher) {
                 self.credit += weight;
                 self.count(Event::Eviction, 1);
                 self.out.push(parts, RemovalCause::Evicted);
@@ -402,7 +420,7 @@ where
                     }
                     while need > 0 {
                         let mut w = self.write_shard(shard, None);
-                        let Some((parts, weight)) = w.state().evict(None, &hasher) else {
+                        let Some((parts, weight)) = w.state().evict(None, None, &hasher) else {
                             break;
                         };
                         w.credit += weight;
@@ -578,6 +596,7 @@ where
             let live = found.filter(|&id| w.is_live(id));
             if let Some(v) = live.and_then(|id| w.value(id)) {
                 let v = v.clone();
+                w.on_read(live.expect("a live value"));
                 w.commit();
                 self.record(Read::Hit);
                 return v;

@@ -25,9 +25,9 @@
 
 mod counters;
 mod entry;
-mod ghost;
 mod policy;
 mod shard;
+mod sketch;
 
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicU64, Ordering::*};

@@ -1,39 +1,51 @@
-//! The eviction policy of a bounded cache: S3-FIFO (Yang et al., SOSP '23)
-//! over a shard's entries.
+//! The eviction policy of a bounded cache: W-TinyLFU (Einziger et al.,
+//! Caffeine) on CLOCK lists, with a window sized by shadow queues.
 //!
-//! New entries join the back of the *small* (probation) queue. Eviction
-//! looks at the front of small while it holds at least a tenth of the
-//! shard's weight: an entry read while there moves to the back of the
-//! *main* queue, an unread one is evicted and its key's fingerprint kept
-//! in a *ghost* queue. A key that comes back while its ghost is remembered
-//! goes straight to main. Main is a FIFO with reinsertion (a CLOCK): an
-//! entry at its front that was read loses one read and goes to the back;
-//! one with none left is evicted. One-hit wonders (a scan) thus pass
-//! through small without displacing the working set.
+//! Three queues, intrusive lists through the entries (see `entry`):
+//! - the *window*, where new keys start: a small FIFO with second chances,
+//!   which gives every newcomer a short life of its own;
+//! - *probation* and *protected*, the main space: an entry read while on
+//!   probation is promoted to protected, which holds at most 80 % of main;
+//!   protected's overflow goes back to probation.
 //!
-//! The queues are intrusive lists through the entries (see `entry`), so
-//! their order survives removals anywhere: an entry removed by a call or
-//! by expiry just leaves its queue. Reads only bump the entry's counter (a
-//! relaxed load, and a relaxed store until it saturates) under the shard's
-//! shared lock: a hit never needs the write lock and never moves anything.
+//! When the cache is full and the window overflows, its oldest unread entry
+//! (the candidate) meets main's victim (probation's oldest unread entry)
+//! in a duel: the one a frequency sketch says is asked for more often
+//! stays (TinyLFU admission, `sketch`). A hit only bumps the entry's 3-bit
+//! read counter under the shard's shared lock: nothing moves, nothing
+//! shared is written. Whenever a queue's hand passes an entry, the reads it
+//! gathered are added to the sketch and the counter cleared, so the sketch
+//! learns of hits without the read path touching it; misses count there
+//! directly.
+//!
+//! The window's size adapts, as ARC's lists do, to marginal evidence: two
+//! shadows remember the keys lately evicted from the window and from main.
+//! A miss on a key the window let go grows the window by that key's
+//! weight; a miss on a key main let go shrinks it. A key the window
+//! rejected and that is asked for again soon goes straight to probation.
+//!
+//! The queues are lists, so their order survives removals anywhere: an
+//! entry removed by a call or by expiry just leaves its queue (and no
+//! shadow: it was not the policy's choice).
 
-use super::entry::{Entry, MAX_FREQ};
-use super::ghost::Ghost;
+use super::entry::Entry;
+use super::sketch::{mix, Shadow, Sketch};
 use crate::list::{self, is_sentinel, Link, Nodes, SENTINEL_BASE};
 
-/// The probation queue.
-const SMALL: u8 = 0;
-/// The main queue.
-const MAIN: u8 = 1;
-const QUEUES: usize = 2;
+/// Where new keys start.
+const WINDOW: u8 = 0;
+/// Main, waiting to prove itself.
+const PROBATION: u8 = 1;
+/// Main, read since it was last on probation.
+const PROTECTED: u8 = 2;
+const QUEUES: usize = 3;
 
-/// The small queue is trimmed while it holds at least 1/`SMALL_SHARE` of
-/// the shard's weight.
-const SMALL_SHARE: u64 = 10;
-
-/// The reads an entry keeps in main (its counter saturates higher, but
-/// main gives an entry at most this many second chances).
-const MAIN_CREDITS: u8 = 3;
+/// The window's share of a shard at first.
+const WINDOW_START: f64 = 0.01;
+/// Protected's most of main.
+const PROTECTED_SHARE: f64 = 0.8;
+/// What each shadow remembers: a tenth of the shard's entries.
+const SHADOW_SHARE: f64 = 0.1;
 
 fn head(queue: u8) -> u32 {
     SENTINEL_BASE + u32::from(queue)
@@ -80,30 +92,79 @@ impl<K, V> Nodes for Order<'_, K, V> {
     }
 }
 
+/// What the policy needs to know of the entries beyond their links: their
+/// weight and their key's hash (`None` if the key's `Hash` panicked).
+pub(crate) trait Weighed<K, V> {
+    fn weight(&self, id: u32) -> u64;
+    fn hash(&self, entry: &Entry<K, V>) -> Option<u64>;
+}
+
 /// A shard's policy state (under the shard's lock).
 pub(crate) struct Policy {
     sentinels: [Link; QUEUES],
     /// The weight on each queue.
     weight: [u64; QUEUES],
-    ghost: Ghost,
-}
-
-/// An entry the policy chose to evict, already off its queue.
-pub(crate) struct Victim {
-    pub(crate) id: u32,
-    /// It left from probation: remember its key in the ghost queue.
-    pub(crate) ghost: bool,
+    /// The shard's share of the capacity when the cache was built.
+    share: u64,
+    /// The entries the sketch and the shadows are sized for: they grow
+    /// with the shard, up to its share.
+    sized_for: usize,
+    /// The window's target weight, adapted by the shadows.
+    window: f64,
+    sketch: Sketch,
+    /// Keys lately evicted from the window, and from main.
+    from_window: Shadow,
+    from_main: Shadow,
+    /// A key the window lately rejected, asked for again: it joins
+    /// probation when inserted.
+    returning: Option<u64>,
+    /// The duel's coin.
+    coin: u64,
 }
 
 impl Policy {
     /// The policy of a shard whose share of the capacity is about `share`
-    /// entries (the ghost queue remembers as many).
+    /// entries.
     pub(crate) fn new(share: usize) -> Self {
+        let sized_for = share.clamp(1, Self::FIRST_SIZE);
         Policy {
-            sentinels: [Link::empty(head(SMALL)), Link::empty(head(MAIN))],
+            sentinels: [
+                Link::empty(head(WINDOW)),
+                Link::empty(head(PROBATION)),
+                Link::empty(head(PROTECTED)),
+            ],
             weight: [0; QUEUES],
-            ghost: Ghost::new(share),
+            share: share.max(2) as u64,
+            sized_for,
+            window: (share as f64 * WINDOW_START).round().clamp(1.0, f64::from(u32::MAX)),
+            sketch: Sketch::new(sized_for),
+            from_window: Shadow::new(Self::shadow_keys(sized_for)),
+            from_main: Shadow::new(Self::shadow_keys(sized_for)),
+            returning: None,
+            coin: 0x853C_49E6_748F_EA9B,
         }
+    }
+
+    /// The entries the sketch and shadows are first sized for.
+    const FIRST_SIZE: usize = 1024;
+
+    /// Keys a shadow generation holds for `entries` entries.
+    fn shadow_keys(entries: usize) -> usize {
+        ((entries as f64 * SHADOW_SHARE * 2.0 / 3.0).ceil() as usize).max(1)
+    }
+
+    /// Sizes the sketch and the shadows for a shard that holds `entries`
+    /// entries, doubling them (and starting their counts afresh) as it
+    /// grows, up to its share.
+    fn grow(&mut self, entries: usize) {
+        if entries <= self.sized_for || self.sized_for as u64 >= self.share {
+            return;
+        }
+        let share = usize::try_from(self.share).unwrap_or(usize::MAX);
+        self.sized_for = entries.max(self.sized_for.saturating_mul(2)).min(share);
+        self.sketch = Sketch::new(self.sized_for);
+        self.from_window = Shadow::new(Self::shadow_keys(self.sized_for));
+        self.from_main = Shadow::new(Self::shadow_keys(self.sized_for));
     }
 
     fn order<'a, K, V>(
@@ -113,9 +174,12 @@ impl Policy {
         Order { sentinels, entries }
     }
 
+    fn front<K, V>(&mut self, entries: &mut [Entry<K, V>], queue: u8) -> Option<u32> {
+        list::front(&Self::order(&mut self.sentinels, entries), head(queue))
+    }
+
     fn push<K, V>(&mut self, entries: &mut [Entry<K, V>], queue: u8, id: u32, weight: u64) {
-        let entry = &mut entries[id as usize];
-        entry.set_queue(queue);
+        entries[id as usize].set_queue(queue);
         self.weight[queue as usize] += weight;
         list::push_back(&mut Self::order(&mut self.sentinels, entries), head(queue), id);
     }
@@ -127,20 +191,233 @@ impl Policy {
         queue
     }
 
-    /// Places a new entry of `weight` whose key hashes to `hash`.
+    fn relist<K, V>(&mut self, entries: &mut [Entry<K, V>], id: u32, to: u8, weight: u64) {
+        self.pop(entries, id, weight);
+        self.push(entries, to, id, weight);
+    }
+
+    /// The shard's size now (at least its share), and the window's and
+    /// protected's most at that size.
+    fn limits(&self) -> (u64, u64) {
+        let size = self.share.max(self.weight.iter().sum());
+        let window = (self.window as u64).clamp(1, size - 1);
+        let protected = ((size - window) as f64 * PROTECTED_SHARE) as u64;
+        (window, protected)
+    }
+
+    /// Adds the reads entry `id` gathered since a hand last passed it to
+    /// the sketch, and clears them.
+    fn fold<K, V>(&mut self, entries: &mut [Entry<K, V>], of: &impl Weighed<K, V>, id: u32) {
+        let reads = entries[id as usize].freq();
+        if reads > 0 {
+            entries[id as usize].set_freq(0);
+            if let Some(hash) = of.hash(&entries[id as usize]) {
+                self.sketch.add(hash, u64::from(reads));
+            }
+        }
+    }
+
+    /// The window's oldest entry not read since the hand last passed it.
+    fn window_candidate<K, V>(
+        &mut self,
+        entries: &mut [Entry<K, V>],
+        of: &impl Weighed<K, V>,
+    ) -> Option<u32> {
+        for _ in 0..=entries.len() {
+            let id = self.front(entries, WINDOW)?;
+            if entries[id as usize].freq() == 0 {
+                return Some(id);
+            }
+            self.fold(entries, of, id);
+            self.relist(entries, id, WINDOW, of.weight(id));
+        }
+        self.front(entries, WINDOW)
+    }
+
+    /// Main's victim: probation's oldest entry not read since the hand
+    /// last passed it (read ones are promoted on the way).
+    fn main_victim<K, V>(
+        &mut self,
+        entries: &mut [Entry<K, V>],
+        of: &impl Weighed<K, V>,
+    ) -> Option<u32> {
+        for _ in 0..=2 * entries.len() {
+            let id = match self.front(entries, PROBATION) {
+                Some(id) => id,
+                None => {
+                    let oldest = self.front(entries, PROTECTED)?;
+                    self.relist(entries, oldest, PROBATION, of.weight(oldest));
+                    oldest
+                }
+            };
+            if entries[id as usize].freq() == 0 {
+                return Some(id);
+            }
+            self.fold(entries, of, id);
+            self.relist(entries, id, PROTECTED, of.weight(id));
+            self.balance_protected(entries, of);
+        }
+        self.front(entries, PROBATION)
+    }
+
+    /// Sends protected's overflow back to probation (read entries get a
+    /// second chance first).
+    fn balance_protected<K, V>(&mut self, entries: &mut [Entry<K, V>], of: &impl Weighed<K, V>) {
+        let (_, most) = self.limits();
+        let mut looks = entries.len();
+        while self.weight[PROTECTED as usize] > most && looks > 0 {
+            looks -= 1;
+            let Some(id) = self.front(entries, PROTECTED) else {
+                return;
+            };
+            let weight = of.weight(id);
+            if entries[id as usize].freq() > 0 {
+                self.fold(entries, of, id);
+                self.relist(entries, id, PROTECTED, weight);
+            } else {
+                self.relist(entries, id, PROBATION, weight);
+            }
+        }
+    }
+
+    /// Whether the window's candidate should take the place of main's
+    /// victim: it is asked for more often (Caffeine's rule, with a rare
+    /// random admission of a popular candidate against hash flooding).
+    fn admits(&mut self, candidate: Option<u64>, victim: Option<u64>) -> bool {
+        let estimate = |h: Option<u64>, s: &Sketch| h.map_or(0, |h| s.estimate(h));
+        let (c, v) = (estimate(candidate, &self.sketch), estimate(victim, &self.sketch));
+        if c > v {
+            return true;
+        }
+        if c < 6 {
+            return false;
+        }
+        self.coin = mix(self.coin.wrapping_add(0x9E37_79B9_7F4A_7C15));
+        self.coin & 127 == 0
+    }
+
+    /// Takes an evicted entry off its queue and remembers its key in the
+    /// shadow of where it left from.
+    fn evict<K, V>(
+        &mut self,
+        entries: &mut [Entry<K, V>],
+        of: &impl Weighed<K, V>,
+        id: u32,
+    ) -> u32 {
+        let queue = self.pop(entries, id, of.weight(id));
+        if let Some(hash) = of.hash(&entries[id as usize]) {
+            if queue == WINDOW {
+                self.from_window.insert(hash);
+            } else {
+                self.from_main.insert(hash);
+            }
+        }
+        id
+    }
+
+    /// Picks the entry to evict to make room for a new key whose hash is
+    /// `incoming` (`None`: room for a heavier value of an entry already
+    /// there), never `protect`; takes it off its queue. `None` when there
+    /// is nothing else to evict.
+    pub(crate) fn victim<K, V>(
+        &mut self,
+        entries: &mut [Entry<K, V>],
+        of: &impl Weighed<K, V>,
+        protect: Option<u32>,
+        incoming: Option<(u64, u64)>,
+    ) -> Option<u32> {
+        let spared = protect.map(|id| {
+            let weight = of.weight(id);
+            (id, self.pop(entries, id, weight), weight)
+        });
+        let victim = self.choose(entries, of, incoming);
+        if let Some((id, queue, weight)) = spared {
+            self.push(entries, queue, id, weight);
+        }
+        victim
+    }
+
+    fn choose<K, V>(
+        &mut self,
+        entries: &mut [Entry<K, V>],
+        of: &impl Weighed<K, V>,
+        incoming: Option<(u64, u64)>,
+    ) -> Option<u32> {
+        if let Some((hash, _)) = incoming {
+            if self.returning != Some(hash) && self.from_window.contains(hash) {
+                // Asked for again soon after the window let it go: it goes
+                // to probation, in the place of main's victim.
+                if let Some(victim) = self.main_victim(entries, of) {
+                    self.returning = Some(hash);
+                    return Some(self.evict(entries, of, victim));
+                }
+            }
+        }
+        let (window_most, _) = self.limits();
+        let coming = if self.returning.is_some() { 0 } else { incoming.map_or(0, |(_, w)| w) };
+        if self.weight[WINDOW as usize] + coming > window_most {
+            if let Some(candidate) = self.window_candidate(entries, of) {
+                return match self.main_victim(entries, of) {
+                    Some(victim)
+                        if self.admits(
+                            of.hash(&entries[candidate as usize]),
+                            of.hash(&entries[victim as usize]),
+                        ) =>
+                    {
+                        self.relist(entries, candidate, PROBATION, of.weight(candidate));
+                        self.balance_protected(entries, of);
+                        Some(self.evict(entries, of, victim))
+                    }
+                    _ => Some(self.evict(entries, of, candidate)),
+                };
+            }
+        }
+        if let Some(victim) = self.main_victim(entries, of) {
+            return Some(self.evict(entries, of, victim));
+        }
+        let candidate = self.window_candidate(entries, of)?;
+        Some(self.evict(entries, of, candidate))
+    }
+
+    /// Places a new entry whose key hashes to `hash`: counted in the
+    /// sketch (a miss), the window adapted by the shadows, then into the
+    /// window (or probation, for a key the window lately let go); a window
+    /// left over its size passes its oldest entries to probation (room was
+    /// made before, so nothing is evicted here).
     pub(crate) fn admit<K, V>(
         &mut self,
         entries: &mut [Entry<K, V>],
+        of: &impl Weighed<K, V>,
         id: u32,
-        weight: u64,
         hash: u64,
+        occupied: usize,
     ) {
-        let queue = if self.ghost.contains(Ghost::fingerprint(hash)) { MAIN } else { SMALL };
+        self.grow(occupied);
+        let weight = of.weight(id);
+        self.sketch.add(hash, 1);
+        let size = self.share.max(self.weight.iter().sum());
+        if self.from_window.contains(hash) {
+            self.window = (self.window + weight as f64).min((size - 1) as f64);
+        } else if self.from_main.contains(hash) {
+            self.window = (self.window - weight as f64).max(1.0);
+        }
         entries[id as usize].set_freq(0);
+        let queue = if self.returning.take() == Some(hash) { PROBATION } else { WINDOW };
         self.push(entries, queue, id, weight);
+        let (window_most, _) = self.limits();
+        let mut looks = entries.len();
+        while self.weight[WINDOW as usize] > window_most && looks > 0 {
+            looks -= 1;
+            let Some(candidate) = self.window_candidate(entries, of) else {
+                break;
+            };
+            self.relist(entries, candidate, PROBATION, of.weight(candidate));
+        }
+        self.balance_protected(entries, of);
     }
 
-    /// Takes an entry that is leaving the cache off its queue.
+    /// Takes an entry that is leaving the cache (not by eviction) off its
+    /// queue.
     pub(crate) fn forget<K, V>(&mut self, entries: &mut [Entry<K, V>], id: u32, weight: u64) {
         self.pop(entries, id, weight);
     }
@@ -151,71 +428,16 @@ impl Policy {
         self.weight[queue] = self.weight[queue] - old + new;
     }
 
-    /// Remembers the key of an entry evicted from probation.
-    pub(crate) fn remember(&mut self, hash: u64) {
-        self.ghost.insert(Ghost::fingerprint(hash));
-    }
-
-    /// Picks the next entry to evict, never `protect`, and takes it off its
-    /// queue; `None` when there is nothing else to evict. Entries looked at
-    /// on the way are moved (promoted or given a second chance); the
-    /// protected one goes to the back of its queue.
-    pub(crate) fn victim<K, V>(
-        &mut self,
-        entries: &mut [Entry<K, V>],
-        weight_of: impl Fn(u32) -> u64,
-        protect: Option<u32>,
-    ) -> Option<Victim> {
-        let spared = protect.map(|id| {
-            let weight = weight_of(id);
-            (id, self.pop(entries, id, weight), weight)
-        });
-        let victim = self.choose(entries, &weight_of);
-        if let Some((id, queue, weight)) = spared {
-            self.push(entries, queue, id, weight);
-        }
-        victim
-    }
-
-    fn choose<K, V>(
-        &mut self,
-        entries: &mut [Entry<K, V>],
-        weight_of: &impl Fn(u32) -> u64,
-    ) -> Option<Victim> {
-        // Every look promotes an entry or takes a read away from it: a
-        // victim turns up within a few sweeps.
-        for _ in 0..(usize::from(MAX_FREQ) + 2) * (entries.len() + 1) {
-            let order = Self::order(&mut self.sentinels, entries);
-            let (small, main) = (list::front(&order, head(SMALL)), list::front(&order, head(MAIN)));
-            let total = self.weight[SMALL as usize] + self.weight[MAIN as usize];
-            let (queue, front) = match (small, main) {
-                (Some(s), Some(_)) if self.weight[SMALL as usize] * SMALL_SHARE >= total => {
-                    (SMALL, s)
-                }
-                (Some(s), None) => (SMALL, s),
-                (_, Some(m)) => (MAIN, m),
-                (None, None) => return None,
-            };
-            let weight = weight_of(front);
-            let freq = entries[front as usize].freq();
-            self.pop(entries, front, weight);
-            if freq == 0 {
-                return Some(Victim { id: front, ghost: queue == SMALL });
-            }
-            // Read since it joined (small) or since main last looked: to
-            // the back of main with one read less.
-            let left = if queue == SMALL { 0 } else { freq.min(MAIN_CREDITS) - 1 };
-            entries[front as usize].set_freq(left);
-            self.push(entries, MAIN, front, weight);
-        }
-        None
-    }
-
-    /// Forgets every entry and ghost (the shard was emptied).
+    /// Forgets every entry, count and shadow (the shard was emptied).
     pub(crate) fn clear(&mut self) {
-        self.sentinels = [Link::empty(head(SMALL)), Link::empty(head(MAIN))];
+        self.sentinels =
+            [Link::empty(head(WINDOW)), Link::empty(head(PROBATION)), Link::empty(head(PROTECTED))];
         self.weight = [0; QUEUES];
-        self.ghost.clear();
+        self.window = (self.share as f64 * WINDOW_START).round().max(1.0);
+        self.sketch.clear();
+        self.from_window.clear();
+        self.from_main.clear();
+        self.returning = None;
     }
 
     /// Relinks an entry moved to id `to` by a compaction.
@@ -223,14 +445,10 @@ impl Policy {
         list::relink(&mut Self::order(&mut self.sentinels, entries), to);
     }
 
-    #[cfg(any(test, fuzzing, feature = "test-util"))]
     /// Checks the queues: every occupied entry on exactly the queue it
     /// names, the weights right. Panics on a broken invariant.
-    pub(crate) fn assert_invariants<K, V>(
-        &self,
-        entries: &[Entry<K, V>],
-        weight_of: impl Fn(u32) -> u64,
-    ) {
+    #[cfg(any(test, fuzzing, feature = "test-util"))]
+    pub(crate) fn assert_invariants<K, V>(&self, entries: &[Entry<K, V>], of: &impl Weighed<K, V>) {
         struct View<'a, K, V>(&'a [Link; QUEUES], &'a [Entry<K, V>]);
         impl<K, V> Nodes for View<'_, K, V> {
             fn prev(&self, id: u32) -> u32 {
@@ -256,13 +474,13 @@ impl Policy {
         }
         let view = View(&self.sentinels, entries);
         let mut seen = 0;
-        for queue in [SMALL, MAIN] {
+        for queue in [WINDOW, PROBATION, PROTECTED] {
             let mut weight = 0;
             seen += list::walk(&view, head(queue), |id| {
                 let entry = &entries[id as usize];
                 assert!(entry.is_occupied(), "vacant entry {id} on queue {queue}");
                 assert_eq!(entry.queue(), queue, "entry {id} names the wrong queue");
-                weight += weight_of(id);
+                weight += of.weight(id);
             });
             assert_eq!(weight, self.weight[queue as usize], "weight of queue {queue}");
         }

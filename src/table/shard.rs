@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use hashbrown::HashTable;
 
 use super::entry::Entry;
-use super::policy::Policy;
+use super::policy::{Policy, Weighed};
 use crate::list::{Link, MAX_ELEMENTS};
 use crate::time::NEVER;
 use crate::unwind;
@@ -111,6 +111,23 @@ impl<K, V> Timers for Timed<'_, K, V> {
 #[inline]
 fn rehash<K>(hasher: &impl Fn(&K) -> u64, key: &K) -> Option<u64> {
     unwind::catch(|| hasher(key))
+}
+
+/// The entries' weights and keys' hashes, as the policy asks for them.
+struct Weighing<'a, H> {
+    weights: &'a [u32],
+    hasher: &'a H,
+}
+
+impl<K, V, H: Fn(&K) -> u64> Weighed<K, V> for Weighing<'_, H> {
+    #[inline]
+    fn weight(&self, id: u32) -> u64 {
+        self.weights.get(id as usize).map_or(1, |&w| u64::from(w))
+    }
+    #[inline]
+    fn hash(&self, entry: &Entry<K, V>) -> Option<u64> {
+        rehash(self.hasher, entry.key())
+    }
 }
 
 /// The state behind one shard's lock.
@@ -211,6 +228,15 @@ impl<K, V, P> ShardState<K, V, P> {
         }
     }
 
+    /// Records a write of entry `id` at `now` for the time to idle (a
+    /// write always renews it).
+    #[inline]
+    pub(crate) fn on_write(&mut self, id: u32, now: u64) {
+        if let Some(at) = self.touched.get_mut(id as usize) {
+            *at.get_mut() = now;
+        }
+    }
+
     /// Every entry, vacant ones included, by id.
     pub(crate) fn entries(&self) -> &[Entry<K, V>] {
         &self.entries
@@ -294,7 +320,8 @@ impl<K, V, P> ShardState<K, V, P> {
         self.used += u64::from(weight);
         self.index_insert(hash, id, hasher, dropped);
         if let Some(policy) = &mut self.policy {
-            policy.admit(&mut self.entries, id, u64::from(weight), hash);
+            let of = Weighing { weights: &self.weights, hasher };
+            policy.admit(&mut self.entries, &of, id, hash, self.occupied);
         }
         if self.expiry(id) != NEVER {
             let (wheel, mut timed) = self.timed();
@@ -482,23 +509,20 @@ impl<K, V, P> ShardState<K, V, P> {
 
     // ---- eviction -------------------------------------------------------
 
-    /// Evicts one entry by the policy, never `protect`; `None` if there is
-    /// nothing else to evict (or the cache is unbounded).
+    /// Evicts one entry by the policy, never `protect`, to make room for a
+    /// new key whose hash and weight are `incoming` (`None`: a heavier
+    /// value for an entry already there); `None` if there is nothing else
+    /// to evict (or the cache is unbounded).
     pub(crate) fn evict(
         &mut self,
         protect: Option<u32>,
+        incoming: Option<(u64, u64)>,
         hasher: &impl Fn(&K) -> u64,
     ) -> Option<(Parts<K, V>, u64)> {
-        let weights = &self.weights;
-        let weight_of = |id: u32| weights.get(id as usize).map_or(1, |&w| u64::from(w));
-        let victim = self.policy.as_mut()?.victim(&mut self.entries, weight_of, protect)?;
-        let id = victim.id;
+        let of = Weighing { weights: &self.weights, hasher };
+        let id = self.policy.as_mut()?.victim(&mut self.entries, &of, protect, incoming)?;
         let weight = self.weight(id);
-        let hash = rehash(hasher, self.entries[id as usize].key());
-        if let (true, Some(hash), Some(policy)) = (victim.ghost, hash, &mut self.policy) {
-            policy.remember(hash);
-        }
-        self.unindex(id, hash, hasher);
+        self.unindex(id, None, hasher);
         Some((self.detach(id), weight))
     }
 
@@ -633,7 +657,7 @@ impl<K, V, P> ShardState<K, V, P> {
         }
         assert_eq!((occupied, values, used), (self.occupied, self.values, self.used), "counts");
         if let Some(policy) = &self.policy {
-            policy.assert_invariants(&self.entries, |id| self.weight(id));
+            policy.assert_invariants(&self.entries, &Weighing { weights: &self.weights, hasher });
         }
         self.wheel.assert_invariants(&TimedView(self));
     }
