@@ -118,6 +118,9 @@ pub(crate) struct Policy {
     /// A key the window lately rejected, asked for again: it joins
     /// probation when inserted.
     returning: Option<u64>,
+    /// The new key whose miss was already counted (by the eviction that
+    /// made room for it, before it is admitted).
+    counted: Option<u64>,
     /// The duel's coin.
     coin: u64,
 }
@@ -141,6 +144,7 @@ impl Policy {
             from_window: Shadow::new(Self::shadow_keys(sized_for)),
             from_main: Shadow::new(Self::shadow_keys(sized_for)),
             returning: None,
+            counted: None,
             coin: 0x853C_49E6_748F_EA9B,
         }
     }
@@ -162,9 +166,9 @@ impl Policy {
         }
         let share = usize::try_from(self.share).unwrap_or(usize::MAX);
         self.sized_for = entries.max(self.sized_for.saturating_mul(2)).min(share);
-        self.sketch = Sketch::new(self.sized_for);
-        self.from_window = Shadow::new(Self::shadow_keys(self.sized_for));
-        self.from_main = Shadow::new(Self::shadow_keys(self.sized_for));
+        self.sketch.grow(self.sized_for);
+        self.from_window.grow(Self::shadow_keys(self.sized_for));
+        self.from_main.grow(Self::shadow_keys(self.sized_for));
     }
 
     fn order<'a, K, V>(
@@ -343,7 +347,11 @@ impl Policy {
         of: &impl Weighed<K, V>,
         incoming: Option<(u64, u64)>,
     ) -> Option<u32> {
-        if let Some((hash, _)) = incoming {
+        if let Some((hash, weight)) = incoming {
+            if self.counted != Some(hash) {
+                self.count_miss(hash, weight);
+                self.counted = Some(hash);
+            }
             if self.returning != Some(hash) && self.from_window.contains(hash) {
                 // Asked for again soon after the window let it go: it goes
                 // to probation, in the place of main's victim.
@@ -394,12 +402,8 @@ impl Policy {
     ) {
         self.grow(occupied);
         let weight = of.weight(id);
-        self.sketch.add(hash, 1);
-        let size = self.share.max(self.weight.iter().sum());
-        if self.from_window.contains(hash) {
-            self.window = (self.window + weight as f64).min((size - 1) as f64);
-        } else if self.from_main.contains(hash) {
-            self.window = (self.window - weight as f64).max(1.0);
+        if self.counted.take() != Some(hash) {
+            self.count_miss(hash, weight);
         }
         entries[id as usize].set_freq(0);
         let queue = if self.returning.take() == Some(hash) { PROBATION } else { WINDOW };
@@ -414,6 +418,18 @@ impl Policy {
             self.relist(entries, candidate, PROBATION, of.weight(candidate));
         }
         self.balance_protected(entries, of);
+    }
+
+    /// Counts a miss of `hash`'s key (a new key of `weight` coming in) in
+    /// the sketch, and moves the window's target by the shadows' evidence.
+    fn count_miss(&mut self, hash: u64, weight: u64) {
+        self.sketch.add(hash, 1);
+        let size = self.share.max(self.weight.iter().sum());
+        if self.from_window.contains(hash) {
+            self.window = (self.window + weight as f64).min((size - 1) as f64);
+        } else if self.from_main.contains(hash) {
+            self.window = (self.window - weight as f64).max(1.0);
+        }
     }
 
     /// Takes an entry that is leaving the cache (not by eviction) off its
@@ -438,6 +454,7 @@ impl Policy {
         self.from_window.clear();
         self.from_main.clear();
         self.returning = None;
+        self.counted = None;
     }
 
     /// Relinks an entry moved to id `to` by a compaction.

@@ -30,6 +30,11 @@ pub(crate) struct Sketch {
     additions: u64,
     /// Additions between two halvings.
     period: u64,
+    /// The counts from before the last growth, still consulted until the
+    /// new counters have seen a period of additions.
+    previous: Option<Box<Sketch>>,
+    /// Additions since the last growth.
+    since_growth: u64,
 }
 
 impl Sketch {
@@ -46,7 +51,19 @@ impl Sketch {
             counters: words * 16,
             additions: 0,
             period: (entries * 10).max(16),
+            previous: None,
+            since_growth: 0,
         }
+    }
+
+    /// Makes room to count for a capacity of `entries`: new, larger
+    /// counters start empty, and the old ones keep answering (the larger
+    /// of the two estimates) until the new ones have seen a period of
+    /// additions, so that growing forgets nothing at once.
+    pub(crate) fn grow(&mut self, entries: usize) {
+        let mut old = std::mem::replace(self, Sketch::new(entries));
+        old.previous = None;
+        self.previous = Some(Box::new(old));
     }
 
     #[inline]
@@ -62,7 +79,8 @@ impl Sketch {
     /// How often `hash`'s key was counted (recently), at most 15.
     pub(crate) fn estimate(&self, hash: u64) -> u64 {
         let h = mix(hash ^ 0x5851_F42D_4C95_7F2D);
-        (0..4).map(|row| self.get(self.counter(h, row))).min().unwrap_or(0)
+        let here = (0..4).map(|row| self.get(self.counter(h, row))).min().unwrap_or(0);
+        self.previous.as_ref().map_or(here, |old| here.max(old.estimate(hash)))
     }
 
     /// Counts `n` requests of `hash`'s key.
@@ -83,6 +101,12 @@ impl Sketch {
                 changed = true;
             }
         }
+        if self.previous.is_some() {
+            self.since_growth += n;
+            if self.since_growth >= self.period {
+                self.previous = None;
+            }
+        }
         if changed {
             self.additions += n;
             if self.additions >= self.period {
@@ -98,6 +122,7 @@ impl Sketch {
     pub(crate) fn clear(&mut self) {
         self.words.iter_mut().for_each(|w| *w = 0);
         self.additions = 0;
+        self.previous = None;
     }
 }
 
@@ -112,6 +137,9 @@ pub(crate) struct Shadow {
     current: usize,
     count: usize,
     keys: usize,
+    /// The shadow from before the last growth, still consulted until this
+    /// one has filled a generation.
+    previous: Option<Box<Shadow>>,
 }
 
 impl Shadow {
@@ -130,7 +158,16 @@ impl Shadow {
             current: 0,
             count: 0,
             keys,
+            previous: None,
         }
+    }
+
+    /// Makes room to remember about `keys` keys, still answering from the
+    /// old filters until the new ones have filled a generation.
+    pub(crate) fn grow(&mut self, keys: usize) {
+        let mut old = std::mem::replace(self, Shadow::new(keys));
+        old.previous = None;
+        self.previous = Some(Box::new(old));
     }
 
     #[inline]
@@ -141,6 +178,7 @@ impl Shadow {
     /// Remembers `hash`'s key.
     pub(crate) fn insert(&mut self, hash: u64) {
         if self.count >= self.keys {
+            self.previous = None;
             self.current ^= 1;
             self.generations[self.current].iter_mut().for_each(|w| *w = 0);
             self.count = 0;
@@ -156,12 +194,13 @@ impl Shadow {
     /// Whether `hash`'s key is remembered (false positives possible).
     pub(crate) fn contains(&self, hash: u64) -> bool {
         let h = mix(hash ^ 0x2545_F491_4F6C_DD1D);
-        self.generations.iter().any(|bits| {
+        let here = self.generations.iter().any(|bits| {
             (0..Self::PROBES).all(|probe| {
                 let p = self.position(h, probe);
                 bits[(p >> 6) as usize] & (1 << (p & 63)) != 0
             })
-        })
+        });
+        here || self.previous.as_ref().is_some_and(|old| old.contains(hash))
     }
 
     /// Forgets every key.
@@ -170,6 +209,7 @@ impl Shadow {
             generation.iter_mut().for_each(|w| *w = 0);
         }
         self.count = 0;
+        self.previous = None;
     }
 }
 
