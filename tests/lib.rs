@@ -5,6 +5,7 @@ mod capacity;
 mod common;
 mod conformance;
 mod model;
+mod model_check;
 #[cfg(feature = "redis")]
 mod redis;
 mod robustness;
