@@ -65,9 +65,9 @@ pub type BoxStream<'a, T> = Pin<Box<dyn Stream<Item = T> + Send + 'a>>;
 /// [`try_get_or_load`](DynKvCache::try_get_or_load) and
 /// [`load`](DynKvCache::load) are boxed futures whose error is [`Error`]:
 /// map your error into one (for example as an [`Error::Backend`] with your
-/// error as its cause), or use [`AnyCache`](crate::AnyCache) (the `config`
-/// feature), which implements `KvCache` over a `DynKvCache` and hands a
-/// loader's own error type back to its caller.
+/// error as its cause), or use `AnyCache` (the `config` feature), which
+/// implements `KvCache` over a `DynKvCache` and hands a loader's own error
+/// type back to its caller.
 ///
 /// # Method names
 ///

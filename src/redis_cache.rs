@@ -842,6 +842,16 @@ where
             .query_async(&mut conn)
             .await
             .map_err(read_failed("MGET"))?;
+        if values.len() != keys.len() {
+            return Err(Error::Backend(
+                BackendError::msg(format!(
+                    "redis MGET answered {} values for {} keys",
+                    values.len(),
+                    keys.len()
+                ))
+                .with_outcome(Outcome::NotApplied),
+            ));
+        }
         keys.iter()
             .zip(values)
             .map(|(key, bytes)| match bytes {

@@ -4,6 +4,7 @@
 //!
 //! Needs `redis-server` on the `PATH` (`apt-get install redis-server`).
 
+mod loading;
 mod outage;
 mod outcome;
 mod semantics;
