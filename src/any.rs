@@ -97,6 +97,22 @@ impl<V> AnyCache<V> {
     }
 
     /// The Redis `cache`: values are serde types, stored as text.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), wheelcache::Error> {
+    /// use wheelcache::{AnyCache, KeyBuilder, KvCache, RedisCache, RedisOptions};
+    ///
+    /// let redis: RedisCache<u64> =
+    ///     RedisCache::connect("redis://127.0.0.1/", KeyBuilder::new("app"), RedisOptions::new())
+    ///         .await?;
+    /// let cache = AnyCache::redis(redis);
+    /// assert_eq!(cache.backend(), "redis");
+    /// cache.incr("app:hits", 1).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(feature = "redis")]
     pub fn redis(cache: RedisCache<V>) -> Self
     where
