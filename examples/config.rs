@@ -22,11 +22,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{path}:\n  {config:?}\n");
 
     let cache: AnyCache<String> = make_cache(&config).await?;
-    let backend = match &cache {
-        AnyCache::Memory(_) => "memory",
-        _ => "redis",
-    };
-    println!("backend: {backend}");
+    println!("backend: {}", cache.backend());
     tour(&cache).await?;
     cache.close().await?;
     Ok(())

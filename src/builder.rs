@@ -256,12 +256,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         if self.tick > Self::MAX_TICK {
             return Err(BuildError::TickTooLong);
         }
-        if self.default_ttl.is_some_and(|t| t.is_zero()) {
-            return Err(BuildError::ZeroDefaultTtl);
-        }
-        if self.negative_ttl.is_zero() {
-            return Err(BuildError::ZeroNegativeTtl);
-        }
+        crate::ttls::check(self.default_ttl, self.negative_ttl)?;
         if self.time_to_idle.is_some_and(|t| t.is_zero()) {
             return Err(BuildError::ZeroTimeToIdle);
         }

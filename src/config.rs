@@ -3,25 +3,25 @@
 //!
 //! The configuration is plain data that any serde format reads (TOML, JSON,
 //! YAML, environment loaders); [`make_cache`] turns it into an
-//! [`AnyCache`], which implements [`KvCache`] by handing each call to the
-//! backend it holds. Code written against `KvCache` runs on either.
+//! [`AnyCache`], which implements [`KvCache`](crate::KvCache) by handing
+//! each call to the backend it holds. Code written against `KvCache` runs
+//! on either.
 
 use std::fmt;
-use std::pin::Pin;
 use std::time::Duration;
 
-use futures_core::Stream;
-use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+#[cfg(feature = "redis")]
+use serde::{de::DeserializeOwned, Serialize};
 
+use crate::any::AnyCache;
 use crate::cache::Cache;
-use crate::counter::Counter;
+use crate::duration::{duration, optional_duration};
 use crate::error::{BuildError, Error};
 use crate::keys::KeyBuilder;
-use crate::lookup::{Lookup, Ttl};
+use crate::memory::AsyncCache;
 #[cfg(feature = "redis")]
-use crate::redis::{RedisCache, RedisOptions};
-use crate::{kv::KvCache, memory::AsyncCache};
+use crate::redis_cache::{RedisCache, RedisOptions};
 
 /// The settings of a cache, whichever its backend: what [`make_cache`]
 /// builds from.
@@ -137,6 +137,27 @@ impl Default for BackendConfig {
 }
 
 /// Why [`make_cache`] made no cache.
+///
+/// Each variant displays only its own part; the error it wraps, if any, is
+/// its [`source`](std::error::Error::source), not repeated in the message
+/// (so an error reporter that walks the chain shows each cause once).
+///
+/// # Example
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use std::error::Error as _;
+/// use std::time::Duration;
+/// use wheelcache::{make_cache, BuildError, CacheConfig, ConfigError};
+///
+/// let mut config = CacheConfig::default();
+/// config.negative_ttl = Duration::ZERO;
+/// let err = make_cache::<String>(&config).await.unwrap_err();
+/// assert_eq!(err, ConfigError::Invalid(BuildError::ZeroNegativeTtl));
+/// assert_eq!(err.to_string(), "invalid cache configuration");
+/// assert_eq!(err.source().unwrap().to_string(), "negative_ttl must be longer than zero");
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -152,16 +173,18 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::Invalid(e) => write!(f, "invalid cache configuration: {e}"),
+            ConfigError::Invalid(_) => f.write_str("invalid cache configuration"),
             ConfigError::FeatureDisabled(feature) => {
                 write!(f, "the configured backend needs wheelcache's `{feature}` feature")
             }
-            ConfigError::Connect(e) => write!(f, "cannot reach the cache backend: {e}"),
+            ConfigError::Connect(_) => f.write_str("cannot reach the cache backend"),
         }
     }
 }
 
 impl std::error::Error for ConfigError {
+    /// The wrapped [`BuildError`] or [`Error`], whose message the
+    /// variant's own does not repeat.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ConfigError::Invalid(e) => Some(e),
@@ -170,6 +193,40 @@ impl std::error::Error for ConfigError {
         }
     }
 }
+
+/// The value types [`make_cache`] builds a cache for.
+///
+/// `Clone + Send + Sync + 'static` (what [`AsyncCache`] needs); with the
+/// `redis` feature also `Serialize + DeserializeOwned`, since the
+/// configuration may pick `RedisCache`, which stores values as text.
+/// Implemented for every type with those bounds.
+///
+/// Cargo features are unified across a build: if any crate in it turns on
+/// `redis`, `make_cache` asks for serde everywhere. Code whose values are
+/// not serde types builds its [`AnyCache`] with
+/// [`AnyCache::memory`], which never does.
+#[cfg(feature = "redis")]
+pub trait ConfigValue: Clone + Send + Sync + 'static + Serialize + DeserializeOwned {}
+
+#[cfg(feature = "redis")]
+impl<V> ConfigValue for V where V: Clone + Send + Sync + 'static + Serialize + DeserializeOwned {}
+
+/// The value types [`make_cache`] builds a cache for.
+///
+/// `Clone + Send + Sync + 'static` (what [`AsyncCache`] needs); with the
+/// `redis` feature also `Serialize + DeserializeOwned`, since the
+/// configuration may pick `RedisCache`, which stores values as text.
+/// Implemented for every type with those bounds.
+///
+/// Cargo features are unified across a build: if any crate in it turns on
+/// `redis`, `make_cache` asks for serde everywhere. Code whose values are
+/// not serde types builds its [`AnyCache`] with
+/// [`AnyCache::memory`], which never does.
+#[cfg(not(feature = "redis"))]
+pub trait ConfigValue: Clone + Send + Sync + 'static {}
+
+#[cfg(not(feature = "redis"))]
+impl<V> ConfigValue for V where V: Clone + Send + Sync + 'static {}
 
 /// Builds the cache `config` describes: an in-memory [`AsyncCache`] or a
 /// connected `RedisCache`, as an [`AnyCache`].
@@ -192,21 +249,14 @@ impl std::error::Error for ConfigError {
 /// let mut config = CacheConfig::default();
 /// config.prefix = "app".to_string();
 /// let cache: AnyCache<String> = make_cache(&config).await?;
+/// assert_eq!(cache.backend(), "memory");
 /// cache.set("app:greeting", "hello".to_string()).await?;
 /// assert_eq!(cache.get("app:greeting").await?.as_deref(), Some("hello"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
-pub async fn make_cache<V>(config: &CacheConfig) -> Result<AnyCache<V>, ConfigError>
-where
-    V: Clone + Send + Sync + 'static,
-{
-    if config.default_ttl == Some(Duration::ZERO) {
-        return Err(ConfigError::Invalid(BuildError::ZeroDefaultTtl));
-    }
-    if config.negative_ttl.is_zero() {
-        return Err(ConfigError::Invalid(BuildError::ZeroNegativeTtl));
-    }
+pub async fn make_cache<V: ConfigValue>(config: &CacheConfig) -> Result<AnyCache<V>, ConfigError> {
+    crate::ttls::check(config.default_ttl, config.negative_ttl).map_err(ConfigError::Invalid)?;
     match &config.backend {
         BackendConfig::Memory { capacity } => {
             let mut builder = Cache::builder().negative_ttl(config.negative_ttl);
@@ -218,7 +268,7 @@ where
             }
             let cache = AsyncCache::from_builder(builder, config.key_builder())
                 .map_err(ConfigError::Invalid)?;
-            Ok(AnyCache::Memory(cache))
+            Ok(AnyCache::memory(cache))
         }
         #[cfg(feature = "redis")]
         BackendConfig::Redis { url } => {
@@ -229,260 +279,20 @@ where
             let cache = RedisCache::connect(url, config.key_builder(), options)
                 .await
                 .map_err(ConfigError::Connect)?;
-            Ok(AnyCache::Redis(cache))
+            Ok(AnyCache::redis(cache))
         }
         #[cfg(not(feature = "redis"))]
         BackendConfig::Redis { .. } => Err(ConfigError::FeatureDisabled("redis")),
     }
 }
 
-/// A cache of either backend, as [`make_cache`] returns it: [`KvCache`]
-/// calls go to the backend it holds.
-///
-/// An enum rather than a `Box<dyn KvCache>`, because `KvCache`'s async
-/// methods make it a trait that cannot be a trait object.
-///
-/// Its `KvCache` impl needs `V: Serialize + DeserializeOwned` whether or
-/// not the `redis` feature is on, so that turning the feature on changes
-/// no bound; the enum is `#[non_exhaustive]` for the same reason.
-///
-/// # Example
-///
-/// ```
-/// # futures::executor::block_on(async {
-/// use wheelcache::{AnyCache, AsyncCache, Cache, KeyBuilder, KvCache};
-///
-/// let memory = AsyncCache::new(Cache::new(), KeyBuilder::new("app"));
-/// let cache: AnyCache<u64> = AnyCache::Memory(memory);
-/// assert_eq!(cache.incr("app:hits", 2).await?, 2);
-/// # Ok::<(), wheelcache::Error>(())
-/// # }).unwrap();
-/// ```
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub enum AnyCache<V> {
-    /// The in-memory cache.
-    Memory(AsyncCache<V>),
-    /// The Redis cache.
-    #[cfg(feature = "redis")]
-    Redis(RedisCache<V>),
-}
-
-/// Calls `$call` on whichever cache `$self` holds.
-macro_rules! each {
-    ($self:ident, $cache:ident => $call:expr) => {
-        match $self {
-            AnyCache::Memory($cache) => $call,
-            #[cfg(feature = "redis")]
-            AnyCache::Redis($cache) => $call,
-        }
-    };
-}
-
-impl<V> KvCache<V> for AnyCache<V>
-where
-    V: Clone + Send + Sync + 'static + Serialize + DeserializeOwned,
-{
-    fn key_builder(&self) -> &KeyBuilder {
-        each!(self, c => c.key_builder())
-    }
-
-    async fn get_item(&self, key: &str) -> Result<Lookup<V>, Error> {
-        each!(self, c => c.get_item(key).await)
-    }
-
-    async fn set_item(&self, key: &str, value: V) -> Result<(), Error> {
-        each!(self, c => c.set_item(key, value).await)
-    }
-
-    async fn del_item(&self, key: &str) -> Result<bool, Error> {
-        each!(self, c => c.del_item(key).await)
-    }
-
-    async fn len(&self) -> Result<usize, Error> {
-        each!(self, c => c.len().await)
-    }
-
-    async fn is_empty(&self) -> Result<bool, Error> {
-        each!(self, c => c.is_empty().await)
-    }
-
-    async fn contains(&self, key: &str) -> Result<bool, Error> {
-        each!(self, c => c.contains(key).await)
-    }
-
-    async fn get(&self, key: &str) -> Result<Option<V>, Error> {
-        each!(self, c => c.get(key).await)
-    }
-
-    async fn setdefault(&self, key: &str, default: V) -> Result<V, Error> {
-        each!(self, c => c.setdefault(key, default).await)
-    }
-
-    async fn clear(&self) -> Result<(), Error> {
-        each!(self, c => c.clear().await)
-    }
-
-    async fn pop(&self, key: &str) -> Result<Option<V>, Error> {
-        each!(self, c => c.pop(key).await)
-    }
-
-    async fn popitem(&self) -> Result<Option<(String, V)>, Error> {
-        each!(self, c => c.popitem().await)
-    }
-
-    async fn set(&self, key: &str, value: V) -> Result<(), Error> {
-        each!(self, c => c.set(key, value).await)
-    }
-
-    async fn setx(&self, key: &str, value: V, ttl: Option<Duration>) -> Result<(), Error> {
-        each!(self, c => c.setx(key, value, ttl).await)
-    }
-
-    async fn set_negative(&self, key: &str) -> Result<(), Error> {
-        each!(self, c => c.set_negative(key).await)
-    }
-
-    async fn ttl(&self, key: &str) -> Result<Ttl, Error> {
-        each!(self, c => c.ttl(key).await)
-    }
-
-    async fn expire(&self, key: &str, ttl: Option<Duration>) -> Result<bool, Error> {
-        each!(self, c => c.expire(key, ttl).await)
-    }
-
-    async fn incr(&self, key: &str, amount: i64) -> Result<i64, Error>
-    where
-        V: Counter,
-    {
-        each!(self, c => c.incr(key, amount).await)
-    }
-
-    async fn decr(&self, key: &str, amount: i64) -> Result<i64, Error>
-    where
-        V: Counter,
-    {
-        each!(self, c => c.decr(key, amount).await)
-    }
-
-    async fn keys(&self) -> Result<Vec<String>, Error> {
-        each!(self, c => c.keys().await)
-    }
-
-    async fn values(&self) -> Result<Vec<V>, Error> {
-        each!(self, c => c.values().await)
-    }
-
-    async fn items(&self) -> Result<Vec<(String, V)>, Error> {
-        each!(self, c => c.items().await)
-    }
-
-    /// The backend's stream, boxed (the two backends' streams are of
-    /// different, unnameable types).
-    fn iter_keys(&self) -> impl Stream<Item = Result<String, Error>> + Send {
-        let keys: Pin<Box<dyn Stream<Item = Result<String, Error>> + Send + '_>> =
-            each!(self, c => Box::pin(c.iter_keys()));
-        keys
-    }
-
-    async fn close(&self) -> Result<(), Error> {
-        each!(self, c => c.close().await)
-    }
-}
-
-// ---- durations ------------------------------------------------------------
-
-fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    deserializer.deserialize_any(DurationVisitor)
-}
-
-fn optional_duration<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Duration>, D::Error> {
-    deserializer.deserialize_any(DurationVisitor).map(Some)
-}
-
-/// A duration: a number of seconds, or a number with a unit.
-struct DurationVisitor;
-
-impl Visitor<'_> for DurationVisitor {
-    type Value = Duration;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(r#"a duration: seconds, or a string like "250ms", "30s", "5m", "1h", "1d""#)
-    }
-
-    fn visit_u64<E: de::Error>(self, secs: u64) -> Result<Duration, E> {
-        Ok(Duration::from_secs(secs))
-    }
-
-    fn visit_i64<E: de::Error>(self, secs: i64) -> Result<Duration, E> {
-        u64::try_from(secs)
-            .map(Duration::from_secs)
-            .map_err(|_| E::invalid_value(de::Unexpected::Signed(secs), &self))
-    }
-
-    fn visit_f64<E: de::Error>(self, secs: f64) -> Result<Duration, E> {
-        Duration::try_from_secs_f64(secs)
-            .map_err(|_| E::invalid_value(de::Unexpected::Float(secs), &self))
-    }
-
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<Duration, E> {
-        parse_duration(text).ok_or_else(|| E::invalid_value(de::Unexpected::Str(text), &self))
-    }
-}
-
-/// `"250ms"`, `"1.5s"`, `"5m"`, `"30"` (seconds): a non-negative number and
-/// an optional unit. Whole numbers are exact; fractions go through `f64`.
-fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
-    let (number, unit) = (text[..split].trim(), &text[split..]);
-    let unit_ns: u64 = match unit {
-        "ns" => 1,
-        "us" => 1_000,
-        "ms" => 1_000_000,
-        "" | "s" => 1_000_000_000,
-        "m" => 60 * 1_000_000_000,
-        "h" => 3600 * 1_000_000_000,
-        "d" => 86_400 * 1_000_000_000,
-        _ => return None,
-    };
-    if number.bytes().all(|b| b.is_ascii_digit()) && !number.is_empty() {
-        let nanos = u128::from(number.parse::<u64>().ok()?) * u128::from(unit_ns);
-        let secs = u64::try_from(nanos / 1_000_000_000).ok()?;
-        Some(Duration::new(secs, (nanos % 1_000_000_000) as u32))
-    } else {
-        let value: f64 = number.parse().ok()?;
-        Duration::try_from_secs_f64(value * unit_ns as f64 / 1e9).ok()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kv::KvCache;
 
     fn parse(text: &str) -> Result<CacheConfig, toml::de::Error> {
         toml::from_str(text)
-    }
-
-    #[test]
-    fn durations_take_units() {
-        let ms = Duration::from_millis;
-        assert_eq!(parse_duration("250ms"), Some(ms(250)));
-        assert_eq!(parse_duration("30s"), Some(ms(30_000)));
-        assert_eq!(parse_duration("30"), Some(ms(30_000)));
-        assert_eq!(parse_duration("1.5s"), Some(ms(1500)));
-        assert_eq!(parse_duration("5m"), Some(ms(300_000)));
-        assert_eq!(parse_duration("2h"), Some(ms(7_200_000)));
-        assert_eq!(parse_duration("1d"), Some(ms(86_400_000)));
-        assert_eq!(parse_duration("10us"), Some(Duration::from_micros(10)));
-        assert_eq!(parse_duration("7ns"), Some(Duration::from_nanos(7)));
-        assert_eq!(parse_duration(" 3 s "), Some(ms(3000)));
-        for bad in ["", "s", "-1s", "1x", "1.2.3s", "abc", "1 s s", "NaNs"] {
-            assert_eq!(parse_duration(bad), None, "{bad:?}");
-        }
-        assert!(parse_duration(&format!("{}d", u64::MAX)).is_none(), "overflow is refused");
     }
 
     #[test]
@@ -527,7 +337,8 @@ mod tests {
         futures::executor::block_on(async {
             let mut config = parse("prefix = \"t\"\ndefault_ttl = \"1h\"").unwrap();
             let cache: AnyCache<String> = make_cache(&config).await.unwrap();
-            assert!(matches!(cache, AnyCache::Memory(_)));
+            assert_eq!(cache.backend(), "memory");
+            assert!(cache.as_memory().is_some());
             cache.set("t:k", "v".to_string()).await.unwrap();
             let ttl = cache.ttl("t:k").await.unwrap().remaining().unwrap();
             assert!(ttl <= Duration::from_secs(3600) && ttl > Duration::from_secs(3590));
@@ -540,7 +351,67 @@ mod tests {
             config.backend = BackendConfig::Memory { capacity: Some(0) };
             let zero = make_cache::<String>(&config).await.unwrap_err();
             assert_eq!(zero, ConfigError::Invalid(BuildError::ZeroCapacity));
-            assert!(zero.to_string().contains("max_capacity"));
+            let cause = std::error::Error::source(&zero).map(ToString::to_string);
+            assert!(cause.is_some_and(|c| c.contains("max_capacity")));
+        });
+    }
+
+    /// The messages of `error` and its causes, outermost first.
+    fn chain(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
+        let mut messages = vec![error.to_string()];
+        let mut cause = error.source();
+        while let Some(e) = cause {
+            messages.push(e.to_string());
+            cause = e.source();
+        }
+        messages
+    }
+
+    #[test]
+    fn config_errors_name_each_cause_once() {
+        let invalid = ConfigError::Invalid(BuildError::ZeroDefaultTtl);
+        assert_eq!(
+            chain(&invalid),
+            [
+                "invalid cache configuration",
+                "default_ttl must be longer than zero (leave it unset for no expiry)"
+            ]
+        );
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let backend = crate::error::BackendError::new("redis connection failed", refused)
+            .with_outcome(crate::error::Outcome::NotApplied);
+        let connect = ConfigError::Connect(Error::Backend(backend));
+        assert_eq!(
+            chain(&connect),
+            [
+                "cannot reach the cache backend",
+                "backend error: redis connection failed (not applied)",
+                "refused"
+            ]
+        );
+        let disabled = ConfigError::FeatureDisabled("redis");
+        assert_eq!(chain(&disabled), ["the configured backend needs wheelcache's `redis` feature"]);
+        for e in [invalid, connect, disabled] {
+            let messages = chain(&e);
+            for pair in messages.windows(2) {
+                assert!(!pair[0].contains(&pair[1]), "{:?} repeats {:?}", pair[0], pair[1]);
+            }
+        }
+    }
+
+    /// Without the `redis` feature, `make_cache` asks no serde of the
+    /// values.
+    #[cfg(not(feature = "redis"))]
+    #[test]
+    fn make_cache_takes_values_without_serde() {
+        /// No serde impls.
+        #[derive(Clone, Debug, PartialEq)]
+        struct Plain(u32);
+        futures::executor::block_on(async {
+            let config = parse("prefix = \"t\"").unwrap();
+            let cache: AnyCache<Plain> = make_cache(&config).await.unwrap();
+            cache.set("t:k", Plain(7)).await.unwrap();
+            assert_eq!(cache.get("t:k").await, Ok(Some(Plain(7))));
         });
     }
 

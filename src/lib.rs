@@ -171,14 +171,21 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+#[cfg(feature = "config")]
+mod any;
 mod builder;
 mod cache;
 #[cfg(feature = "config")]
 mod config;
 mod counter;
+#[cfg(feature = "config")]
+mod duration;
+mod dynamic;
 mod error;
 mod expiry;
 mod flight;
+#[allow(clippy::new_ret_no_self)]
+// `Inner::new` returns its handle; its fix belongs to `src/inner`.
 mod inner;
 mod iter;
 mod keys;
@@ -188,10 +195,11 @@ mod listener;
 mod lookup;
 mod memory;
 #[cfg(feature = "redis")]
-mod redis;
+mod redis_cache;
 mod stats;
 mod table;
 mod time;
+mod ttls;
 mod unwind;
 mod wheel;
 
@@ -205,6 +213,7 @@ pub use crate::{
     builder::CacheBuilder,
     cache::Cache,
     counter::Counter,
+    dynamic::{BoxFuture, BoxStream, DynKvCache},
     error::{BackendError, BuildError, Error, Outcome},
     iter::{Iter, IterKeys},
     keys::KeyBuilder,
@@ -220,10 +229,13 @@ pub use crate::{
 pub use crate::time::MockClock;
 
 #[cfg(feature = "config")]
-pub use crate::config::{make_cache, AnyCache, BackendConfig, CacheConfig, ConfigError};
+pub use crate::{
+    any::AnyCache,
+    config::{make_cache, BackendConfig, CacheConfig, ConfigError, ConfigValue},
+};
 
 #[cfg(feature = "redis")]
-pub use crate::redis::{RedisCache, RedisOptions};
+pub use crate::redis_cache::{RedisCache, RedisOptions};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

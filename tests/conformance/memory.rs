@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::executor::block_on;
 use futures::{Stream, StreamExt};
-use wheelcache::{AsyncCache, Cache, Error, KeyBuilder, KvCache, Lookup, MockClock, Ttl};
+use wheelcache::{AsyncCache, Cache, Error, KeyBuilder, KvCache, Loaded, Lookup, MockClock, Ttl};
 
 use super::{run_all, Backend};
 
@@ -164,16 +164,23 @@ fn ttls_are_not_capped_by_the_default() {
         assert_eq!(cache.ttl(&key("long")).await?, Ttl::Remaining(hour));
         cache.setx(&key("forever"), s("v"), None).await?;
         assert_eq!(cache.ttl(&key("forever")).await?, Ttl::Persistent);
-        // The default applies to `set`, `set_item`, `setdefault` and new counters.
+        let own = Loaded::ValueWithTtl(s("v"), Some(hour));
+        cache.load(&key("loaded-long"), async { Ok::<_, Error>(own) }).await?;
+        assert_eq!(cache.ttl(&key("loaded-long")).await?, Ttl::Remaining(hour));
+        // The default applies to `set`, `set_item`, `setdefault`, new
+        // counters, batches and loaded values.
         cache.set(&key("a"), s("v")).await?;
         cache.set_item(&key("b"), s("v")).await?;
         cache.setdefault(&key("c"), s("v")).await?;
         cache.incr(&key("d"), 1).await?;
-        for name in ["a", "b", "c", "d"] {
+        cache.set_many(vec![(&key("e"), s("v"))]).await?;
+        cache.get_or_load(&key("f"), async { s("v") }).await?;
+        cache.load(&key("g"), async { Ok::<_, Error>(Loaded::Value(s("v"))) }).await?;
+        for name in ["a", "b", "c", "d", "e", "f", "g"] {
             assert_eq!(cache.ttl(&key(name)).await?, Ttl::Remaining(Duration::from_secs(1)));
         }
         clock.advance(Duration::from_secs(1));
-        assert_eq!(cache.len().await?, 2, "only `long` and `forever` are left");
+        assert_eq!(cache.len().await?, 3, "only `long`, `forever` and `loaded-long` are left");
         Ok::<(), Error>(())
     })
     .unwrap_or_else(|e| panic!("{e}"));

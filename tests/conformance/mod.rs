@@ -4,22 +4,34 @@
 //!
 //! Values are `String`s, which every backend can store and count with.
 //! Checks that need time to pass run only on a backend whose time can be
-//! moved ([`Backend::advance`]); nothing here sleeps.
+//! moved ([`Backend::advance`]); nothing sleeps to wait for a deadline. The
+//! loading checks run callers at once on tasks of their own (`tasks`).
 
+#[cfg(feature = "config")]
+mod any;
+pub(crate) mod dynamic;
 mod memory;
+pub(crate) mod tasks;
 
 use std::collections::BTreeSet;
 use std::fmt::Debug;
+use std::future::pending;
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use wheelcache::{Error, KvCache, Lookup, Ttl};
+use tokio::sync::Semaphore;
+use wheelcache::{Error, KvCache, Loaded, Lookup, Ttl};
+
+use self::tasks::{nap, poll_once, spawn, until, SETTLE};
 
 /// A backend under test, as the suite needs it.
 pub(crate) trait Backend: Send + Sync {
-    /// The cache type of the backend.
-    type Cache: KvCache<String>;
+    /// The cache type of the backend: a handle that clones cheaply and can
+    /// be moved into a task.
+    type Cache: KvCache<String> + Clone + 'static;
 
     /// A new, empty cache, with no default TTL, a positive negative TTL and
     /// a key builder with a non-empty prefix.
@@ -75,6 +87,19 @@ pub(crate) async fn run_all<B: Backend>(backend: &B) {
         invalid_keys_change_nothing,
         iter_keys_lets_the_body_call_the_cache,
         close_refuses_every_call,
+        get_many_answers_in_order,
+        set_many_stores_and_replaces,
+        batches_with_an_invalid_key_change_nothing,
+        loading_a_hit_runs_no_loader,
+        try_get_or_load_and_get_or_load_treat_a_marker_as_absent,
+        load_answers_a_live_marker_without_loading,
+        load_stores_what_the_loader_found,
+        a_failing_loader_stores_nothing_and_its_error_reaches_its_caller,
+        concurrent_callers_share_one_load,
+        a_waiter_takes_over_from_a_failing_loader,
+        a_waiter_takes_over_from_a_cancelled_loader,
+        a_panicking_loader_leaves_nothing_behind,
+        a_loader_asking_for_its_own_key_does_not_wait_for_itself,
     ];
     if time.mock {
         run![
@@ -83,6 +108,7 @@ pub(crate) async fn run_all<B: Backend>(backend: &B) {
             markers_expire,
             expire_and_set_move_deadlines,
             expired_entries_are_absent_everywhere,
+            loaded_entries_expire_at_their_own_deadline,
         ];
     }
 }
@@ -477,6 +503,14 @@ async fn invalid_keys_change_nothing<B: Backend>(b: &B, _: Time) -> Result<(), E
         assert_eq!(c.expire(k, None).await.map(drop), invalid, "expire {k:?}");
         assert_eq!(c.incr(k, 1).await.map(drop), invalid, "incr {k:?}");
         assert_eq!(c.decr(k, 1).await.map(drop), invalid, "decr {k:?}");
+        assert_eq!(c.get_many(&[k]).await.map(drop), invalid, "get_many {k:?}");
+        assert_eq!(c.set_many(vec![(k, s("x"))]).await, invalid, "set_many {k:?}");
+        let ran = Ran::new();
+        assert_eq!(c.get_or_load(k, ran.value()).await.map(drop), invalid, "get_or_load {k:?}");
+        let tried = c.try_get_or_load(k, ran.ok_value::<Upstream>()).await;
+        assert_eq!(tried.map(drop), Err(Upstream::Cache(Error::InvalidKey)), "{k:?}");
+        assert_eq!(c.load(k, ran.loaded::<Error>()).await.map(drop), invalid, "load {k:?}");
+        assert!(!ran.ran(), "no loader runs for {k:?}");
     }
     assert_eq!(snapshot(&c).await?, before);
     assert_eq!(c.get_item(&key(&c, "n")).await?, Lookup::Negative);
@@ -549,6 +583,16 @@ async fn close_refuses_every_call<B: Backend>(b: &B, _: Time) -> Result<(), Erro
     assert_eq!(c.keys().await.map(drop), closed, "keys");
     assert_eq!(c.values().await.map(drop), closed, "values");
     assert_eq!(c.items().await.map(drop), closed, "items");
+    assert_eq!(c.get_many(&[&a]).await.map(drop), closed, "get_many");
+    assert_eq!(c.get_many(&[]).await.map(drop), closed, "get_many of nothing");
+    assert_eq!(c.set_many(vec![(&a, s("x"))]).await, closed, "set_many");
+    assert_eq!(c.set_many(vec![]).await, closed, "set_many of nothing");
+    let ran = Ran::new();
+    assert_eq!(c.get_or_load(&a, ran.value()).await.map(drop), closed, "get_or_load");
+    let tried = c.try_get_or_load(&a, ran.ok_value::<Upstream>()).await;
+    assert_eq!(tried.map(drop), Err(Upstream::Cache(Error::Closed)), "try_get_or_load");
+    assert_eq!(c.load(&a, ran.loaded::<Error>()).await.map(drop), closed, "load");
+    assert!(!ran.ran(), "no loader runs on a closed cache");
     // A stream yields `Closed` once and ends, whenever it was made.
     for mut stream in [early, Box::pin(c.iter_keys())] {
         assert_eq!(stream.next().await, Some(Err(Error::Closed)));
@@ -576,8 +620,7 @@ async fn entries_expire_at_their_deadline<B: Backend>(b: &B, time: Time) -> Resu
     Ok(())
 }
 
-/// The seed floored the remaining TTL to whole seconds in `incr`, so an
-/// entry with 0.5 s left expired at once.
+/// `incr` keeps a deadline that is not a whole number of seconds away.
 async fn incr_keeps_a_fractional_deadline<B: Backend>(b: &B, time: Time) -> Result<(), Error> {
     let c = b.cache();
     let k = key(&c, "counter");
@@ -646,5 +689,429 @@ async fn expired_entries_are_absent_everywhere<B: Backend>(b: &B, _: Time) -> Re
     b.advance(Duration::from_millis(10));
     assert_eq!(c.setdefault(&gone, s("fresh")).await?, "fresh");
     assert!(!c.del_item(&key(&c, "never")).await?);
+    Ok(())
+}
+
+async fn loaded_entries_expire_at_their_own_deadline<B: Backend>(
+    b: &B,
+    time: Time,
+) -> Result<(), Error> {
+    let c = b.cache();
+    let k = key(&c, "k");
+    let ttl = Some(Duration::from_millis(1500));
+    let found = c.load(&k, async { Ok::<_, Error>(Loaded::ValueWithTtl(s("v"), ttl)) }).await?;
+    assert_eq!(found, Some(s("v")));
+    b.advance(Duration::from_millis(1000));
+    assert_remaining(c.ttl(&k).await?, Duration::from_millis(500), time);
+    b.advance(Duration::from_millis(499));
+    assert_eq!(c.get(&k).await?, Some(s("v")));
+    b.advance(Duration::from_millis(1));
+    assert_eq!(c.get_item(&k).await?, Lookup::Miss, "expired at its own deadline");
+    // Expired, it is loaded again.
+    let reloaded = c.get_or_load(&k, async { s("w") }).await?;
+    assert_eq!(reloaded, "w");
+    Ok(())
+}
+
+// ---- batches ----------------------------------------------------------
+
+async fn get_many_answers_in_order<B: Backend>(b: &B, _: Time) -> Result<(), Error> {
+    let c = b.cache();
+    let (a, z, n, m) = (key(&c, "a"), key(&c, "z"), key(&c, "n"), key(&c, "missing"));
+    c.set(&a, s("1")).await?;
+    c.set(&z, s("")).await?;
+    c.set_negative(&n).await?;
+    let got = c.get_many(&[&z, &m, &a, &n, &a]).await?;
+    assert_eq!(got, [Some(s("")), None, Some(s("1")), None, Some(s("1"))]);
+    assert_eq!(c.get_many(&[]).await?, Vec::<Option<String>>::new());
+    // Reading changes nothing.
+    assert_eq!(c.get_item(&n).await?, Lookup::Negative);
+    assert_eq!(c.len().await?, 2);
+    Ok(())
+}
+
+async fn set_many_stores_and_replaces<B: Backend>(b: &B, _: Time) -> Result<(), Error> {
+    let c = b.cache();
+    let (a, n, x, y) = (key(&c, "a"), key(&c, "n"), key(&c, "x"), key(&c, "y"));
+    c.setx(&a, s("old"), Some(Duration::from_secs(10))).await?;
+    c.set_negative(&n).await?;
+    c.set_many(vec![(&a, s("1")), (&n, s("2")), (&x, s("3")), (&x, s("4"))]).await?;
+    assert_eq!(
+        c.get_many(&[&a, &n, &x, &y]).await?,
+        [Some(s("1")), Some(s("2")), Some(s("4")), None]
+    );
+    // The (absent) default TTL replaces the TTL a key had; a marker is
+    // replaced by the value.
+    assert_eq!(c.ttl(&a).await?, Ttl::Persistent);
+    assert_eq!(c.ttl(&x).await?, Ttl::Persistent);
+    assert_eq!(c.get_item(&n).await?, Lookup::Hit(s("2")));
+    assert_eq!(c.len().await?, 3);
+    c.set_many(vec![]).await?;
+    assert_eq!(c.len().await?, 3);
+    Ok(())
+}
+
+/// One key outside the namespace fails the whole batch before anything is
+/// read or written.
+async fn batches_with_an_invalid_key_change_nothing<B: Backend>(
+    b: &B,
+    _: Time,
+) -> Result<(), Error> {
+    let c = b.cache();
+    let (a, fresh) = (key(&c, "a"), key(&c, "fresh"));
+    c.set(&a, s("1")).await?;
+    c.set_negative(&key(&c, "n")).await?;
+    let before = snapshot(&c).await?;
+    let outside = format!("other{}k", c.key_builder().split_char());
+    for at in 0..3 {
+        let mut items = vec![(a.as_str(), s("changed")), (fresh.as_str(), s("new"))];
+        items.insert(at, (outside.as_str(), s("x")));
+        assert_eq!(c.set_many(items).await, Err(Error::InvalidKey), "invalid key at {at}");
+        let mut keys = vec![a.as_str(), fresh.as_str()];
+        keys.insert(at, outside.as_str());
+        assert_eq!(c.get_many(&keys).await, Err(Error::InvalidKey), "invalid key at {at}");
+    }
+    assert_eq!(snapshot(&c).await?, before);
+    assert_eq!(c.get_item(&fresh).await?, Lookup::Miss);
+    assert_eq!(c.get_item(&key(&c, "n")).await?, Lookup::Negative);
+    Ok(())
+}
+
+// ---- loading ----------------------------------------------------------
+
+/// A loader's own error type: loaders fail with it, and the cache's errors
+/// convert into it.
+#[derive(Debug, PartialEq)]
+enum Upstream {
+    Failed(u32),
+    Cache(Error),
+}
+
+impl From<Error> for Upstream {
+    fn from(e: Error) -> Self {
+        Upstream::Cache(e)
+    }
+}
+
+/// Loaders that record whether any of them ran.
+#[derive(Clone, Default)]
+struct Ran(Arc<AtomicBool>);
+
+impl Ran {
+    fn new() -> Self {
+        Ran::default()
+    }
+
+    fn ran(&self) -> bool {
+        self.0.load(SeqCst)
+    }
+
+    fn value(&self) -> impl std::future::Future<Output = String> + Send + 'static {
+        let ran = self.0.clone();
+        async move {
+            ran.store(true, SeqCst);
+            s("loaded")
+        }
+    }
+
+    fn ok_value<E: Send>(&self) -> impl std::future::Future<Output = Result<String, E>> + Send {
+        let value = self.value();
+        async move { Ok(value.await) }
+    }
+
+    fn loaded<E: Send>(
+        &self,
+    ) -> impl std::future::Future<Output = Result<Loaded<String>, E>> + Send {
+        let value = self.value();
+        async move { Ok(Loaded::Value(value.await)) }
+    }
+}
+
+async fn loading_a_hit_runs_no_loader<B: Backend>(b: &B, _: Time) -> Result<(), Error> {
+    let c = b.cache();
+    let k = key(&c, "k");
+    c.setx(&k, s("cached"), Some(Duration::from_secs(60))).await?;
+    let ran = Ran::new();
+    assert_eq!(c.get_or_load(&k, ran.value()).await?, "cached");
+    assert_eq!(c.try_get_or_load(&k, ran.ok_value::<Error>()).await?, "cached");
+    assert_eq!(c.load(&k, ran.loaded::<Error>()).await?, Some(s("cached")));
+    let tried = c.try_get_or_load(&k, ran.ok_value::<Upstream>()).await;
+    assert_eq!(tried, Ok(s("cached")));
+    assert!(!ran.ran(), "a hit runs no loader");
+    assert!(matches!(c.ttl(&k).await?, Ttl::Remaining(_)), "and changes nothing");
+    Ok(())
+}
+
+async fn try_get_or_load_and_get_or_load_treat_a_marker_as_absent<B: Backend>(
+    b: &B,
+    _: Time,
+) -> Result<(), Error> {
+    let c = b.cache();
+    let (n, m) = (key(&c, "n"), key(&c, "m"));
+    c.set_negative(&n).await?;
+    c.set_negative(&m).await?;
+    let ran = Ran::new();
+    assert_eq!(c.try_get_or_load(&n, ran.ok_value::<Error>()).await?, "loaded");
+    assert!(ran.ran());
+    assert_eq!(c.get_item(&n).await?, Lookup::Hit(s("loaded")));
+    assert_eq!(c.ttl(&n).await?, Ttl::Persistent, "stored with the (absent) default TTL");
+    assert_eq!(c.get_or_load(&m, async { s("plain") }).await?, "plain");
+    assert_eq!(c.get_item(&m).await?, Lookup::Hit(s("plain")));
+    // A miss loads too, once.
+    let fresh = key(&c, "fresh");
+    assert_eq!(c.get_or_load(&fresh, async { s("1") }).await?, "1");
+    assert_eq!(c.get_or_load(&fresh, async { s("2") }).await?, "1");
+    Ok(())
+}
+
+async fn load_answers_a_live_marker_without_loading<B: Backend>(
+    b: &B,
+    _: Time,
+) -> Result<(), Error> {
+    let c = b.cache();
+    let n = key(&c, "n");
+    c.set_negative(&n).await?;
+    let ran = Ran::new();
+    assert_eq!(c.load(&n, ran.loaded::<Error>()).await?, None);
+    assert_eq!(c.load(&n, ran.loaded::<Upstream>()).await, Ok(None));
+    assert!(!ran.ran(), "a live marker runs no loader");
+    assert_eq!(c.get_item(&n).await?, Lookup::Negative, "and stays");
+    Ok(())
+}
+
+async fn load_stores_what_the_loader_found<B: Backend>(b: &B, time: Time) -> Result<(), Error> {
+    let c = b.cache();
+    let [plain, timed, forever, zero, absent] =
+        ["plain", "timed", "forever", "zero", "absent"].map(|n| key(&c, n));
+    let load = |loaded: Loaded<String>| async move { Ok::<_, Error>(loaded) };
+
+    assert_eq!(c.load(&plain, load(Loaded::Value(s("p")))).await?, Some(s("p")));
+    assert_eq!(c.get_item(&plain).await?, Lookup::Hit(s("p")));
+    assert_eq!(c.ttl(&plain).await?, Ttl::Persistent, "the (absent) default TTL");
+
+    let ten = Duration::from_secs(10);
+    assert_eq!(c.load(&timed, load(Loaded::ValueWithTtl(s("t"), Some(ten)))).await?, Some(s("t")));
+    assert_eq!(c.get(&timed).await?, Some(s("t")));
+    assert_remaining(c.ttl(&timed).await?, ten, time);
+
+    assert_eq!(c.load(&forever, load(Loaded::ValueWithTtl(s("f"), None))).await?, Some(s("f")));
+    assert_eq!(c.ttl(&forever).await?, Ttl::Persistent);
+
+    // A zero TTL answers the value and stores it already expired.
+    let found = c.load(&zero, load(Loaded::ValueWithTtl(s("z"), Some(Duration::ZERO)))).await?;
+    assert_eq!(found, Some(s("z")));
+    assert_eq!(c.get_item(&zero).await?, Lookup::Miss);
+
+    // Absent: a negative marker, with the negative TTL, answers `None`.
+    assert_eq!(c.load(&absent, load(Loaded::Absent)).await?, None);
+    assert_eq!(c.get_item(&absent).await?, Lookup::Negative);
+    assert!(matches!(c.ttl(&absent).await?, Ttl::Remaining(d) if d > Duration::ZERO));
+    let ran = Ran::new();
+    assert_eq!(c.load(&absent, ran.loaded::<Error>()).await?, None);
+    assert!(!ran.ran(), "the marker answers the next load");
+    assert_eq!(c.len().await?, 3, "markers are not values");
+    Ok(())
+}
+
+async fn a_failing_loader_stores_nothing_and_its_error_reaches_its_caller<B: Backend>(
+    b: &B,
+    _: Time,
+) -> Result<(), Error> {
+    let c = b.cache();
+    let (m, n) = (key(&c, "m"), key(&c, "n"));
+    c.set_negative(&n).await?;
+    let failed = c.try_get_or_load(&m, async { Err::<String, _>(Upstream::Failed(1)) }).await;
+    assert_eq!(failed, Err(Upstream::Failed(1)));
+    assert_eq!(c.get_item(&m).await?, Lookup::Miss);
+    assert_eq!(c.ttl(&m).await?, Ttl::Missing);
+    let failed = c.try_get_or_load(&n, async { Err::<String, _>(Upstream::Failed(2)) }).await;
+    assert_eq!(failed, Err(Upstream::Failed(2)));
+    assert_eq!(c.get_item(&n).await?, Lookup::Negative, "the marker is left as it was");
+    let failed = c.load(&m, async { Err::<Loaded<String>, _>(Upstream::Failed(3)) }).await;
+    assert_eq!(failed, Err(Upstream::Failed(3)));
+    assert_eq!(c.get_item(&m).await?, Lookup::Miss);
+    // A loader failing with the cache's own error type.
+    let backend = wheelcache::BackendError::msg("upstream down");
+    let failed = c.load(&m, async { Err::<Loaded<String>, _>(Error::Backend(backend)) }).await;
+    assert_eq!(failed, Err(Error::Backend(wheelcache::BackendError::msg("upstream down"))));
+    assert_eq!(c.get_item(&m).await?, Lookup::Miss);
+    // Nothing is left behind: the next caller loads.
+    assert_eq!(c.try_get_or_load(&m, async { Ok::<_, Upstream>(s("ok")) }).await, Ok(s("ok")));
+    assert_eq!(c.len().await?, 1);
+    Ok(())
+}
+
+/// Callers of one missing key, on tasks of their own and through all three
+/// loading calls, run one loader between them and all get its value.
+async fn concurrent_callers_share_one_load<B: Backend>(b: &B, _: Time) -> Result<(), Error> {
+    const CALLERS: usize = 6;
+    let c = b.cache();
+    let k = key(&c, "shared");
+    let loads = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(Semaphore::new(0));
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|i| {
+            let (c, k) = (c.clone(), k.clone());
+            let (loads, started, gate) = (loads.clone(), started.clone(), gate.clone());
+            spawn(async move {
+                let loader = async move {
+                    loads.fetch_add(1, SeqCst);
+                    drop(gate.acquire().await);
+                    s("loaded")
+                };
+                started.fetch_add(1, SeqCst);
+                match i % 3 {
+                    0 => c.get_or_load(&k, loader).await,
+                    1 => c.try_get_or_load(&k, async { Ok::<_, Error>(loader.await) }).await,
+                    _ => c
+                        .load(&k, async { Ok::<_, Error>(Loaded::Value(loader.await)) })
+                        .await
+                        .map(|v| v.unwrap_or_default()),
+                }
+            })
+        })
+        .collect();
+    assert!(until(|| started.load(SeqCst) == CALLERS && loads.load(SeqCst) > 0).await);
+    nap(SETTLE).await;
+    assert_eq!(loads.load(SeqCst), 1, "the others wait for the one load");
+    gate.add_permits(CALLERS);
+    for caller in callers {
+        let answer = caller.join().await.expect("returns").expect("no panic");
+        assert_eq!(answer?, "loaded");
+    }
+    assert_eq!(loads.load(SeqCst), 1, "one load for every caller");
+    assert_eq!(c.get(&k).await?, Some(s("loaded")));
+    Ok(())
+}
+
+/// A record of what the loaders did, in order.
+type Log = Arc<Mutex<Vec<&'static str>>>;
+
+fn log(log: &Log, what: &'static str) {
+    log.lock().expect("no panic while held").push(what);
+}
+
+fn logged(log: &Log) -> Vec<&'static str> {
+    log.lock().expect("no panic while held").clone()
+}
+
+async fn a_waiter_takes_over_from_a_failing_loader<B: Backend>(
+    b: &B,
+    _: Time,
+) -> Result<(), Error> {
+    let c = b.cache();
+    let k = key(&c, "k");
+    let events: Log = Log::default();
+    let gate = Arc::new(Semaphore::new(0));
+    let first = {
+        let (c, k, events, gate) = (c.clone(), k.clone(), events.clone(), gate.clone());
+        spawn(async move {
+            c.try_get_or_load(&k, async {
+                log(&events, "first loads");
+                drop(gate.acquire().await);
+                log(&events, "first fails");
+                Err::<String, _>(Upstream::Failed(7))
+            })
+            .await
+        })
+    };
+    assert!(until(|| logged(&events) == ["first loads"]).await);
+    let second = {
+        let (c, k, events) = (c.clone(), k.clone(), events.clone());
+        spawn(async move {
+            c.try_get_or_load(&k, async {
+                log(&events, "second loads");
+                Ok::<_, Upstream>(s("second"))
+            })
+            .await
+        })
+    };
+    nap(SETTLE).await;
+    assert_eq!(logged(&events), ["first loads"], "the second caller waits");
+    assert!(!second.is_finished());
+    gate.add_permits(1);
+    let first = first.join().await.expect("returns").expect("no panic");
+    assert_eq!(first, Err(Upstream::Failed(7)), "the failure goes to the caller that loaded");
+    let second = second.join().await.expect("returns").expect("no panic");
+    assert_eq!(second, Ok(s("second")));
+    assert_eq!(logged(&events), ["first loads", "first fails", "second loads"]);
+    assert_eq!(c.get(&k).await?, Some(s("second")));
+    Ok(())
+}
+
+async fn a_waiter_takes_over_from_a_cancelled_loader<B: Backend>(
+    b: &B,
+    _: Time,
+) -> Result<(), Error> {
+    let c = b.cache();
+    let k = key(&c, "k");
+    let started = Arc::new(AtomicBool::new(false));
+    // A caller whose loader never ends, driven by hand until it loads.
+    let mut first = Box::pin(c.get_or_load(&k, {
+        let started = started.clone();
+        async move {
+            started.store(true, SeqCst);
+            pending::<String>().await
+        }
+    }));
+    assert!(until(|| poll_once(first.as_mut()).is_pending() && started.load(SeqCst)).await);
+    let second = {
+        let (c, k) = (c.clone(), k.clone());
+        spawn(async move { c.get_or_load(&k, async { s("second") }).await })
+    };
+    nap(SETTLE).await;
+    assert!(!second.is_finished(), "the second caller waits for the first");
+    drop(first);
+    let second = second.join().await.expect("returns").expect("no panic");
+    assert_eq!(second?, "second");
+    assert_eq!(c.get(&k).await?, Some(s("second")));
+    Ok(())
+}
+
+async fn a_panicking_loader_leaves_nothing_behind<B: Backend>(b: &B, _: Time) -> Result<(), Error> {
+    let c = b.cache();
+    let (k, n) = (key(&c, "k"), key(&c, "n"));
+    c.set_negative(&n).await?;
+    for k in [&k, &n] {
+        let caller = {
+            let (c, k) = (c.clone(), k.clone());
+            spawn(async move {
+                c.get_or_load(&k, async { panic!("a loader panics (expected by the test)") }).await
+            })
+        };
+        let outcome = caller.join().await.expect("returns");
+        assert!(outcome.is_err(), "the panic reaches the caller that ran the loader");
+    }
+    assert_eq!(c.get_item(&k).await?, Lookup::Miss);
+    assert_eq!(c.get_item(&n).await?, Lookup::Negative, "the marker is left as it was");
+    assert_eq!(c.get_or_load(&k, async { s("next") }).await?, "next", "the next caller loads");
+    Ok(())
+}
+
+/// A loader that asks for its own key (the same task) loads again instead
+/// of waiting for itself; the outer load's value is stored last.
+async fn a_loader_asking_for_its_own_key_does_not_wait_for_itself<B: Backend>(
+    b: &B,
+    _: Time,
+) -> Result<(), Error> {
+    let c = b.cache();
+    let k = key(&c, "k");
+    let caller = {
+        let (c, k) = (c.clone(), k.clone());
+        spawn(async move {
+            let inner = c.clone();
+            let outer = c
+                .try_get_or_load(&k, async {
+                    let nested = inner.get_or_load(&k, async { s("inner") }).await?;
+                    Ok::<_, Error>(format!("outer after {nested}"))
+                })
+                .await?;
+            Ok::<_, Error>((outer, c.get(&k).await?))
+        })
+    };
+    let (outer, stored) = caller.join().await.expect("no deadlock").expect("no panic")?;
+    assert_eq!(outer, "outer after inner");
+    assert_eq!(stored, Some(outer));
     Ok(())
 }

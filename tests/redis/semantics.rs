@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use ::redis::AsyncCommands;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use wheelcache::{BuildError, Error, KeyBuilder, KvCache, Lookup, RedisCache, RedisOptions, Ttl};
+use wheelcache::{
+    BuildError, Error, KeyBuilder, KvCache, Loaded, Lookup, RedisCache, RedisOptions, Ttl,
+};
 
 use super::{connect, connect_with, eventually, free_port, RedisServer};
 
@@ -152,7 +154,10 @@ async fn the_default_ttl_applies_where_memory_applies_it() -> Result<(), Error> 
     c.set_item("t:b", s("v")).await?;
     c.setdefault("t:c", s("v")).await?;
     c.incr("t:d", 1).await?;
-    for k in ["t:a", "t:b", "t:c", "t:d"] {
+    c.set_many(vec![("t:e", s("v"))]).await?;
+    c.get_or_load("t:f", async { s("v") }).await?;
+    c.load("t:g", async { Ok::<_, Error>(Loaded::Value(s("v"))) }).await?;
+    for k in ["t:a", "t:b", "t:c", "t:d", "t:e", "t:f", "t:g"] {
         let left = c.ttl(k).await?.remaining().expect("the default TTL");
         assert!(left <= ms(150), "{k}: {left:?}");
     }
@@ -164,7 +169,7 @@ async fn the_default_ttl_applies_where_memory_applies_it() -> Result<(), Error> 
 
     let c = &c;
     let only_two_left = eventually(BOUND, || async move { c.len().await.expect("len") == 2 });
-    assert!(only_two_left.await, "the four defaulted keys expire");
+    assert!(only_two_left.await, "the seven defaulted keys expire");
     assert_eq!(sorted(c.keys().await?), vec![s("t:forever"), s("t:long")]);
     Ok(())
 }

@@ -89,13 +89,7 @@ impl RedisOptions {
 
     /// The first setting `connect` refuses, if any: a zero TTL.
     pub(super) fn check(&self) -> Result<(), BuildError> {
-        if self.default_ttl.is_some_and(|t| t.is_zero()) {
-            return Err(BuildError::ZeroDefaultTtl);
-        }
-        if self.negative_ttl.is_zero() {
-            return Err(BuildError::ZeroNegativeTtl);
-        }
-        Ok(())
+        crate::ttls::check(self.default_ttl, self.negative_ttl)
     }
 }
 

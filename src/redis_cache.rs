@@ -22,16 +22,21 @@
 //!   one.
 //! - **Atomicity.** A call is one Redis command, one `MULTI` transaction or
 //!   one Lua script (`scripts.rs`), so it is atomic wherever the in-memory
-//!   call is: `setdefault`, `pop`, `popitem`, `incr`, `expire`. The calls
-//!   over the whole namespace (`len`, `keys`, `values`, `items`, `clear`,
-//!   `iter_keys`) walk it with `SCAN`, a page at a time, like the in-memory
-//!   cache walks its shards: not a snapshot of one instant.
+//!   call is: `setdefault`, `pop`, `popitem`, `incr`, `expire`; and
+//!   `get_many` (one `MGET`) and `set_many` (one transaction) are atomic
+//!   too. The calls over the whole namespace (`len`, `keys`, `values`,
+//!   `items`, `clear`, `iter_keys`) walk it with `SCAN`, a page at a time,
+//!   like the in-memory cache walks its shards: not a snapshot of one
+//!   instant.
+//! - **Loading** is single flight within this process (`flights.rs`):
+//!   callers in other processes may load the same key at the same time.
 //! - **Namespace.** Whole-namespace calls see only the keys matching
 //!   `prefix + split + *`, found with `SCAN` (never `KEYS`, which blocks the
 //!   server). Other keys of the database are never read or touched.
 //! - **Closing** drops this handle's connection; every later call is
 //!   [`Error::Closed`].
 
+mod flights;
 mod format;
 mod options;
 mod scripts;
@@ -39,6 +44,7 @@ mod stream;
 
 use std::collections::HashSet;
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -52,10 +58,12 @@ use serde::Serialize;
 
 use crate::counter::Counter;
 use crate::error::{BackendError, Error, Outcome};
+use crate::flight::{Landing, Loader};
 use crate::keys::KeyBuilder;
 use crate::kv::KvCache;
-use crate::lookup::{Lookup, Ttl};
+use crate::lookup::{Loaded, Lookup, Ttl};
 
+use self::flights::{Begin, Flights, LoadGuard, LOOKS};
 use self::format::{decode, encode, NEGATIVE};
 pub use self::options::RedisOptions;
 use self::stream::KeyStream;
@@ -79,7 +87,9 @@ const MAX_TTL_MS: u64 = 1 << 62;
 ///   can equal; they never appear in `get`, `contains`, `len`, `keys`,
 ///   `values`, `items`, `popitem` or `iter_keys`.
 /// - `setdefault`, `pop`, `popitem`, `incr` and `expire` are atomic (one
-///   command, a transaction or a Lua script).
+///   command, a transaction or a Lua script), and so are the batches:
+///   `get_many` is one `MGET`, `set_many` one `MULTI`/`EXEC` transaction
+///   (sent in one round trip), so no client ever sees part of a batch.
 /// - Whole-namespace calls (`len`, `keys`, `values`, `items`, `clear`,
 ///   `popitem`, `iter_keys`) see only the keys under the key builder's
 ///   prefix, walked with `SCAN`.
@@ -111,7 +121,7 @@ const MAX_TTL_MS: u64 = 1 << 62;
 ///
 /// | failure | outcome |
 /// |---|---|
-/// | any failure of a call that only reads (`get`, `get_item`, `contains`, `ttl`, `len`, `is_empty`, `keys`, `values`, `items`, `iter_keys`) | [`Outcome::NotApplied`] |
+/// | any failure of a call that only reads (`get`, `get_item`, `get_many`, `contains`, `ttl`, `len`, `is_empty`, `keys`, `values`, `items`, `iter_keys`) | [`Outcome::NotApplied`] |
 /// | no tokio runtime, a value that does not encode, a refused connection, a failed handshake | [`Outcome::NotApplied`]: nothing was sent |
 /// | an error answer of the server (`WRONGTYPE`, `OOM`, `READONLY`, a script's error) | [`Outcome::NotApplied`]: the server ran nothing of the call |
 /// | a write that timed out (see [`RedisOptions::response_timeout`]), or whose connection was closed or reset before the answer | [`Outcome::Unknown`]: the server may have run it, or may still |
@@ -123,6 +133,28 @@ const MAX_TTL_MS: u64 = 1 << 62;
 /// reports it exactly as a timeout waiting for an answer. Before calling
 /// `incr`, `decr`, `pop` or `popitem` again after [`Outcome::Unknown`],
 /// read the entry: the first call may have been applied.
+///
+/// # Loading
+///
+/// `get_or_load`, `try_get_or_load` and `load` are single flight within
+/// this process: concurrent callers for one key, through this cache, its
+/// clones or the caches [`with_key_builder`](RedisCache::with_key_builder)
+/// makes from it, run one loader; the others wait for its result without
+/// blocking a thread. Other processes (and caches connected on their own)
+/// do not take part: they may run their own loader for the same key at the
+/// same time, and the last to store wins.
+///
+/// A hit costs one `GET` and returns without running the loader. A loader
+/// that fails, panics or is dropped, or whose result cannot be stored,
+/// leaves nothing behind (what the key held stays), and a waiting caller
+/// runs its own loader. A loader that asks for its own key in the same
+/// task does not wait for itself: it loads again. The loaded value is
+/// stored as `set` stores it (the default TTL), [`Loaded::ValueWithTtl`]
+/// as `setx` does, [`Loaded::Absent`] as a negative marker; the callers
+/// that waited decode the stored text, as `get` would.
+///
+/// A failed store is reported as that write's failure ([`Error::Backend`]
+/// with its outcome) and the loaded value is lost with it.
 ///
 /// # Runtime
 ///
@@ -174,6 +206,9 @@ struct Core {
     /// The value type's counter range as decimal text (empty for `i64`'s
     /// own bound), worked out on the first `incr`.
     counter_range: OnceLock<(String, String)>,
+    /// The loads in flight in this process, shared with the caches
+    /// `with_key_builder` makes.
+    flights: Arc<Flights>,
 }
 
 impl<V> Clone for RedisCache<V> {
@@ -232,12 +267,13 @@ impl<V> RedisCache<V> {
         let manager = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(read_failed("connection"))?;
-        Ok(Self::from_parts(Some(manager), key_builder, options))
+        Ok(Self::from_parts(Some(manager), key_builder, options, Flights::new()))
     }
 
     /// Another cache on this one's connection, for the keys of
     /// `key_builder`, with the same options. It has its own closed state
-    /// (a closed cache gives a closed one).
+    /// (a closed cache gives a closed one), and shares this one's loads in
+    /// flight (see [`try_get_or_load`](KvCache::try_get_or_load)).
     ///
     /// # Example
     ///
@@ -252,13 +288,15 @@ impl<V> RedisCache<V> {
     /// ```
     pub fn with_key_builder(&self, key_builder: KeyBuilder) -> Self {
         let manager = self.core.manager.read().clone();
-        Self::from_parts(manager, key_builder, self.core.options.clone())
+        let flights = self.core.flights.clone();
+        Self::from_parts(manager, key_builder, self.core.options.clone(), flights)
     }
 
     fn from_parts(
         manager: Option<ConnectionManager>,
         keys: KeyBuilder,
         options: RedisOptions,
+        flights: Arc<Flights>,
     ) -> Self {
         let pattern = format!("{}{}*", glob_escape(keys.prefix()), glob_escape(keys.split_char()));
         let core = Core {
@@ -269,6 +307,7 @@ impl<V> RedisCache<V> {
             negative_ttl_ms: ttl_ms(options.negative_ttl),
             options,
             counter_range: OnceLock::new(),
+            flights,
         };
         RedisCache { core: Arc::new(core), values: PhantomData }
     }
@@ -295,6 +334,20 @@ impl<V> RedisCache<V> {
         }
     }
 
+    /// The connection, unless closed or any of `keys` is outside the
+    /// namespace (`Closed` wins).
+    fn conn_for_all<'k>(
+        &self,
+        mut keys: impl Iterator<Item = &'k str>,
+    ) -> Result<ConnectionManager, Error> {
+        let conn = self.core.conn()?;
+        if keys.all(|k| self.core.keys.validate(k)) {
+            Ok(conn)
+        } else {
+            Err(Error::InvalidKey)
+        }
+    }
+
     /// Stores `value` under `key` for `ttl_ms` (no expiry if `None`).
     async fn store(&self, key: &str, value: &[u8], ttl_ms: Option<u64>) -> Result<(), Error> {
         let mut conn = self.conn_for(key)?;
@@ -304,6 +357,98 @@ impl<V> RedisCache<V> {
             cmd.arg("PX").arg(ms);
         }
         cmd.query_async::<()>(&mut conn).await.map_err(write_failed("SET"))
+    }
+}
+
+impl<V> RedisCache<V>
+where
+    V: Serialize + DeserializeOwned + Send,
+{
+    /// Single-flight loading, for `try_get_or_load` (`markers` false: a
+    /// negative marker counts as absent, and `load` always finds a value)
+    /// and `load` (`markers` true: a live marker answers `None`).
+    ///
+    /// A hit returns after one `GET`, without a waker, a flight or a copy
+    /// of the key. After a miss the caller waits for the load in flight,
+    /// or registers one and runs `load`; see `flights.rs` for why it may
+    /// look at the server again first.
+    async fn single_flight<F, E>(&self, key: &str, markers: bool, load: F) -> Result<Option<V>, E>
+    where
+        F: Future<Output = Result<Loaded<V>, E>> + Send,
+        E: From<Error> + Send,
+    {
+        let flights = &self.core.flights;
+        let mut seen = flights.landings(key);
+        match self.get_item(key).await? {
+            Lookup::Hit(v) => return Ok(Some(v)),
+            Lookup::Negative if markers => return Ok(None),
+            Lookup::Negative | Lookup::Miss => {}
+        }
+        let me = Loader::this_task().await;
+        let mut load = Some(load);
+        let mut looks = 0;
+        loop {
+            match flights.begin(key, &me, seen, looks < LOOKS) {
+                Begin::Look => looks += 1,
+                Begin::Wait(flight) => {
+                    looks = 0;
+                    match flight.wait_async().await {
+                        Landing::Value(bytes) => {
+                            return Ok(Some(decode_value(key, &bytes, Outcome::NotApplied)?))
+                        }
+                        Landing::Absent if markers => return Ok(None),
+                        // The loader gave up, or found nothing (which a
+                        // marker does not answer here): look again.
+                        Landing::Absent | Landing::Retry => {}
+                    }
+                }
+                Begin::Load(guard) => {
+                    let load = load.take().expect("a caller loads at most once: it returns after");
+                    // An error, a panic or a drop of this future drops the
+                    // guard, which abandons the load.
+                    let loaded = load.await?;
+                    return Ok(self.store_loaded(key, loaded, guard).await?);
+                }
+            }
+            seen = flights.landings(key);
+            match self.get_item(key).await? {
+                Lookup::Hit(v) => return Ok(Some(v)),
+                Lookup::Negative if markers => return Ok(None),
+                Lookup::Negative | Lookup::Miss => {}
+            }
+        }
+    }
+
+    /// Stores what a loader found, as `set`, `setx` or `set_negative`
+    /// would, then lands the flight; returns the value (`None`: absent).
+    /// If storing fails the guard is dropped, and a waiter loads next.
+    async fn store_loaded(
+        &self,
+        key: &str,
+        loaded: Loaded<V>,
+        guard: LoadGuard,
+    ) -> Result<Option<V>, Error> {
+        let (value, ttl_ms) = match loaded {
+            Loaded::Value(v) => (v, self.core.default_ttl_ms),
+            Loaded::ValueWithTtl(v, Some(Duration::ZERO)) => {
+                // Stored already expired: removed. The callers still get
+                // the value, as from the in-memory cache.
+                let encoded = encode_value(&v)?;
+                self.del_item(key).await?;
+                guard.land(Landing::Value(encoded));
+                return Ok(Some(v));
+            }
+            Loaded::ValueWithTtl(v, ttl) => (v, ttl.map(ttl_ms)),
+            Loaded::Absent => {
+                self.store(key, NEGATIVE, Some(self.core.negative_ttl_ms)).await?;
+                guard.land(Landing::Absent);
+                return Ok(None);
+            }
+        };
+        let encoded = encode_value(&value)?;
+        self.store(key, &encoded, ttl_ms).await?;
+        guard.land(Landing::Value(encoded));
+        Ok(Some(value))
     }
 }
 
@@ -685,6 +830,77 @@ where
             .collect()
     }
 
+    /// One `MGET`. A key holding another Redis type (a list, a hash) is
+    /// `None` here, where `get` fails with `WRONGTYPE`.
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<V>>, Error> {
+        let mut conn = self.conn_for_all(keys.iter().copied())?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+            .arg(keys)
+            .query_async(&mut conn)
+            .await
+            .map_err(read_failed("MGET"))?;
+        if values.len() != keys.len() {
+            return Err(Error::Backend(
+                BackendError::msg(format!(
+                    "redis MGET answered {} values for {} keys",
+                    values.len(),
+                    keys.len()
+                ))
+                .with_outcome(Outcome::NotApplied),
+            ));
+        }
+        keys.iter()
+            .zip(values)
+            .map(|(key, bytes)| match bytes {
+                Some(b) if b != NEGATIVE => decode_value(key, &b, Outcome::NotApplied).map(Some),
+                _ => Ok(None),
+            })
+            .collect()
+    }
+
+    /// One `MULTI`/`EXEC` transaction of `SET`s, sent in one round trip:
+    /// atomic, so no other client sees part of the batch, and a failure
+    /// the server answers leaves none of it applied.
+    async fn set_many(&self, items: Vec<(&str, V)>) -> Result<(), Error> {
+        let mut conn = self.conn_for_all(items.iter().map(|&(k, _)| k))?;
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut batch = redis::pipe();
+        batch.atomic();
+        for (key, value) in &items {
+            let cmd = batch.cmd("SET").arg(*key).arg(encode_value(value)?);
+            if let Some(ms) = self.core.default_ttl_ms {
+                cmd.arg("PX").arg(ms);
+            }
+            cmd.ignore();
+        }
+        batch.query_async::<()>(&mut conn).await.map_err(write_failed("MULTI/EXEC of SETs"))
+    }
+
+    /// Single flight within this process; see the [type docs](RedisCache#loading).
+    async fn try_get_or_load<F, E>(&self, key: &str, load: F) -> Result<V, E>
+    where
+        F: Future<Output = Result<V, E>> + Send,
+        E: From<Error> + Send,
+    {
+        let loaded = async { load.await.map(Loaded::Value) };
+        let found = self.single_flight(key, false, loaded).await?;
+        Ok(found.expect("a value is found or loaded: markers count as absent here"))
+    }
+
+    /// Single flight within this process; see the [type docs](RedisCache#loading).
+    async fn load<F, E>(&self, key: &str, load: F) -> Result<Option<V>, E>
+    where
+        F: Future<Output = Result<Loaded<V>, E>> + Send,
+        E: From<Error> + Send,
+    {
+        self.single_flight(key, true, load).await
+    }
+
     fn iter_keys(&self) -> impl Stream<Item = Result<String, Error>> + Send {
         KeyStream::new(self.core.clone())
     }
@@ -731,8 +947,10 @@ fn write_failed(what: &'static str) -> impl FnOnce(RedisError) -> Error {
 ///   `NOSCRIPT`, `EXECABORT`, a script's error; anything with an error
 ///   code): Redis runs a command whole or not at all; each script here
 ///   makes every call that can fail before its first write (`scripts.rs`),
-///   so an error never leaves one half done; and in the one transaction
-///   (`EXISTS`, `PERSIST`) neither command can fail once it runs.
+///   so an error never leaves one half done; and in the transactions
+///   (`EXISTS` and `PERSIST`; `set_many`'s `SET`s) no command can fail once
+///   it runs (a command the server refuses while queueing it, `OOM` for
+///   one, aborts the whole transaction).
 ///
 /// Everything else is [`Outcome::Unknown`]: a timeout (redis-rs reports
 /// the response timeout and the connection timeout alike, as an I/O
