@@ -99,7 +99,7 @@ where
 {
     /// A cache with checked settings (see `CacheBuilder::build`).
     pub(crate) fn with_settings(settings: Settings<K, V, S>) -> Result<Self, BuildError> {
-        Ok(Cache { inner: Inner::new(settings)? })
+        Ok(Cache { inner: Inner::build(settings)? })
     }
 
     // ---- reads --------------------------------------------------------
@@ -446,7 +446,7 @@ where
     /// load: they miss until its value is stored. An `init` that asks the
     /// cache for its own key loads it again (it does not wait for itself);
     /// a blocking caller never waits for an async load
-    /// ([`AsyncCache::get_or_load`](crate::AsyncCache::get_or_load)) but
+    /// ([`AsyncCache::get_or_load`](crate::KvCache::get_or_load)) but
     /// runs its own `init`, since the async loader may need the thread it
     /// would block.
     ///

@@ -184,8 +184,6 @@ mod dynamic;
 mod error;
 mod expiry;
 mod flight;
-#[allow(clippy::new_ret_no_self)]
-// `Inner::new` returns its handle; its fix belongs to `src/inner`.
 mod inner;
 mod iter;
 mod keys;

@@ -167,7 +167,7 @@ where
 {
     /// A cache built from `settings`, registered with the expiry thread if
     /// it runs on the real clock; its first handle.
-    pub(crate) fn new(settings: Settings<K, V, S>) -> Result<Handle<K, V, S>, BuildError> {
+    pub(crate) fn build(settings: Settings<K, V, S>) -> Result<Handle<K, V, S>, BuildError> {
         let Settings {
             capacity,
             shards,
