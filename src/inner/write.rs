@@ -500,8 +500,9 @@ where
     }
 
     /// Stores each of `items` with the default TTL, taking each shard's
-    /// lock once for all of its keys (a key that finds no room in its
-    /// shard is stored on its own afterwards).
+    /// lock once for all of its keys, in order (a key that finds no room in
+    /// its shard, or weighs more than the capacity, is stored on its own
+    /// right then, the lock taken again for the rest).
     pub(crate) fn set_many(&self, items: Vec<(K, V)>) {
         let mut order: Vec<(usize, u64, K, V)> = items
             .into_iter()
@@ -510,35 +511,31 @@ where
                 (self.table.shard_index(hash), hash, key, value)
             })
             .collect();
+        // Stable: a repeated key keeps its values' order.
         order.sort_by_key(|item| item.0);
-        let mut later = Vec::new();
         let mut items = order.into_iter().peekable();
         while let Some((shard, hash, key, value)) = items.next() {
-            let mut w = self.write(hash);
-            let ttl = self.default_ttl;
             let mut next = Some((hash, key, value));
+            let mut w = self.write(hash);
             while let Some((hash, key, value)) = next.take() {
                 w.rekey(hash);
                 let weight = self.weigh(&key, Some(&value));
-                let deadline = w.now.deadline(ttl);
                 let done = if self.refuses(weight) {
                     Err((key, Some(value), Elsewhere::Reap))
                 } else {
+                    let deadline = w.now.deadline(self.default_ttl);
                     match w.find(&key) {
-                        Some(id) => {
-                            w.overwrite(id, key, Some(value), Some(deadline), weight, false)
-                        }
+                        Some(id) => w.overwrite(id, key, Some(value), Some(deadline), weight, false),
                         None => w.insert(key, Some(value), deadline, weight, false).map(drop),
                     }
                 };
-                if let Err((key, Some(value), _)) = done {
-                    later.push((hash, key, value));
+                if let Err((key, value, _)) = done {
+                    w.commit();
+                    self.put_with(hash, key, value, Expiry::Default, |_| {});
+                    w = self.write(hash);
                 }
                 next = items.next_if(|item| item.0 == shard).map(|(_, h, k, v)| (h, k, v));
             }
-        }
-        for (hash, key, value) in later {
-            self.put_with(hash, key, Some(value), Expiry::Default, |_| {});
         }
     }
 
