@@ -1,8 +1,9 @@
 //! The cache against its model: call sequences decoded from the fuzzer's
 //! bytes run through the runner of `tests/model` (the same model and the
 //! same checks as the proptest sequences, `assert_invariants()` after every call),
-//! on a mock clock, unbounded or bounded, with `i64`, `String` or `u8`
-//! values.
+//! on a mock clock, unbounded or bounded (in entries, or in weight with a
+//! weigher of the value), with or without a time to idle, with `i64`,
+//! `String` or `u8` values.
 
 #![no_main]
 
@@ -13,10 +14,14 @@ use libfuzzer_sys::fuzz_target;
 
 #[path = "../../tests/model/op.rs"]
 mod op;
+#[path = "../../tests/model/reference.rs"]
+mod reference;
 #[path = "../../tests/model/runner.rs"]
 mod runner;
+#[path = "../../tests/model/weights.rs"]
+mod weights;
 
-use op::{Op, TtlArg};
+use op::{Keep, LoadArg, Op, TtlArg, KEYS};
 use runner::{run, Settings};
 
 /// The most calls a run makes: longer inputs are cut, to keep runs fast.
@@ -35,6 +40,13 @@ enum Capacity {
     Unbounded,
     /// `1 + n % 12` entries: below, at and above the 8 keys.
     Entries(u8),
+    /// `1 + n % 48` units of weight: from below what one value weighs to
+    /// room for every key at its heaviest. With `wide`, a unit weighs
+    /// 64 Ki, which gives the cache several shards.
+    Weight {
+        n: u8,
+        wide: bool,
+    },
     Largest,
 }
 
@@ -53,6 +65,8 @@ struct Input {
     /// Nanoseconds; zero stands for `Duration::MAX`.
     default_ttl: Option<u32>,
     negative_ttl: Option<u32>,
+    /// Nanoseconds, at least one.
+    time_to_idle: Option<u32>,
     len_every_step: bool,
     values: Values,
     ops: Vec<Op>,
@@ -92,10 +106,40 @@ fn amount(u: &mut Unstructured<'_>) -> Result<i64> {
     })
 }
 
+fn load_arg(u: &mut Unstructured<'_>) -> Result<LoadArg> {
+    Ok(match u.int_in_range(0..=5)? {
+        0 | 1 => LoadArg::Value(u.arbitrary()?),
+        2 | 3 => LoadArg::ValueWithTtl(u.arbitrary()?, ttl(u)?),
+        4 => LoadArg::Absent,
+        _ => LoadArg::Fails,
+    })
+}
+
+fn keep(u: &mut Unstructured<'_>) -> Result<Keep> {
+    Ok(match u.int_in_range(0..=5)? {
+        0 => Keep::EvenValues,
+        1 => Keep::OddKeys,
+        2 => Keep::KeysBelow(u.arbitrary()?),
+        3 => Keep::LightValues,
+        4 => Keep::Nothing,
+        _ => Keep::Everything,
+    })
+}
+
+/// A short list of keys (`get_many`), or of keys and value seeds
+/// (`set_many`): repeats are likely among 8 keys.
+fn few<T>(
+    u: &mut Unstructured<'_>,
+    one: impl Fn(&mut Unstructured<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let n = u.int_in_range(0..=5)?;
+    (0..n).map(|_| one(u)).collect()
+}
+
 impl<'a> Arbitrary<'a> for Op {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
         let k: u8 = u.arbitrary()?;
-        Ok(match u.int_in_range(0..=29)? {
+        Ok(match u.int_in_range(0..=36)? {
             0 => Op::GetItem(k),
             1 => Op::Get(k),
             2 => Op::Contains(k),
@@ -124,6 +168,12 @@ impl<'a> Arbitrary<'a> for Op {
             26 => Op::RunPendingTasks,
             27 => Op::Stats,
             28 => Op::Advance(nanos(u)?),
+            29 | 30 => Op::Load(k, load_arg(u)?),
+            31 => Op::GetMany(few(u, |u| u.int_in_range(0..=KEYS - 1))?),
+            32 => Op::SetMany(few(u, |u| Ok((u.int_in_range(0..=KEYS - 1)?, u.arbitrary()?)))?),
+            33 => Op::Retain(keep(u)?),
+            34 => Op::Iter,
+            35 => Op::AdvanceTick(u.arbitrary()?),
             _ => Op::AdvanceToDeadline(u.arbitrary()?, u.arbitrary()?),
         })
     }
@@ -136,13 +186,21 @@ fn ttl_setting(nanos: Option<u32>) -> Option<Duration> {
 fuzz_target!(|input: Input| {
     let mut ops = input.ops;
     ops.truncate(MAX_OPS);
+    let (capacity, weighted, weight_unit) = match input.capacity {
+        Capacity::Unbounded => (None, false, 1),
+        Capacity::Entries(n) => (Some(1 + u64::from(n % 12)), false, 1),
+        Capacity::Weight { n, wide } => {
+            let unit: u32 = if wide { 1 << 16 } else { 1 };
+            (Some((1 + u64::from(n % 48)) * u64::from(unit)), true, unit)
+        }
+        Capacity::Largest => (Some(u64::MAX), false, 1),
+    };
     let settings = Settings {
         shards: [1, 2, 4, 16][usize::from(input.shards % 4)],
-        capacity: match input.capacity {
-            Capacity::Unbounded => None,
-            Capacity::Entries(n) => Some(1 + u64::from(n % 12)),
-            Capacity::Largest => Some(u64::MAX),
-        },
+        capacity,
+        weighted,
+        weight_unit,
+        time_to_idle: input.time_to_idle.map(|n| Duration::from_nanos(u64::from(n.max(1)))),
         tick: match input.tick {
             Tick::Millisecond => Duration::from_millis(1),
             Tick::Nanosecond => Duration::from_nanos(1),

@@ -31,6 +31,23 @@ use crate::time::NEVER;
 /// the capacity (see `Room::force`).
 const TRIES: usize = 8;
 
+/// How hard a write tries to make room in its own shard.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Try {
+    /// Other shards' expired entries were reaped already (some of them may
+    /// be due later in the current tick): evict here rather than ask again.
+    pub(crate) reaped: bool,
+    /// The last try: go ahead over the capacity if room cannot be made.
+    pub(crate) last: bool,
+}
+
+impl Try {
+    /// The try number `tries`, after the room made elsewhere so far.
+    pub(crate) fn nth(tries: usize, reaped: bool) -> Try {
+        Try { reaped, last: tries == TRIES }
+    }
+}
+
 /// Removals of one write, reported after the lock is released: nearly
 /// always at most one, kept inline so that an eviction allocates nothing.
 struct Out<K, V> {
@@ -218,21 +235,21 @@ where
         value: Option<V>,
         deadline: Option<u64>,
         weight: u32,
-        force: bool,
+        attempt: Try,
     ) -> Result<(), Refused<K, V>> {
         if !self.is_live(id) {
             // An expired entry goes (reported `Expired`) and the key comes
             // back as new: room is made for it like for any new key (and
             // making room cannot then reap the entry being written).
             self.reap(id);
-            return self.insert(key, value, deadline.unwrap_or(NEVER), weight, force).map(drop);
+            return self.insert(key, value, deadline.unwrap_or(NEVER), weight, attempt).map(drop);
         }
         let old_weight = self.state_ref().weight(id);
         if self.inner.room.is_some() && u64::from(weight) > old_weight {
             // The entry's own weight is freed by the write; room for the
             // rest, never at its expense.
             self.credit += old_weight;
-            if let Err(elsewhere) = self.make_room(u64::from(weight), Some(id), None, force) {
+            if let Err(elsewhere) = self.make_room(u64::from(weight), Some(id), None, attempt) {
                 self.credit -= old_weight;
                 return Err((key, value, elsewhere));
             }
@@ -264,11 +281,11 @@ where
         value: Option<V>,
         deadline: u64,
         weight: u32,
-        force: bool,
+        attempt: Try,
     ) -> Result<u32, Refused<K, V>> {
         if self.inner.room.is_some() {
             let incoming = self.hash.map(|hash| (hash, u64::from(weight)));
-            if let Err(elsewhere) = self.make_room(u64::from(weight), None, incoming, force) {
+            if let Err(elsewhere) = self.make_room(u64::from(weight), None, incoming, attempt) {
                 return Err((key, value, elsewhere));
             }
             self.credit -= u64::from(weight);
@@ -298,7 +315,7 @@ where
         need: u64,
         protect: Option<u32>,
         incoming: Option<(u64, u64)>,
-        force: bool,
+        attempt: Try,
     ) -> Result<(), Elsewhere> {
         let Some(room) = &self.inner.room else {
             return Ok(());
@@ -331,7 +348,7 @@ where
                     Reaped::Done => {}
                 }
             }
-            if !force && self.inner.due_elsewhere(self.shard, now) {
+            if !attempt.reaped && !attempt.last && self.inner.due_elsewhere(self.shard, now) {
                 return Err(Elsewhere::Reap);
             }
             if let Some((parts, weight)) = self.state().evict(protect, incoming, &hasher) {
@@ -340,7 +357,7 @@ where
                 self.out.push(parts, RemovalCause::Evicted);
                 continue;
             }
-            if force {
+            if attempt.last {
                 room.force(need - self.credit);
                 self.credit = need;
                 return Ok(());
@@ -479,13 +496,15 @@ where
             return;
         }
         let (mut key, mut value) = (key, value);
+        let mut reaped = false;
         for tries in 0..=TRIES {
+            let attempt = Try::nth(tries, reaped);
             let mut w = self.write(hash);
             first(&mut w);
             let deadline = w.now.deadline(ttl);
             let done = match w.find(&key) {
-                Some(id) => w.overwrite(id, key, value, Some(deadline), weight, tries == TRIES),
-                None => w.insert(key, value, deadline, weight, tries == TRIES).map(drop),
+                Some(id) => w.overwrite(id, key, value, Some(deadline), weight, attempt),
+                None => w.insert(key, value, deadline, weight, attempt).map(drop),
             };
             match done {
                 Ok(()) => return,
@@ -493,6 +512,7 @@ where
                     (key, value) = (k, v);
                     let (shard, now) = (w.shard, w.now.get());
                     w.commit();
+                    reaped |= elsewhere == Elsewhere::Reap;
                     self.room_elsewhere(shard, elsewhere, now);
                 }
             }
@@ -525,8 +545,17 @@ where
                 } else {
                     let deadline = w.now.deadline(self.default_ttl);
                     match w.find(&key) {
-                        Some(id) => w.overwrite(id, key, Some(value), Some(deadline), weight, false),
-                        None => w.insert(key, Some(value), deadline, weight, false).map(drop),
+                        Some(id) => w.overwrite(
+                            id,
+                            key,
+                            Some(value),
+                            Some(deadline),
+                            weight,
+                            Try::default(),
+                        ),
+                        None => {
+                            w.insert(key, Some(value), deadline, weight, Try::default()).map(drop)
+                        }
                     }
                 };
                 if let Err((key, value, _)) = done {
@@ -587,6 +616,7 @@ where
         let stored = default.clone();
         let weight = self.weigh(&key, Some(&stored));
         let (mut key, mut value) = (key, Some(stored));
+        let mut reaped = false;
         for tries in 0..=TRIES {
             let mut w = self.write(hash);
             let found = w.find(&key);
@@ -607,10 +637,10 @@ where
                 return default;
             }
             let deadline = w.now.deadline(self.default_ttl);
-            let force = tries == TRIES;
+            let attempt = Try::nth(tries, reaped);
             let done = match found {
-                Some(id) => w.overwrite(id, key, value, Some(deadline), weight, force),
-                None => w.insert(key, value, deadline, weight, force).map(drop),
+                Some(id) => w.overwrite(id, key, value, Some(deadline), weight, attempt),
+                None => w.insert(key, value, deadline, weight, attempt).map(drop),
             };
             match done {
                 Ok(()) => return default,
@@ -618,6 +648,7 @@ where
                     (key, value) = (k, v);
                     let (shard, now) = (w.shard, w.now.get());
                     w.commit();
+                    reaped |= elsewhere == Elsewhere::Reap;
                     self.room_elsewhere(shard, elsewhere, now);
                 }
             }
@@ -632,6 +663,7 @@ where
     {
         let hash = self.table.hash(&key);
         let mut key = key;
+        let mut reaped = false;
         for tries in 0..=TRIES {
             let mut w = self.write(hash);
             let found = w.find(&key);
@@ -647,7 +679,7 @@ where
                     self.put_with(hash, key, Some(value), Expiry::Default, |_| {});
                     return Ok(n);
                 }
-                match w.overwrite(id, key, Some(value), None, weight, tries == TRIES) {
+                match w.overwrite(id, key, Some(value), None, weight, Try::nth(tries, reaped)) {
                     Ok(()) => {
                         if tries == 0 {
                             self.record(Read::Hit);
@@ -658,6 +690,7 @@ where
                         key = k;
                         let (shard, now) = (w.shard, w.now.get());
                         w.commit();
+                        reaped |= elsewhere == Elsewhere::Reap;
                         self.room_elsewhere(shard, elsewhere, now);
                         continue;
                     }
@@ -674,10 +707,10 @@ where
                 return Ok(amount);
             }
             let deadline = w.now.deadline(self.default_ttl);
-            let force = tries == TRIES;
+            let attempt = Try::nth(tries, reaped);
             let done = match found {
-                Some(id) => w.overwrite(id, key, Some(value), Some(deadline), weight, force),
-                None => w.insert(key, Some(value), deadline, weight, force).map(drop),
+                Some(id) => w.overwrite(id, key, Some(value), Some(deadline), weight, attempt),
+                None => w.insert(key, Some(value), deadline, weight, attempt).map(drop),
             };
             match done {
                 Ok(()) => return Ok(amount),
@@ -685,6 +718,7 @@ where
                     key = k;
                     let (shard, now) = (w.shard, w.now.get());
                     w.commit();
+                    reaped |= elsewhere == Elsewhere::Reap;
                     self.room_elsewhere(shard, elsewhere, now);
                 }
             }

@@ -25,7 +25,7 @@ use hashbrown::HashTable;
 use super::entry::Entry;
 use super::policy::{Policy, Weighed};
 use crate::list::{Link, MAX_ELEMENTS};
-use crate::time::NEVER;
+use crate::time::{LATEST, NEVER};
 use crate::unwind;
 use crate::wheel::{Polled, TimerView, Timers, Wheel};
 
@@ -69,7 +69,10 @@ struct Timed<'a, K, V> {
 #[inline]
 fn expiry<K, V>(entry: &Entry<K, V>, touched: Option<&AtomicU64>, idle: Option<u64>) -> u64 {
     match (idle, touched) {
-        (Some(idle), Some(at)) => entry.deadline.min(at.load(Relaxed).saturating_add(idle)),
+        // The idle deadline saturates where TTL deadlines do: never `NEVER`.
+        (Some(idle), Some(at)) => {
+            entry.deadline.min(at.load(Relaxed).saturating_add(idle).min(LATEST))
+        }
         _ => entry.deadline,
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! Keys and value seeds are raw bytes: the runner folds keys into
 //! `0..KEYS`, so that calls meet each other's keys, and maps seeds to values
-//! through [`Value::pick`].
+//! through [`Value::pick`]. Each value type also has a deterministic weight
+//! ([`Value::weight`]), the weigher of a weighted run.
 
 use std::fmt::Debug;
 use std::time::Duration;
@@ -34,6 +35,50 @@ impl TtlArg {
             TtlArg::Zero => Some(Duration::ZERO),
             TtlArg::Nanos(n) => Some(Duration::from_nanos(n)),
             TtlArg::Max => Some(Duration::MAX),
+        }
+    }
+}
+
+/// What a `load` call's loader finds upstream (`Loaded`), or its failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LoadArg {
+    /// `Loaded::Value` of the value of this seed: the default TTL.
+    Value(u8),
+    /// `Loaded::ValueWithTtl` of the value of this seed.
+    ValueWithTtl(u8, TtlArg),
+    /// `Loaded::Absent`: a negative marker with the negative TTL.
+    Absent,
+    /// The loader returns an error.
+    Fails,
+}
+
+/// The predicate of a `retain` call, of the key and the value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Keep {
+    /// Keeps the values that hold an even integer.
+    EvenValues,
+    /// Keeps the odd keys.
+    OddKeys,
+    /// Keeps the keys below this one (folded into `0..=KEYS`).
+    KeysBelow(u8),
+    /// Keeps the values that weigh at most 2.
+    LightValues,
+    /// Keeps nothing.
+    Nothing,
+    /// Keeps everything.
+    Everything,
+}
+
+impl Keep {
+    /// Whether `retain` keeps `k` holding `v`.
+    pub(crate) fn keeps<V: Value>(self, k: u8, v: &V) -> bool {
+        match self {
+            Keep::EvenValues => v.int().is_some_and(|n| n % 2 == 0),
+            Keep::OddKeys => k % 2 == 1,
+            Keep::KeysBelow(n) => k < n % (KEYS + 1),
+            Keep::LightValues => v.weight() <= 2,
+            Keep::Nothing => false,
+            Keep::Everything => true,
         }
     }
 }
@@ -68,10 +113,24 @@ pub(crate) enum Op {
     GetOrInsertWith(u8, u8),
     /// The loader fails when the flag is set.
     TryGetOrInsertWith(u8, u8, bool),
+    /// `load` of the key with a loader that finds this.
+    Load(u8, LoadArg),
+    /// `get_many` of these keys, in this order (repeats allowed).
+    GetMany(Vec<u8>),
+    /// `set_many` of these pairs of key and value seed, in this order
+    /// (repeats allowed: the last value wins).
+    SetMany(Vec<(u8, u8)>),
+    Retain(Keep),
+    /// `iter()`, collected.
+    Iter,
     RunPendingTasks,
     Stats,
     /// Moves the clock by this many nanoseconds.
     Advance(u64),
+    /// Moves the clock by one tick of the cache, minus 1 ns, exactly, or
+    /// plus 1 ns (the field, folded): onto the edge where a read renews the
+    /// time to idle again.
+    AdvanceTick(i8),
     /// Moves the clock onto one of the deadlines in the cache (picked by the
     /// first field), plus -1, 0 or +1 nanosecond (the second, folded).
     ///
@@ -85,9 +144,15 @@ pub(crate) enum Op {
 
 /// The value types of a run: `incr` must be able to fail on each of them.
 pub(crate) trait Value: Clone + Ord + Debug + Counter + Send + Sync + 'static {
+    /// The most a value of the type weighs.
+    const HEAVIEST: u32;
     /// A value from a small domain that includes the integer extremes (and,
     /// for `String`, text that holds no integer).
     fn pick(seed: u8) -> Self;
+    /// The weigher of a weighted run: a few units, deterministic, from 1 to
+    /// [`HEAVIEST`](Value::HEAVIEST), so that small capacities meet values
+    /// heavier than themselves.
+    fn weight(&self) -> u32;
     /// The integer the model reads in the value, if any.
     fn int(&self) -> Option<i64>;
     /// The value holding `n`, if the type can.
@@ -105,8 +170,13 @@ fn pick_int(seed: u8) -> i64 {
 }
 
 impl Value for i64 {
+    const HEAVIEST: u32 = 4;
     fn pick(seed: u8) -> Self {
         pick_int(seed)
+    }
+    /// `1 + |v| % 4`.
+    fn weight(&self) -> u32 {
+        1 + (self.unsigned_abs() % 4) as u32
     }
     fn int(&self) -> Option<i64> {
         Some(*self)
@@ -117,6 +187,11 @@ impl Value for i64 {
 }
 
 impl Value for u8 {
+    const HEAVIEST: u32 = 3;
+    /// `1 + v % 3`.
+    fn weight(&self) -> u32 {
+        1 + u32::from(*self % 3)
+    }
     fn pick(seed: u8) -> Self {
         match seed % 4 {
             0 => u8::MAX,
@@ -133,6 +208,11 @@ impl Value for u8 {
 }
 
 impl Value for String {
+    const HEAVIEST: u32 = 5;
+    /// `1 + len % 5`.
+    fn weight(&self) -> u32 {
+        1 + (self.len() % 5) as u32
+    }
     fn pick(seed: u8) -> Self {
         const NOT_INTEGERS: [&str; 8] = ["abc", "", "01", "+1", " 7", "-0", "1.5", "-"];
         match seed % 3 {

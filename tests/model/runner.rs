@@ -1,51 +1,53 @@
-//! The model, and the runner that applies each [`Op`] to a cache and to the
-//! model and compares them. Shared by the proptest sequences
+//! The runner that applies each [`Op`] to a cache and to the model
+//! (`reference.rs`) and compares them. Shared by the proptest sequences
 //! (`sequence.rs`) and the fuzz target `ops` (fuzz/), which includes this
-//! file and `op.rs` by path.
-//!
-//! The model is a plain map from key to value (`None`: a negative marker)
-//! and deadline (`None`: persistent), in nanoseconds on the mock clock. It
-//! keeps expired entries until it knows they are gone: every removed value
-//! is reported to the removal listener, so the model knows exactly which
-//! expired values the cache still holds; expired markers are reported to
-//! nobody, so for them it keeps an upper bound (that is all `timers()` is
-//! checked against).
+//! file, `op.rs`, `reference.rs` and `weights.rs` by path.
 //!
 //! After every call the runner checks:
-//! - the call's answer;
+//! - the call's answer, and whether it ran its loader;
 //! - the listener's reports: the ones the call must make (a value replaced,
-//!   removed, or met expired), and no other but expired entries reaped and,
-//!   in a bounded cache, entries evicted by an insert;
-//! - `ttl` of every key, which neither reaps nor counts nor touches the
-//!   eviction policy, and `items()`;
+//!   removed, met expired, or refused for its weight), and no other but
+//!   expired entries reaped and, in a bounded cache, entries evicted by a
+//!   write; a key no more often than the call must report it (twice for
+//!   a refused value: the one it replaced, and itself), but for a batch
+//!   (`set_many`), which may write a key more than once;
+//! - `ttl` of every key (exact, the earlier of the deadline and the idle
+//!   deadline), which neither reaps nor counts nor renews anything, and
+//!   `items()`;
 //! - in a bounded cache: the model cannot tell which key is evicted, so a
-//!   live key that vanished is taken as evicted, and the runner checks that
-//!   evictions happen only when a call puts a new key into a full cache,
-//!   exactly as many as bring the cache back to its capacity (expired
-//!   entries go first), never of the inserted key, and that each evicted
-//!   value is reported `Evicted` and counted in `stats().evictions`;
-//! - `timers()` between the live entries with a deadline and every entry
+//!   live key that vanished is taken as evicted; `weights.rs` checks that
+//!   only writes evict, never their own key, that the live entries weigh at
+//!   most the capacity afterwards, and no more was evicted than needed;
+//!   each evicted value must be reported `Evicted`, and `stats().evictions`
+//!   counts them (and the refused values) exactly;
+//! - `timers()` between the live entries with an expiry and every entry
 //!   with one that the cache may still hold (exact after reaping);
-//! - `assert_invariants()`, and `stats()` never going backwards.
+//! - `assert_invariants()`, the counters of `stats()` never going
+//!   backwards, and `stats().weight` (see `weights.rs`).
 
-use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::cell::{Cell, RefCell};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use wheelcache::{Cache, Error, Lookup, MockClock, RemovalCause, Stats, Ttl};
+use wheelcache::{Cache, Error, Loaded, MockClock, RemovalCause, Stats, Ttl};
 
-use super::op::{Op, Value, KEYS};
-
-/// The latest deadline: TTLs up to `Duration::MAX` saturate here, at
-/// `u64::MAX - 1` nanoseconds (about 584 years) on the cache's clock.
-const LATEST: u128 = u64::MAX as u128 - 1;
+use super::op::{LoadArg, Op, Value, KEYS};
+use super::reference::{Model, Rules};
+use super::weights::{self, Writes};
 
 /// How a cache under test is built, and how the run looks at it.
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
     pub(crate) shards: usize,
+    /// In entries, or in weight when `weighted`.
     pub(crate) capacity: Option<u64>,
+    /// A weigher of [`Value::weight`] (only with a capacity).
+    pub(crate) weighted: bool,
+    /// What one unit of [`Value::weight`] weighs (a weighted run only):
+    /// a large unit with a capacity as large gives a bounded cache several
+    /// shards (one per 64 Ki units at most) while it holds only `KEYS` keys.
+    pub(crate) weight_unit: u32,
+    pub(crate) time_to_idle: Option<Duration>,
     pub(crate) tick: Duration,
     pub(crate) default_ttl: Option<Duration>,
     pub(crate) negative_ttl: Duration,
@@ -54,89 +56,44 @@ pub(crate) struct Settings {
     pub(crate) len_every_step: bool,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-struct Entry<V> {
-    value: Option<V>,
-    deadline: Option<u128>,
-}
-
-#[derive(Clone, Debug)]
-struct Model<V> {
-    /// Every entry the cache may hold: all the live ones, and the expired
-    /// ones not known to be reaped.
-    entries: BTreeMap<u8, Entry<V>>,
-    /// The mock clock, in nanoseconds.
-    now: u128,
-}
-
-impl<V: Value> Model<V> {
-    fn is_live(&self, e: &Entry<V>) -> bool {
-        e.deadline.is_none_or(|d| d > self.now)
-    }
-
-    fn live(&self, k: u8) -> Option<&Entry<V>> {
-        self.entries.get(&k).filter(|e| self.is_live(e))
-    }
-
-    fn expired(&self, k: u8) -> Option<&Entry<V>> {
-        self.entries.get(&k).filter(|e| !self.is_live(e))
-    }
-
-    fn live_value(&self, k: u8) -> Option<V> {
-        self.live(k).and_then(|e| e.value.clone())
-    }
-
-    fn deadline(&self, ttl: Option<Duration>) -> Option<u128> {
-        ttl.map(|t| (self.now + t.as_nanos()).min(LATEST))
-    }
-
-    fn lookup(&self, k: u8) -> Lookup<V> {
-        match self.live(k) {
-            None => Lookup::Miss,
-            Some(Entry { value: None, .. }) => Lookup::Negative,
-            Some(Entry { value: Some(v), .. }) => Lookup::Hit(v.clone()),
-        }
-    }
-
-    fn ttl(&self, k: u8) -> Ttl {
-        match self.live(k).map(|e| e.deadline) {
-            None => Ttl::Missing,
-            Some(None) => Ttl::Persistent,
-            Some(Some(d)) => Ttl::Remaining(Duration::from_nanos((d - self.now) as u64)),
-        }
-    }
-
-    /// Live entries, markers included: what counts against a capacity.
-    fn live_count(&self) -> usize {
-        self.entries.values().filter(|e| self.is_live(e)).count()
-    }
-
-    /// Live values (no markers), by key.
-    fn items(&self) -> Vec<(u8, V)> {
-        self.entries
-            .iter()
-            .filter(|(_, e)| self.is_live(e))
-            .filter_map(|(&k, e)| Some((k, e.value.clone()?)))
-            .collect()
-    }
-}
-
 type Report<V> = (u8, V, RemovalCause);
+
+const EXPIRED: &[RemovalCause] = &[RemovalCause::Expired];
+const EVICTED: &[RemovalCause] = &[RemovalCause::Evicted];
+const REMOVED: &[RemovalCause] = &[RemovalCause::Removed];
+const REPLACED: &[RemovalCause] = &[RemovalCause::Replaced];
+/// A batch write in a bounded cache may evict a value of its own keys
+/// (even one it wrote itself) before it would have replaced it.
+const REPLACED_OR_EVICTED: &[RemovalCause] = &[RemovalCause::Replaced, RemovalCause::Evicted];
+
+/// What the loader of a failing load returns.
+const FAILED: &str = "the loader failed";
+
+/// A report a call must make: `key` with `value`, for one of `causes`.
+#[derive(Debug)]
+struct Must<V> {
+    key: u8,
+    value: V,
+    causes: &'static [RemovalCause],
+}
 
 /// What the listener must and may report for one call.
 struct Expect<V> {
     /// Reports the call must make, in any order.
-    must: Vec<Report<V>>,
+    must: Vec<Must<V>>,
     /// The call may reap (and report) expired entries of any key.
     may_reap: bool,
-    /// The call put this key, which had no live entry, into the cache: in a
-    /// full bounded cache another key's entry may be evicted.
-    inserts: Option<u8>,
+    /// What the call writes, and so what it may evict.
+    writes: Writes,
+    /// Evictions `stats()` may count beyond the reports and the vanished
+    /// keys: a batch's keys whose live marker was evicted rather than
+    /// replaced (nobody hears of markers).
+    hidden: u64,
 }
 
 impl<V> Expect<V> {
     fn nothing() -> Self {
-        Expect { must: Vec::new(), may_reap: false, inserts: None }
+        Expect { must: Vec::new(), may_reap: false, writes: Writes::None, hidden: 0 }
     }
 }
 
@@ -149,7 +106,7 @@ pub(crate) struct Runner<V: Value> {
     settings: Settings,
     /// The last `stats()`, which must never go backwards.
     stats: Stats,
-    /// Entries seen evicted so far.
+    /// Evictions seen so far (values refused for their weight included).
     evicted: u64,
     step: usize,
 }
@@ -183,8 +140,22 @@ impl<V: Value> Runner<V> {
         if let Some(capacity) = settings.capacity {
             builder = builder.max_capacity(capacity);
         }
+        assert!(!settings.weighted || settings.capacity.is_some(), "a weigher needs a capacity");
+        if settings.weighted {
+            let unit = settings.weight_unit;
+            builder = builder.weigher(move |_: &u8, v: &V| v.weight() * unit);
+        }
+        if let Some(idle) = settings.time_to_idle {
+            builder = builder.time_to_idle(idle);
+        }
         let cache = builder.build().expect("valid settings");
-        let model = Model { entries: BTreeMap::new(), now: 0 };
+        let model = Model::new(Rules {
+            tick: settings.tick.as_nanos(),
+            idle: settings.time_to_idle.map(|d| d.as_nanos()),
+            weighted: settings.weighted,
+            unit: u64::from(settings.weight_unit),
+            capacity: settings.capacity,
+        });
         Runner {
             cache,
             clock,
@@ -212,8 +183,10 @@ impl<V: Value> Runner<V> {
         self.step(&Op::Clear);
         assert_eq!(self.cache.len(), 0, "len after clear");
         assert_eq!(self.cache.timers(), 0, "timers after clear");
+        assert_eq!(self.cache.stats().weight, 0, "stats().weight after clear");
         assert!(self.reports.lock().unwrap().is_empty(), "reports after clear");
-        if self.settings.capacity.is_some_and(|c| c >= u64::from(KEYS)) {
+        let room = u64::from(KEYS) * self.model.heaviest();
+        if self.settings.capacity.is_some_and(|c| c >= room) {
             assert_eq!(self.evicted, 0, "a cache with room for every key evicted");
         }
         self.cache.assert_invariants();
@@ -223,6 +196,10 @@ impl<V: Value> Runner<V> {
         k % KEYS
     }
 
+    fn bounded(&self) -> bool {
+        self.settings.capacity.is_some()
+    }
+
     fn apply(&mut self, op: &Op) -> Expect<V> {
         let s = self.step;
         let (cache, model) = (&self.cache, &self.model);
@@ -230,11 +207,13 @@ impl<V: Value> Runner<V> {
             Op::GetItem(k) => {
                 let k = Self::key(k);
                 assert_eq!(cache.get_item(&k), model.lookup(k), "step {s}: {op:?}");
+                self.model.read(k);
                 Expect::nothing()
             }
             Op::Get(k) => {
                 let k = Self::key(k);
                 assert_eq!(cache.get(&k), model.live_value(k), "step {s}: {op:?}");
+                self.model.read(k);
                 Expect::nothing()
             }
             Op::Contains(k) => {
@@ -276,6 +255,7 @@ impl<V: Value> Runner<V> {
                 match model.live_value(k) {
                     Some(old) => {
                         assert_eq!(got, old, "step {s}: {op:?} over a live value");
+                        self.model.read(k);
                         Expect::nothing()
                     }
                     None => {
@@ -303,7 +283,7 @@ impl<V: Value> Runner<V> {
                 match got {
                     Some((k, v)) => {
                         assert_eq!(model.live_value(k), Some(v.clone()), "step {s}: popitem {k}");
-                        expect.must.push((k, v, RemovalCause::Removed));
+                        expect.must.push(Must { key: k, value: v, causes: REMOVED });
                         self.model.entries.remove(&k);
                     }
                     None => assert_eq!(model.items(), [], "step {s}: popitem found nothing"),
@@ -316,16 +296,12 @@ impl<V: Value> Runner<V> {
                     .entries
                     .iter()
                     .filter_map(|(&k, e)| {
-                        let cause = if model.is_live(e) {
-                            RemovalCause::Removed
-                        } else {
-                            RemovalCause::Expired
-                        };
-                        Some((k, e.value.clone()?, cause))
+                        let causes = if model.is_live(e) { REMOVED } else { EXPIRED };
+                        Some(Must { key: k, value: e.value.clone()?, causes })
                     })
                     .collect();
                 self.model.entries.clear();
-                Expect { must, may_reap: false, inserts: None }
+                Expect { must, ..Expect::nothing() }
             }
             Op::Len | Op::IsEmpty => {
                 let want = model.items().len();
@@ -364,6 +340,12 @@ impl<V: Value> Runner<V> {
                 assert_eq!(keys, want, "step {s}: iter_keys (each key once)");
                 Expect::nothing()
             }
+            Op::Iter => {
+                let mut items: Vec<(u8, V)> = cache.iter().collect();
+                items.sort_unstable();
+                assert_eq!(items, model.items(), "step {s}: iter (each live entry once)");
+                Expect::nothing()
+            }
             Op::DrainKeys => {
                 let mut seen = Vec::new();
                 for k in cache.iter_keys() {
@@ -377,8 +359,30 @@ impl<V: Value> Runner<V> {
                 for k in &want {
                     self.model.entries.remove(k);
                 }
-                let must = items.into_iter().map(|(k, v)| (k, v, RemovalCause::Removed)).collect();
-                Expect { must, may_reap: false, inserts: None }
+                let must = items
+                    .into_iter()
+                    .map(|(key, value)| Must { key, value, causes: REMOVED })
+                    .collect();
+                Expect { must, ..Expect::nothing() }
+            }
+            Op::Retain(keep) => {
+                let judged = RefCell::new(Vec::new());
+                cache.retain(|&k, v: &V| {
+                    judged.borrow_mut().push((k, v.clone()));
+                    keep.keeps(k, v)
+                });
+                let mut judged = judged.into_inner();
+                judged.sort_unstable();
+                let items = model.items();
+                assert_eq!(judged, items, "step {s}: {op:?} judged each live value once");
+                let mut must = Vec::new();
+                for (k, v) in items {
+                    if !keep.keeps(k, &v) {
+                        self.model.entries.remove(&k);
+                        must.push(Must { key: k, value: v, causes: REMOVED });
+                    }
+                }
+                Expect { must, ..Expect::nothing() }
             }
             Op::Expire(k, ttl) => {
                 let (k, ttl) = (Self::key(k), ttl.duration());
@@ -391,8 +395,10 @@ impl<V: Value> Runner<V> {
                 let live = model.live(k).is_some();
                 assert_eq!(got, live, "step {s}: {op:?}");
                 if live {
-                    let deadline = model.deadline(ttl);
-                    self.model.entries.get_mut(&k).expect("live").deadline = deadline;
+                    // A write: a new deadline, and the idle one renewed.
+                    let (deadline, now) = (model.deadline(ttl), model.now);
+                    let e = self.model.entries.get_mut(&k).expect("live");
+                    (e.deadline, e.touched) = (deadline, now);
                     Expect::nothing()
                 } else {
                     // An expired entry met by `expire` is reaped.
@@ -430,13 +436,51 @@ impl<V: Value> Runner<V> {
                 let got = cache.try_get_or_insert_with(k, || {
                     called.set(true);
                     if fails {
-                        Err("the loader failed")
+                        Err(FAILED)
                     } else {
                         Ok(v.clone())
                     }
                 });
-                let v = if fails { Err("the loader failed") } else { Ok(v) };
+                let v = if fails { Err(FAILED) } else { Ok(v) };
                 self.loaded(op, k, v, got, called.get())
+            }
+            Op::Load(k, arg) => {
+                let k = Self::key(k);
+                let called = Cell::new(false);
+                let got = cache.load(k, || {
+                    called.set(true);
+                    match arg {
+                        LoadArg::Value(seed) => Ok(Loaded::Value(V::pick(seed))),
+                        LoadArg::ValueWithTtl(seed, ttl) => {
+                            Ok(Loaded::ValueWithTtl(V::pick(seed), ttl.duration()))
+                        }
+                        LoadArg::Absent => Ok(Loaded::Absent),
+                        LoadArg::Fails => Err(FAILED),
+                    }
+                });
+                self.load(op, k, arg, got, called.get())
+            }
+            Op::GetMany(ref keys) => {
+                let keys: Vec<u8> = keys.iter().map(|&k| Self::key(k)).collect();
+                let refs: Vec<&u8> = keys.iter().collect();
+                let got = cache.get_many(&refs);
+                let want: Vec<Option<V>> = keys.iter().map(|&k| model.live_value(k)).collect();
+                assert_eq!(got, want, "step {s}: get_many({keys:?})");
+                for &k in &keys {
+                    self.model.read(k);
+                }
+                Expect::nothing()
+            }
+            Op::SetMany(ref pairs) => {
+                let items: Vec<(u8, V)> =
+                    pairs.iter().map(|&(k, seed)| (Self::key(k), V::pick(seed))).collect();
+                cache.set_many(items.clone());
+                let mut expect =
+                    Expect { may_reap: self.bounded(), writes: Writes::Batch, ..Expect::nothing() };
+                for (k, v) in items {
+                    self.put(k, Some(v), self.settings.default_ttl, &mut expect);
+                }
+                expect
             }
             Op::RunPendingTasks => {
                 cache.run_pending_tasks();
@@ -452,17 +496,17 @@ impl<V: Value> Runner<V> {
                 self.advance(u128::from(n));
                 Expect::nothing()
             }
+            Op::AdvanceTick(offset) => {
+                let by = model.rules.tick as i128 + i128::from(offset % 2);
+                self.advance(by as u128);
+                Expect::nothing()
+            }
             Op::AdvanceToDeadline(pick, offset) => {
-                let deadlines: Vec<u128> = model
-                    .entries
-                    .values()
-                    .filter_map(|e| e.deadline)
-                    // Not to the saturated deadline of a `Duration::MAX` TTL:
-                    // see `Op::AdvanceToDeadline`.
-                    .filter(|&d| d > model.now && d < LATEST)
-                    .collect();
-                if let Some(&d) = deadlines.get(usize::from(pick) % deadlines.len().max(1)) {
-                    let to = (d as i128 + i128::from(offset % 2)) as u128;
+                // Not to the saturated deadline of a `Duration::MAX` TTL:
+                // see `Op::AdvanceToDeadline`.
+                let expiries = model.expiries();
+                if let Some(&at) = expiries.get(usize::from(pick) % expiries.len().max(1)) {
+                    let to = (at as i128 + i128::from(offset % 2)) as u128;
                     self.advance(to.saturating_sub(self.model.now));
                 }
                 Expect::nothing()
@@ -471,41 +515,57 @@ impl<V: Value> Runner<V> {
     }
 
     fn advance(&mut self, by: u128) {
-        let by = by.min(LATEST - self.model.now);
+        let by = by.min(super::reference::LATEST - self.model.now);
         self.clock.advance(Duration::from_nanos(by as u64));
         self.model.now += by;
     }
 
     /// A write of `value` (`None`: a marker) to `k` with `ttl`.
     fn write(&mut self, k: u8, value: Option<V>, ttl: Option<Duration>) -> Expect<V> {
-        let model = &mut self.model;
-        let mut expect = Expect { may_reap: self.settings.capacity.is_some(), ..Expect::nothing() };
-        match model.entries.get(&k) {
-            Some(e) if model.is_live(e) => {
-                if let Some(old) = &e.value {
-                    expect.must.push((k, old.clone(), RemovalCause::Replaced));
-                }
-            }
-            Some(e) => {
-                if let Some(old) = &e.value {
-                    expect.must.push((k, old.clone(), RemovalCause::Expired));
-                }
-                expect.inserts = Some(k);
-            }
-            None => expect.inserts = Some(k),
-        }
-        let deadline = model.deadline(ttl);
-        model.entries.insert(k, Entry { value, deadline });
+        let mut expect =
+            Expect { may_reap: self.bounded(), writes: Writes::One(k), ..Expect::nothing() };
+        self.put(k, value, ttl, &mut expect);
         expect
+    }
+
+    /// Puts `value` into the model for a write of `k` with `ttl`, and adds
+    /// to `expect` the reports it makes: the old value replaced (or met
+    /// expired); a value heavier than the whole capacity is not stored but
+    /// reported evicted at once.
+    fn put(&mut self, k: u8, value: Option<V>, ttl: Option<Duration>, expect: &mut Expect<V>) {
+        let batch = expect.writes == Writes::Batch && self.bounded();
+        let model = &mut self.model;
+        if let Some(old) = model.entries.remove(&k) {
+            let live = model.is_live(&old);
+            match old.value {
+                Some(value) => {
+                    let causes = match (live, batch) {
+                        (false, _) => EXPIRED,
+                        (true, false) => REPLACED,
+                        (true, true) => REPLACED_OR_EVICTED,
+                    };
+                    expect.must.push(Must { key: k, value, causes });
+                }
+                None if live && batch => expect.hidden += 1,
+                None => {}
+            }
+        }
+        if model.refuses(value.as_ref()) {
+            let value = value.expect("a marker weighs 1");
+            expect.must.push(Must { key: k, value, causes: EVICTED });
+        } else {
+            let entry = model.entry(value, ttl);
+            model.entries.insert(k, entry);
+        }
     }
 
     /// A removal of `k`: whether it had a live entry (marker or value).
     fn remove(&mut self, k: u8) -> (bool, Expect<V>) {
         let mut expect = Expect::nothing();
         let live = self.model.live(k).is_some();
-        if let Some(Entry { value: Some(v), .. }) = self.model.entries.remove(&k) {
-            let cause = if live { RemovalCause::Removed } else { RemovalCause::Expired };
-            expect.must.push((k, v, cause));
+        if let Some(Some(value)) = self.model.entries.remove(&k).map(|e| e.value) {
+            let causes = if live { REMOVED } else { EXPIRED };
+            expect.must.push(Must { key: k, value, causes });
         }
         (live, expect)
     }
@@ -521,8 +581,8 @@ impl<V: Value> Runner<V> {
             .collect();
         let mut expect = Expect { may_reap: true, ..Expect::nothing() };
         for k in expired {
-            if let Some(Entry { value: Some(v), .. }) = self.model.entries.remove(&k) {
-                expect.must.push((k, v, RemovalCause::Expired));
+            if let Some(Some(value)) = self.model.entries.remove(&k).map(|e| e.value) {
+                expect.must.push(Must { key: k, value, causes: EXPIRED });
             }
         }
         expect
@@ -541,13 +601,25 @@ impl<V: Value> Runner<V> {
                         .ok_or(Error::Overflow),
                 };
                 assert_eq!(got, want, "step {s}: incr({k}, {amount}) on {old:?}");
+                // A failed `incr` changes nothing, and is no access.
                 let Ok(sum) = want else {
                     return Expect::nothing();
                 };
-                // In place: the deadline stays exactly as it was.
-                self.model.entries.get_mut(&k).expect("live").value = V::of(sum);
-                let must = vec![(k, old, RemovalCause::Replaced)];
-                Expect { must, may_reap: false, inserts: None }
+                let new = V::of(sum).expect("checked above");
+                let must = vec![Must { key: k, value: old, causes: REPLACED }];
+                let mut expect =
+                    Expect { must, may_reap: self.bounded(), writes: Writes::One(k), hidden: 0 };
+                if self.model.refuses(Some(&new)) {
+                    self.model.entries.remove(&k);
+                    expect.must.push(Must { key: k, value: new, causes: EVICTED });
+                } else {
+                    // In place: the deadline stays exactly as it was; the
+                    // idle deadline is renewed.
+                    let now = self.model.now;
+                    let e = self.model.entries.get_mut(&k).expect("live");
+                    (e.value, e.touched) = (Some(new), now);
+                }
+                expect
             }
             None => match V::of(amount) {
                 None => {
@@ -573,7 +645,11 @@ impl<V: Value> Runner<V> {
         called: bool,
     ) -> Expect<V> {
         let s = self.step;
-        if let Some(old) = self.model.live_value(k) {
+        // The lookup that finds a live entry is a read, even of a marker
+        // (which counts as absent here).
+        let found = self.model.live_value(k);
+        self.model.read(k);
+        if let Some(old) = found {
             assert_eq!(got, Ok(old), "step {s}: {op:?} over a live value");
             assert!(!called, "step {s}: {op:?} ran its loader over a live value");
             return Expect::nothing();
@@ -587,24 +663,94 @@ impl<V: Value> Runner<V> {
         }
     }
 
+    /// `load(k)` with a loader that finds `arg`, which answered `got` and
+    /// did or did not call the loader.
+    fn load(
+        &mut self,
+        op: &Op,
+        k: u8,
+        arg: LoadArg,
+        got: Result<Option<V>, &'static str>,
+        called: bool,
+    ) -> Expect<V> {
+        let s = self.step;
+        if let Some(e) = self.model.live(k) {
+            // A live value, or a live marker's "absent", without loading.
+            assert_eq!(got, Ok(e.value.clone()), "step {s}: {op:?} over a live entry");
+            assert!(!called, "step {s}: {op:?} ran its loader over a live entry");
+            self.model.read(k);
+            return Expect::nothing();
+        }
+        assert!(called, "step {s}: {op:?} did not run its loader");
+        match arg {
+            LoadArg::Fails => {
+                assert_eq!(got, Err(FAILED), "step {s}: {op:?}");
+                // A failed load changes nothing.
+                Expect::nothing()
+            }
+            LoadArg::Absent => {
+                assert_eq!(got, Ok(None), "step {s}: {op:?}");
+                self.write(k, None, Some(self.settings.negative_ttl))
+            }
+            LoadArg::Value(seed) => {
+                let v = V::pick(seed);
+                assert_eq!(got, Ok(Some(v.clone())), "step {s}: {op:?}");
+                self.write(k, Some(v), self.settings.default_ttl)
+            }
+            LoadArg::ValueWithTtl(seed, ttl) => {
+                let v = V::pick(seed);
+                assert_eq!(got, Ok(Some(v.clone())), "step {s}: {op:?}");
+                match ttl.duration() {
+                    // Stored already expired: the key is left without an
+                    // entry (the one it had was not live).
+                    Some(Duration::ZERO) => self.remove(k).1,
+                    ttl => self.write(k, Some(v), ttl),
+                }
+            }
+        }
+    }
+
     /// Checks the listener's reports of the last call against `expect`,
-    /// forgets the reaped entries, and returns the evicted ones.
+    /// forgets the reaped entries, and returns the evicted ones, in the
+    /// order they were reported.
     fn check_reports(&mut self, op: &Op, before: &Model<V>, expect: &Expect<V>) -> Vec<(u8, V)> {
         let s = self.step;
         let mut reports = std::mem::take(&mut *self.reports.lock().unwrap());
-        let mut keys: Vec<u8> = reports.iter().map(|r| r.0).collect();
-        keys.sort_unstable();
-        assert!(
-            keys.windows(2).all(|w| w[0] != w[1]),
-            "step {s}: {op:?} reported a key twice: {reports:?}"
-        );
-        for want in &expect.must {
-            let Some(at) = reports.iter().position(|r| r == want) else {
-                panic!("step {s}: {op:?} did not report {want:?}; it reported {reports:?}");
-            };
-            reports.swap_remove(at);
+        if expect.writes != Writes::Batch {
+            // A key once, unless the call must report it more often (a
+            // refused value, and the value it replaced).
+            for k in 0..KEYS {
+                let n = reports.iter().filter(|r| r.0 == k).count();
+                let must = expect.must.iter().filter(|m| m.key == k).count();
+                assert!(n <= must.max(1), "step {s}: {op:?} reported {k} {n} times: {reports:?}");
+            }
+        }
+        // Each required report, matched first by its likeliest cause (a
+        // batch's value that may have been evicted was most likely
+        // replaced), then by any cause it may have.
+        let mut pending: Vec<&Must<V>> = expect.must.iter().collect();
+        let all = reports.clone();
+        for strict in [true, false] {
+            pending.retain(|want| {
+                let fits = |r: &Report<V>| {
+                    r.0 == want.key
+                        && r.1 == want.value
+                        && if strict { r.2 == want.causes[0] } else { want.causes.contains(&r.2) }
+                };
+                let Some(at) = reports.iter().position(fits) else {
+                    return true;
+                };
+                if reports.remove(at).2 == RemovalCause::Evicted {
+                    self.evicted += 1;
+                }
+                false
+            });
+        }
+        if let Some(want) = pending.first() {
+            panic!("step {s}: {op:?} did not report {want:?}; it reported {all:?}");
         }
         let mut evicted = Vec::new();
+        let evicts = expect.writes != Writes::None && self.bounded();
         for (k, v, cause) in reports {
             let was = before.entries.get(&k);
             match cause {
@@ -615,43 +761,38 @@ impl<V: Value> Runner<V> {
                         self.model.entries.remove(&k);
                     }
                 }
-                RemovalCause::Evicted if expect.inserts.is_some() => evicted.push((k, v)),
-                _ => panic!("step {s}: {op:?} reported {k}={v:?} {cause:?} unexpectedly"),
+                RemovalCause::Evicted if evicts => evicted.push((k, v)),
+                _ => panic!(
+                    "step {s}: {op:?} reported {k}={v:?} {cause:?} unexpectedly (all reports: \
+                     {all:?})"
+                ),
             }
         }
         evicted
     }
 
     /// Compares the whole cache with the model after a call that made the
-    /// reports `evicted`.
+    /// reports `evicted` (in order).
     fn check_state(&mut self, op: &Op, expect: &Expect<V>, mut evicted: Vec<(u8, V)>) {
         let s = self.step;
+        let what =
+            || format!("step {s}: {op:?} (the model before the evictions: {:?})", self.model);
         // A live key the cache no longer holds can only have been evicted.
-        let live = self.model.live_count();
         let mut gone = Vec::new();
         for k in 0..KEYS {
             let (got, want) = (self.cache.ttl(&k), self.model.ttl(k));
             if got != want {
-                let eviction = self.settings.capacity.is_some() && got == Ttl::Missing;
+                let eviction = self.bounded() && got == Ttl::Missing;
                 assert!(eviction, "step {s}: after {op:?}, ttl({k}) is {got:?}, not {want:?}");
                 gone.push(k);
             }
         }
         if let Some(capacity) = self.settings.capacity {
-            let over = live.saturating_sub(usize::try_from(capacity).unwrap_or(usize::MAX));
-            assert_eq!(
-                gone.len(),
-                over,
-                "step {s}: {op:?} evicted {gone:?} with {live} live entries for a capacity \
-                 of {capacity} (the model: {:?})",
-                self.model
-            );
-            if let Some(&k) = gone.first() {
-                assert!(
-                    expect.inserts.is_some_and(|new| !gone.contains(&new)),
-                    "step {s}: {op:?} evicted {k} without inserting another key"
-                );
-            }
+            // Victims holding values are each reported, in the order they
+            // were evicted; a marker's place in that order is unknown.
+            let values = gone.iter().all(|k| self.model.entries[k].value.is_some());
+            let last = evicted.iter().rev().map(|e| e.0).find(|k| values && gone.contains(k));
+            weights::check_evictions(&self.model, capacity, &gone, last, expect.writes, &what);
         }
         for &k in &gone {
             let entry = self.model.entries.remove(&k).expect("a live entry");
@@ -659,7 +800,7 @@ impl<V: Value> Runner<V> {
                 let Some(at) = evicted.iter().position(|e| *e == (k, v.clone())) else {
                     panic!("step {s}: {op:?} evicted {k}={v:?} without reporting it");
                 };
-                evicted.swap_remove(at);
+                evicted.remove(at);
             }
         }
         assert_eq!(evicted, [], "step {s}: {op:?} reported evictions of entries still there");
@@ -670,14 +811,13 @@ impl<V: Value> Runner<V> {
         assert_eq!(items, self.model.items(), "step {s}: items after {op:?}");
 
         let timers = self.cache.timers();
-        let now = self.model.now;
-        let timed = |e: &&Entry<V>| e.deadline.is_some();
-        let held = self.model.entries.values().filter(timed).count();
-        let live = self.model.entries.values().filter(timed).filter(|e| e.deadline > Some(now));
-        let live = live.count();
+        let model = &self.model;
+        let expiries = model.entries.values().filter_map(|e| model.expiry(e));
+        let (live, held) = expiries
+            .fold((0, 0), |(live, held), at| (live + usize::from(at > model.now), held + 1));
         assert!(
             (live..=held).contains(&timers),
-            "step {s}: {timers} timers after {op:?}: {live} live entries have a deadline, \
+            "step {s}: {timers} timers after {op:?}: {live} live entries have an expiry, \
              {held} may be held"
         );
 
@@ -689,6 +829,7 @@ impl<V: Value> Runner<V> {
             ("hits", old.hits, stats.hits),
             ("misses", old.misses, stats.misses),
             ("negative_hits", old.negative_hits, stats.negative_hits),
+            ("load_waits", old.load_waits, stats.load_waits),
             ("inserts", old.inserts, stats.inserts),
             ("updates", old.updates, stats.updates),
             ("removals", old.removals, stats.removals),
@@ -697,8 +838,17 @@ impl<V: Value> Runner<V> {
         for (name, old, new) in pairs {
             assert!(new >= old, "step {s}: stats().{name} went from {old} to {new}");
         }
-        assert_eq!(stats.evictions, self.evicted, "step {s}: stats().evictions after {op:?}");
+        assert_eq!(stats.load_waits, 0, "step {s}: a load waited with one thread");
+        let evictions = self.evicted..=self.evicted + expect.hidden;
+        assert!(
+            evictions.contains(&stats.evictions),
+            "step {s}: stats().evictions is {} after {op:?}, not in {evictions:?}",
+            stats.evictions
+        );
+        self.evicted = stats.evictions;
         assert_eq!(stats.listener_panics, 0);
+        let what = || format!("step {s}: after {op:?} (the model: {:?})", self.model);
+        weights::check_weight(&self.model, stats.weight, self.settings.capacity, &what);
         self.stats = stats;
     }
 }
