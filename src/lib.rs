@@ -58,9 +58,12 @@
 //! the earliest deadline (not at all when there is none), then serves the
 //! due caches in rounds, each for at most a 200 µs slice, so a cache with a
 //! million due entries delays another cache's expiry by about one slice. It
-//! removes entries in lock holds of at most 16 steps and 4 µs, releasing
-//! the lock fairly (a waiting reader or writer goes first), and drops or
-//! reports what it removed outside the lock. It stops, and is joined, when
+//! removes entries one step of the wheel per hold of a shard's lock (a
+//! removal, some hundreds of nanoseconds), taking the due shards in turn so
+//! that a shard it lets go of stays free while it works on the others, and
+//! drops or reports what it removed outside the lock. Nothing it does under
+//! a lock allocates. A caller that finds a lock taken spins, then yields,
+//! and sleeps only after tens of µs. It stops, and is joined, when
 //! the last cache is dropped; the last handle of a cache frees its entries
 //! on its own thread, never on the expiry thread.
 //!

@@ -295,7 +295,7 @@ impl<K, V, S> Inner<K, V, S> {
     fn shut_down(&self) {
         self.close();
         for shard in self.table.shards() {
-            let taken = shard.state.write().take_all();
+            let taken = shard.write().take_all();
             drop(taken);
         }
     }
@@ -320,7 +320,7 @@ impl<K, V, S> Inner<K, V, S> {
             stats.removals += c.get(Event::Removal);
             stats.evictions += c.get(Event::Eviction);
             stats.expirations += c.get(Event::Expiration);
-            stats.weight += shard.state.read().used();
+            stats.weight += shard.read().used();
         }
         stats.listener_panics = self.notifier.as_ref().map_or(0, |n| n.panics());
         stats

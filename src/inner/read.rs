@@ -54,7 +54,7 @@ where
         V: Clone,
     {
         let hash = self.table.hash(key);
-        let state = self.table.shard(hash).state.read();
+        let state = self.table.shard(hash).read();
         let lookup = self.look(&state, hash, key);
         drop(state);
         self.reads.record(match lookup {
@@ -76,7 +76,7 @@ where
         V: Clone,
     {
         let hash = self.table.hash(key);
-        let state = self.table.shard(hash).state.read();
+        let state = self.table.shard(hash).read();
         let lookup = self.look(&state, hash, key);
         drop(state);
         match lookup {
@@ -130,7 +130,7 @@ where
         order.sort_unstable_by_key(|&(shard, _, i)| (shard, i));
         let mut out: Vec<Option<V>> = (0..keys.len()).map(|_| None).collect();
         for group in order.chunk_by(|a, b| a.0 == b.0) {
-            let state = self.table.shards()[group[0].0].state.read();
+            let state = self.table.shards()[group[0].0].read();
             for &(_, hash, i) in group {
                 let lookup = self.look(&state, hash, keys[i]);
                 self.reads.record(match lookup {
@@ -151,7 +151,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.table.hash(key);
-        let state = self.table.shard(hash).state.read();
+        let state = self.table.shard(hash).read();
         state.find(hash, key).is_some_and(|id| {
             let expiry = state.expiry(id);
             state.entry(id).has_value() && (expiry == NEVER || self.clock.now() < expiry)
@@ -166,7 +166,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.table.hash(key);
-        let state = self.table.shard(hash).state.read();
+        let state = self.table.shard(hash).read();
         let Some(id) = state.find(hash, key) else {
             return Ttl::Missing;
         };
@@ -195,7 +195,7 @@ where
                 if shard.next_due() <= now {
                     self.reap_shard(shard, now, NEVER, Mode::Inline);
                 }
-                shard.state.read().values()
+                shard.read().values()
             })
             .sum()
     }
@@ -205,7 +205,7 @@ where
         let now = self.clock.now();
         let mut out = Vec::new();
         for shard in self.table.shards() {
-            let state = shard.state.read();
+            let state = shard.read();
             out.reserve(state.values());
             for (id, entry) in state.entries().iter().enumerate() {
                 let (Some(key), Some(value)) = (entry.occupied_key(), entry.value()) else {
@@ -224,7 +224,7 @@ where
     pub(crate) fn shard_items<T: ShardKeys<K, V>>(&self, n: usize) -> Option<Vec<T::Item>> {
         let shard = self.table.shards().get(n)?;
         let now = self.clock.now();
-        let state = shard.state.read();
+        let state = shard.read();
         let mut out = Vec::with_capacity(state.values());
         for (id, entry) in state.entries().iter().enumerate() {
             let (Some(key), Some(value)) = (entry.occupied_key(), entry.value()) else {
@@ -240,13 +240,13 @@ where
     /// The room of the shards' entry vectors.
     #[cfg(any(test, fuzzing, feature = "test-util"))]
     pub(crate) fn entry_slots(&self) -> usize {
-        self.table.shards().iter().map(|s| s.state.read().capacity()).sum()
+        self.table.shards().iter().map(|s| s.read().capacity()).sum()
     }
 
     /// Armed timers: entries and markers with an expiry, reaped or not.
     #[cfg(any(test, fuzzing, feature = "test-util"))]
     pub(crate) fn timers(&self) -> usize {
-        self.table.shards().iter().map(|s| s.state.read().timers()).sum()
+        self.table.shards().iter().map(|s| s.read().timers()).sum()
     }
 
     /// Checks every shard's invariants, panicking on a broken one.
@@ -254,7 +254,7 @@ where
     pub(crate) fn assert_invariants(&self) {
         let hasher = self.table.hasher();
         for shard in self.table.shards() {
-            let state = shard.state.read();
+            let state = shard.read();
             state.assert_invariants(&hasher);
             assert!(
                 shard.next_due() <= state.next_tick_start(),

@@ -1,14 +1,17 @@
 //! Removing expired entries, for the expiry thread and for callers.
 //!
-//! A shard is reaped in short lock holds: at most [`HOLD_STEPS`] steps of
-//! the wheel (a removal, or a few timers filed again) and at most
-//! [`HOLD_NANOS`] on the cache's clock, after which the lock is released
-//! with parking_lot's fair unlock, which hands it to a waiting reader or
-//! writer before the reaper can take it back. Keys and values leave the
-//! lock by value; they are dropped, or reported, between holds. A shard
-//! left mostly vacant is then compacted, in holds of a few moves.
+//! A shard is reaped one step of its wheel per hold of its lock: a removal,
+//! or a few timers filed again, some hundreds of nanoseconds. The lock is
+//! released with parking_lot's fair unlock, which hands it to a sleeping
+//! waiter, if any, before the reaper can take it back. Keys and values
+//! leave the lock by value; they are dropped, or reported, between holds.
+//! The expiry thread takes the due shards in turn, a hold each, so that a
+//! shard it lets go of stays free while it works on the others: a reader
+//! spinning for that shard gets it at once. A shard left mostly vacant is
+//! then compacted, again a step per hold.
 
 use std::hash::{BuildHasher, Hash};
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 
 use parking_lot::RwLockWriteGuard;
 
@@ -20,13 +23,6 @@ use crate::unwind;
 
 use super::load::Load;
 
-/// Wheel steps per hold of a shard lock.
-pub(crate) const HOLD_STEPS: usize = 16;
-/// The longest hold of a shard lock while reaping, in nanoseconds.
-pub(crate) const HOLD_NANOS: u64 = 4_000;
-/// Entries moved per hold while compacting.
-const COMPACT_MOVES: usize = 16;
-
 /// Where the removals of a reap are reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -36,17 +32,13 @@ pub(crate) enum Mode {
     Inline,
 }
 
-/// What a reap of one shard did, for the tests of its holds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Holds {
-    /// Lock holds taken.
-    pub(crate) holds: usize,
-    /// Entries removed.
-    pub(crate) removed: usize,
-    /// The most steps in one hold.
-    pub(crate) longest: usize,
+/// Where a pass of reaping over one shard stands.
+#[derive(Clone, Copy, Debug, Default)]
+struct Pass {
+    /// Whether the pass took its first hold.
+    begun: bool,
     /// Whether nothing due is left.
-    pub(crate) done: bool,
+    done: bool,
 }
 
 impl<K, V, S> Inner<K, V, S>
@@ -59,26 +51,44 @@ where
     /// tick has ended by `now` (on the real clock), stopping at `until`,
     /// and publishes the cache's next due time; returns whether nothing
     /// due is left.
+    ///
+    /// The due shards are reaped in turn, one hold each: a shard the
+    /// thread lets go of stays free while it holds the others, so a reader
+    /// waiting for it gets in at once instead of racing the thread for it.
     pub(crate) fn run_background(&self, now: u64, until: u64) -> bool {
         // The thread's reset (see `expiry`): writers lower it again.
-        self.next_due.store(NEVER, std::sync::atomic::Ordering::SeqCst);
+        self.next_due.store(NEVER, SeqCst);
         let shards = self.table.shards();
-        let start = self.cursor.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut done = true;
-        for n in 0..shards.len() {
-            let shard = &shards[(start + n) % shards.len()];
-            let due = shard.next_due();
-            if due != NEVER && due.saturating_add(self.tick) <= now {
-                if self.clock.now() < until {
-                    done &= self.reap_shard(shard, now, until, Mode::Background).done;
-                } else {
-                    done = false;
+        let start = self.cursor.fetch_add(1, Relaxed);
+        let mut due = (0..shards.len())
+            .map(|n| &shards[(start + n) % shards.len()])
+            .filter(|shard| {
+                let due = shard.next_due();
+                due != NEVER && due.saturating_add(self.tick) <= now
+            })
+            .map(|shard| (shard, Pass::default()))
+            .collect::<Vec<_>>();
+        let mut parts = Vec::new();
+        let mut sparse = Vec::new();
+        while !due.is_empty() && self.clock.now() < until {
+            due.retain_mut(|(shard, pass)| {
+                if self.reap_hold(shard, now, pass, &mut parts, Mode::Background) {
+                    sparse.push(*shard);
                 }
-            }
-            let next = shard.next_due().saturating_add(self.tick);
-            self.next_due.fetch_min(next, std::sync::atomic::Ordering::SeqCst);
+                !pass.done
+            });
         }
-        done
+        for shard in sparse {
+            if self.clock.now() >= until {
+                break;
+            }
+            self.compact(shard, until);
+        }
+        for shard in shards {
+            let next = shard.next_due().saturating_add(self.tick);
+            self.next_due.fetch_min(next, SeqCst);
+        }
+        due.is_empty()
     }
 
     /// Reaps every entry expired by now, in every shard, on this thread,
@@ -88,87 +98,87 @@ where
         let driven = self.registration.get().is_some();
         if !driven {
             // No expiry thread reads the bound: recompute it here.
-            self.next_due.store(NEVER, std::sync::atomic::Ordering::SeqCst);
+            self.next_due.store(NEVER, SeqCst);
         }
         for shard in self.table.shards() {
             if shard.next_due() <= now {
                 self.reap_shard(shard, now, NEVER, Mode::Inline);
-            } else if shard.state.read().is_sparse() {
+            } else if shard.read().is_sparse() {
                 self.compact(shard, NEVER);
             }
             if !driven {
                 let next = shard.next_due().saturating_add(self.tick);
-                self.next_due.fetch_min(next, std::sync::atomic::Ordering::SeqCst);
+                self.next_due.fetch_min(next, SeqCst);
             }
         }
     }
 
-    /// Reaps what is due at `now` in one shard, in bounded holds, until
-    /// nothing is due or the cache's clock reaches `until`.
+    /// Reaps what is due at `now` in one shard, a step per hold, until
+    /// nothing is due or the cache's clock reaches `until`; compacts the
+    /// shard if that leaves it mostly vacant.
     pub(crate) fn reap_shard(
         &self,
         shard: &Shard<K, V, Load<V>>,
         now: u64,
         until: u64,
         mode: Mode,
-    ) -> Holds {
-        let hasher = self.table.hasher();
-        let mut report = Holds::default();
-        let mut parts: Vec<Parts<K, V>> = Vec::new();
+    ) {
+        let mut pass = Pass::default();
+        let mut parts = Vec::new();
         loop {
-            let mut state = shard.state.write();
-            if report.holds == 0 {
-                state.begin_reaping();
+            if self.reap_hold(shard, now, &mut pass, &mut parts, mode) {
+                self.compact(shard, until);
             }
-            let started = self.clock.now();
-            let (mut steps, mut freed) = (0, 0);
-            while steps < HOLD_STEPS {
-                steps += 1;
-                match state.reap_step(now, &hasher) {
-                    Reaped::Expired(entry, weight) => {
-                        parts.push(entry);
-                        freed += weight;
-                    }
-                    Reaped::Progress => {}
-                    Reaped::Done => {
-                        report.done = true;
-                        break;
-                    }
-                }
-                if steps % 4 == 0 && self.clock.now().saturating_sub(started) >= HOLD_NANOS {
-                    break;
-                }
-            }
-            shard.counters.add(&mut state, Event::Expiration, parts.len() as u64);
-            shard.publish(&state);
-            let sparse = report.done && state.is_sparse();
-            RwLockWriteGuard::unlock_fair(state);
-            report.holds += 1;
-            report.removed += parts.len();
-            report.longest = report.longest.max(steps);
-            if let Some(room) = &self.room {
-                room.give(freed);
-            }
-            self.dispose(&mut parts, RemovalCause::Expired, mode);
-            if report.done {
-                if sparse {
-                    self.compact(shard, until);
-                }
-                return report;
-            }
-            if self.clock.now() >= until {
-                return report;
+            if pass.done || self.clock.now() >= until {
+                return;
             }
         }
     }
 
-    /// Compacts a mostly vacant shard, in holds of a few moves, until done
+    /// One hold of a shard's lock while reaping what is due at `now`: one
+    /// step of the wheel (a removal, or a few timers filed again). What it
+    /// removed is disposed of after the lock is released, through `parts`
+    /// (left empty). Returns whether the shard is done and mostly vacant.
+    fn reap_hold(
+        &self,
+        shard: &Shard<K, V, Load<V>>,
+        now: u64,
+        pass: &mut Pass,
+        parts: &mut Vec<Parts<K, V>>,
+        mode: Mode,
+    ) -> bool {
+        let mut state = shard.write();
+        if !pass.begun {
+            state.begin_reaping();
+            pass.begun = true;
+        }
+        let mut freed = 0;
+        match state.reap_step(now, &self.table.hasher()) {
+            Reaped::Expired(entry, weight) => {
+                parts.push(entry);
+                freed = weight;
+                shard.counters.add(&mut state, Event::Expiration, 1);
+            }
+            Reaped::Progress => {}
+            Reaped::Done => pass.done = true,
+        }
+        shard.publish(&state);
+        let sparse = pass.done && state.is_sparse();
+        RwLockWriteGuard::unlock_fair(state);
+        if let Some(room) = &self.room {
+            room.give(freed);
+        }
+        self.dispose(parts, RemovalCause::Expired, mode);
+        sparse
+    }
+
+    /// Compacts a mostly vacant shard, a step per hold, until done
     /// or the clock reaches `until`.
     fn compact(&self, shard: &Shard<K, V, Load<V>>, until: u64) {
         let hasher = self.table.hasher();
         loop {
-            let mut state = shard.state.write();
-            let done = state.compact_step(COMPACT_MOVES, &hasher);
+            let mut state = shard.write();
+            let done = state.compact_step(&hasher);
             RwLockWriteGuard::unlock_fair(state);
             if done || self.clock.now() >= until {
                 return;

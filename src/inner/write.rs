@@ -109,7 +109,7 @@ where
         Write {
             inner: self,
             shard,
-            state: Some(shard.state.write()),
+            state: Some(shard.write()),
             hash,
             now: self.now(),
             out: Out { first: None, rest: Vec::new() },
@@ -845,7 +845,7 @@ where
     /// Removes every entry and marker.
     pub(crate) fn clear(&self) {
         for shard in self.table.shards() {
-            let mut state = shard.state.write();
+            let mut state = shard.write();
             let used = state.used();
             let taken = state.take_all();
             shard.publish(&state);
@@ -864,7 +864,7 @@ where
             }
             // Counted under the lock again: counters are written only by
             // lock holders (see `table::Counters`).
-            let mut state = shard.state.write();
+            let mut state = shard.write();
             shard.counters.add(&mut state, Event::Expiration, expired.len() as u64);
             shard.counters.add(&mut state, Event::Removal, removed.len() as u64);
             drop(state);

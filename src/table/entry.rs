@@ -3,7 +3,8 @@
 //! `u64` keys and values.
 //!
 //! An entry is *occupied* (it holds a key) or *vacant* (a hole in the
-//! shard's entries, waiting for reuse, linked to the next vacant one).
+//! shard's entries, waiting for reuse, on the shard's list of vacancies
+//! through its deadline and its timer's next link).
 //! Key and value sit in `MaybeUninit`s rather than in `Option`s: for types
 //! without a spare bit pattern (integers, most structs) that saves two
 //! words an entry. This is the crate's only `unsafe` code; the invariant
@@ -187,6 +188,34 @@ impl<K, V> Entry<K, V> {
     pub(crate) fn set_freq(&mut self, freq: u8) {
         let word = self.order_prev.get_mut();
         *word = (*word & ID_MASK) | (u32::from(freq.min(MAX_FREQ)) << FREQ_SHIFT);
+    }
+
+    // ---- the links of a vacant entry (see `vacancies`) ----------------
+
+    /// The previous vacancy, kept in the deadline's word.
+    #[inline]
+    pub(crate) fn vacancy_prev(&self) -> u32 {
+        debug_assert!(!self.is_occupied());
+        self.deadline as u32
+    }
+
+    #[inline]
+    pub(crate) fn set_vacancy_prev(&mut self, prev: u32) {
+        debug_assert!(!self.is_occupied());
+        self.deadline = u64::from(prev);
+    }
+
+    /// The next vacancy, kept in the timer's next link.
+    #[inline]
+    pub(crate) fn vacancy_next(&self) -> u32 {
+        debug_assert!(!self.is_occupied());
+        self.timer.next
+    }
+
+    #[inline]
+    pub(crate) fn set_vacancy_next(&mut self, next: u32) {
+        debug_assert!(!self.is_occupied());
+        self.timer.next = next;
     }
 
     /// The policy queue the entry is on.

@@ -19,6 +19,13 @@
 //!   value's `Clone` (see `shard` for what a panic there does). Removed keys
 //!   and values leave the shard by value and are dropped, or handed to the
 //!   removal listener, after the lock is released.
+//! - A caller that finds the lock taken waits for it in three stages (see
+//!   `Shard::read`): it spins briefly, then yields its core a number of
+//!   times, and only then sleeps in the lock's queue. Holds are short
+//!   (expiry releases the lock after each step of its wheel), so a waiter
+//!   nearly always gets the lock before sleeping; a sleeper costs a futex
+//!   wake-up (tens of µs) and, woken next to the thread that woke it, can
+//!   keep that thread off its core while it holds another shard's lock.
 //! - Beside each lock, read without it: the counters (written by lock
 //!   holders with plain stores) and `next_due`, a lower bound of the
 //!   shard's earliest due tick, lowered and raised only under the lock.
@@ -28,11 +35,12 @@ mod entry;
 mod policy;
 mod shard;
 mod sketch;
+mod vacancies;
 
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicU64, Ordering::*};
 
-use parking_lot::RwLock;
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub(crate) use counters::{Counters, Event};
 pub(crate) use shard::{Layout, Parts, Reaped, ShardState};
@@ -69,6 +77,53 @@ impl<K, V, P> Shard<K, V, P> {
             self.next_due.store(next, SeqCst);
         }
     }
+
+    /// The shard's lock, shared.
+    #[inline]
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, ShardState<K, V, P>> {
+        match self.state.try_read() {
+            Some(state) => state,
+            None => wait(|| self.state.try_read()).unwrap_or_else(|| self.state.read()),
+        }
+    }
+
+    /// The shard's lock, exclusive.
+    #[inline]
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, ShardState<K, V, P>> {
+        match self.state.try_write() {
+            Some(state) => state,
+            None => wait(|| self.state.try_write()).unwrap_or_else(|| self.state.write()),
+        }
+    }
+}
+
+/// Rounds of spinning on a taken lock, each twice as long as the one before
+/// (up to 64 spin-loop hints): a few µs in all.
+const SPIN_ROUNDS: u32 = 8;
+/// Yields of the core on a taken lock after spinning, before sleeping in
+/// its queue: tens of µs, enough to ride out a hold stretched by an
+/// interrupt, and to let a holder that shares the core finish.
+const YIELDS: u32 = 64;
+
+/// Tries `attempt` while spinning and then yielding; `None` if the lock is
+/// still taken after all of it.
+#[cold]
+fn wait<G>(mut attempt: impl FnMut() -> Option<G>) -> Option<G> {
+    for round in 0..SPIN_ROUNDS {
+        for _ in 0..1u32 << round.min(6) {
+            std::hint::spin_loop();
+        }
+        if let Some(guard) = attempt() {
+            return Some(guard);
+        }
+    }
+    for _ in 0..YIELDS {
+        std::thread::yield_now();
+        if let Some(guard) = attempt() {
+            return Some(guard);
+        }
+    }
+    None
 }
 
 /// The shards and the hasher.

@@ -24,10 +24,17 @@ use hashbrown::HashTable;
 
 use super::entry::Entry;
 use super::policy::{Policy, Weighed};
+use super::vacancies::Vacancies;
 use crate::list::{Link, MAX_ELEMENTS};
 use crate::time::{LATEST, NEVER};
 use crate::unwind;
 use crate::wheel::{Polled, TimerView, Timers, Wheel};
+
+/// Vacancies cut off the end of the entries in one step of compacting.
+const TRIM_STEP: usize = 64;
+/// A shard left with at most this many entries rebuilds its index smaller
+/// when compacted; one with more keeps the index's buckets (see `shrink`).
+const SHRINK_INDEX_AT_MOST: usize = 256;
 
 /// An entry taken out of a shard: its key and value (`None`: a marker).
 pub(crate) type Parts<K, V> = (K, Option<V>);
@@ -136,9 +143,8 @@ impl<K, V, H: Fn(&K) -> u64> Weighed<K, V> for Weighing<'_, H> {
 /// The state behind one shard's lock.
 pub(crate) struct ShardState<K, V, P> {
     entries: Vec<Entry<K, V>>,
-    /// Ids of vacant entries, the latest last. Ids at or past the end of
-    /// `entries` (cut off by a compaction) are stale and skipped.
-    vacant: Vec<u32>,
+    /// The vacant entries.
+    vacant: Vacancies,
     index: HashTable<u32>,
     wheel: Wheel,
     /// The eviction policy of a bounded cache.
@@ -163,7 +169,7 @@ impl<K, V, P> ShardState<K, V, P> {
     pub(crate) fn new(layout: Layout, now: u64) -> Self {
         ShardState {
             entries: Vec::new(),
-            vacant: Vec::new(),
+            vacant: Vacancies::default(),
             index: HashTable::new(),
             wheel: Wheel::starting_at(now / layout.tick),
             policy: layout.share.map(Policy::new),
@@ -292,22 +298,19 @@ impl<K, V, P> ShardState<K, V, P> {
         hasher: &impl Fn(&K) -> u64,
         dropped: &mut Vec<(Parts<K, V>, u64)>,
     ) -> u32 {
-        let id = loop {
-            match self.vacant.pop() {
-                Some(id) if (id as usize) < self.entries.len() => break id,
-                Some(_) => continue,
-                None => {
-                    let id = self.entries.len();
-                    assert!(id < MAX_ELEMENTS as usize, "a shard holds fewer than 2^29 entries");
-                    self.entries.push(Entry::vacant());
-                    if self.layout.weighted {
-                        self.weights.push(0);
-                    }
-                    if self.layout.idle.is_some() {
-                        self.touched.push(AtomicU64::new(0));
-                    }
-                    break id as u32;
+        let id = match self.vacant.pop(&mut self.entries) {
+            Some(id) => id,
+            None => {
+                let id = self.entries.len();
+                assert!(id < MAX_ELEMENTS as usize, "a shard holds fewer than 2^29 entries");
+                self.entries.push(Entry::vacant());
+                if self.layout.weighted {
+                    self.weights.push(0);
                 }
+                if self.layout.idle.is_some() {
+                    self.touched.push(AtomicU64::new(0));
+                }
+                id as u32
             }
         };
         let i = id as usize;
@@ -439,8 +442,9 @@ impl<K, V, P> ShardState<K, V, P> {
         self.values -= usize::from(entry.has_value());
         self.occupied -= 1;
         self.used -= weight;
-        self.vacant.push(id);
-        entry.vacate()
+        let parts = entry.vacate();
+        self.vacant.push(&mut self.entries, id);
+        parts
     }
 
     /// Removes every entry, returning them.
@@ -453,7 +457,7 @@ impl<K, V, P> ShardState<K, V, P> {
         self.occupied = 0;
         self.values = 0;
         self.used = 0;
-        self.vacant = Vec::new();
+        self.vacant = Vacancies::default();
         self.weights = Vec::new();
         Taken {
             entries: mem::take(&mut self.entries),
@@ -536,30 +540,34 @@ impl<K, V, P> ShardState<K, V, P> {
         self.entries.capacity() >= 64 && self.occupied * 4 < self.entries.capacity()
     }
 
-    /// Moves up to `moves` entries from the end into vacancies, then, once
-    /// none is left, gives the spare room back to the allocator; returns
-    /// whether it is done.
-    pub(crate) fn compact_step(&mut self, moves: usize, hasher: &impl Fn(&K) -> u64) -> bool {
-        for _ in 0..moves {
-            while self.entries.last().is_some_and(|e| !e.is_occupied()) {
-                self.entries.pop();
-                self.weights.truncate(self.entries.len());
-                self.touched.truncate(self.entries.len());
-            }
-            let len = self.entries.len();
-            let hole = loop {
-                match self.vacant.pop() {
-                    Some(id) if (id as usize) < len => break Some(id),
-                    Some(_) => {}
-                    None => break None,
+    /// One step of compacting: cuts off up to `TRIM_STEP` vacancies at the
+    /// end, or moves the last entry into a vacancy, or, once no vacancy is
+    /// left, gives the spare room back to the allocator; returns whether it
+    /// is done.
+    pub(crate) fn compact_step(&mut self, hasher: &impl Fn(&K) -> u64) -> bool {
+        let last_vacant =
+            |entries: &[Entry<K, V>]| entries.last().is_some_and(|e| !e.is_occupied());
+        if last_vacant(&self.entries) {
+            for _ in 0..TRIM_STEP {
+                if !last_vacant(&self.entries) {
+                    break;
                 }
-            };
-            let Some(hole) = hole else {
+                let last = self.entries.len() as u32 - 1;
+                self.vacant.remove(&mut self.entries, last);
+                self.entries.pop();
+            }
+        } else {
+            let Some(hole) = self.vacant.pop(&mut self.entries) else {
                 self.shrink(hasher);
                 return true;
             };
-            self.relocate(len as u32 - 1, hole, hasher);
+            // The last entry is occupied, so the hole lies before it.
+            self.relocate(self.entries.len() as u32 - 1, hole, hasher);
+            // The hole, now last and off the list, goes.
+            self.entries.pop();
         }
+        self.weights.truncate(self.entries.len());
+        self.touched.truncate(self.entries.len());
         false
     }
 
@@ -586,20 +594,24 @@ impl<K, V, P> ShardState<K, V, P> {
         if let Some(policy) = &mut self.policy {
             policy.relink(&mut self.entries, to);
         }
-        // The vacancy now at `from` is the last entry: cut off next step.
     }
 
-    /// Gives back the room of the vacancies (all at the end by now).
+    /// Gives back the room of the vacancies (all at the end by now). The
+    /// index (5 bytes a slot) is rebuilt smaller only when it holds at most
+    /// `SHRINK_INDEX_AT_MOST` entries: the rebuild hashes every key again
+    /// under the lock, and a longer hold would stall the shard's readers.
     fn shrink(&mut self, hasher: &impl Fn(&K) -> u64) {
         let len = self.entries.len();
         self.entries.shrink_to(len);
         self.weights.shrink_to(len);
         self.touched.shrink_to(len);
-        self.vacant = Vec::new();
-        let entries = &self.entries;
-        // A key whose `Hash` panics now lands in a wrong bucket; it was
-        // findable by nobody anyway (every lookup of it panics).
-        self.index.shrink_to(len, |&j| rehash(hasher, entries[j as usize].key()).unwrap_or(0));
+        self.vacant = Vacancies::default();
+        if self.index.len() <= SHRINK_INDEX_AT_MOST {
+            let entries = &self.entries;
+            // A key whose `Hash` panics now lands in a wrong bucket; it was
+            // findable by nobody anyway (every lookup of it panics).
+            self.index.shrink_to(len, |&j| rehash(hasher, entries[j as usize].key()).unwrap_or(0));
+        }
     }
 
     // ---- single-flight loads ----------------------------------------------
@@ -631,15 +643,12 @@ impl<K, V, P> ShardState<K, V, P> {
         let len = self.entries.len();
         assert_eq!(self.index.len(), self.occupied, "index and entries differ in size");
         let mut vacant = vec![false; len];
-        for &id in &self.vacant {
-            if (id as usize) < len {
-                assert!(
-                    !self.entries[id as usize].is_occupied(),
-                    "occupied entry {id} listed vacant"
-                );
-                assert!(!mem::replace(&mut vacant[id as usize], true), "vacancy {id} listed twice");
-            }
-        }
+        let listed = self.vacant.walk(&self.entries, |id| {
+            assert!((id as usize) < len, "vacancy {id} listed past the end");
+            assert!(!self.entries[id as usize].is_occupied(), "occupied entry {id} listed vacant");
+            assert!(!mem::replace(&mut vacant[id as usize], true), "vacancy {id} listed twice");
+        });
+        assert_eq!(listed, self.vacant.len(), "the vacancies' count");
         let (mut occupied, mut values, mut used) = (0, 0, 0);
         for (i, entry) in self.entries.iter().enumerate() {
             let id = i as u32;
