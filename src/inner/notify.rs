@@ -154,13 +154,13 @@ where
         let mut notices = notices.into_iter();
         with_listeners(|| {
             let start = real_now();
+            let mut before = start;
             for notice in notices.by_ref() {
-                let before = real_now();
                 self.call(notice);
                 let after = real_now();
-                if after.saturating_sub(before) >= SLOW
-                    || after.saturating_sub(start) >= BATCH_BUDGET
-                {
+                let slow = after.saturating_sub(before) >= SLOW;
+                before = after;
+                if slow || after.saturating_sub(start) >= BATCH_BUDGET {
                     self.trusted.store(false, Relaxed);
                     self.fast_calls.store(0, Relaxed);
                     break;

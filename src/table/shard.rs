@@ -30,6 +30,8 @@ use crate::time::{LATEST, NEVER};
 use crate::unwind;
 use crate::wheel::{Polled, TimerView, Timers, Wheel};
 
+/// The most wheel steps `ShardState::reap_steps` takes at once.
+pub(crate) const REAP_BATCH: usize = 8;
 /// Vacancies cut off the end of the entries in one step of compacting.
 const TRIM_STEP: usize = 64;
 /// A shard left with at most this many entries rebuilds its index smaller
@@ -478,31 +480,82 @@ impl<K, V, P> ShardState<K, V, P> {
     /// One bounded step of reaping: takes the next entry whose expiry is at
     /// or before `now`, or does a little of the wheel's work.
     pub(crate) fn reap_step(&mut self, now: u64, hasher: &impl Fn(&K) -> u64) -> Reaped<K, V> {
-        let tick = self.layout.tick;
-        let (wheel, mut timed) = self.timed();
-        let id = match wheel.poll_step(&mut timed, now / tick) {
+        let id = match self.poll_due(now) {
             Polled::Due(id) => id,
             Polled::Busy => return Reaped::Progress,
             Polled::Idle => return Reaped::Done,
         };
-        let expiry = self.expiry(id);
-        if expiry > now {
-            let (wheel, mut timed) = self.timed();
-            if expiry / tick > wheel.elapsed() {
-                // Renewed since the timer was filed: file it anew, in a
-                // slot this pass will not reach.
-                wheel.insert(&mut timed, id);
-            } else {
-                // Due later in the current tick (ticks round deadlines
-                // down), or the wheel was advanced by a caller with a
-                // later reading: put it aside for this pass.
-                wheel.defer(&mut timed, id);
-            }
-            return Reaped::Progress;
-        }
         let weight = self.weight(id);
         self.unindex(id, None, hasher);
         Reaped::Expired(self.detach(id), weight)
+    }
+
+    /// Up to `steps` steps of reaping at once, each expired entry handed to
+    /// `expired` with its weight; returns whether nothing more is due. The
+    /// expired entries' keys are hashed, and then looked up in the index,
+    /// one after the other rather than each in turn, so that their cache
+    /// misses overlap.
+    pub(crate) fn reap_steps(
+        &mut self,
+        now: u64,
+        steps: usize,
+        hasher: &impl Fn(&K) -> u64,
+        mut expired: impl FnMut(Parts<K, V>, u64),
+    ) -> bool {
+        let mut due = [(0u32, None::<u64>); REAP_BATCH];
+        let (mut n, mut done) = (0, false);
+        for _ in 0..steps.min(REAP_BATCH) {
+            match self.poll_due(now) {
+                Polled::Due(id) => {
+                    due[n].0 = id;
+                    n += 1;
+                }
+                Polled::Busy => {}
+                Polled::Idle => {
+                    done = true;
+                    break;
+                }
+            }
+        }
+        let due = &mut due[..n];
+        for (id, hash) in due.iter_mut() {
+            *hash = rehash(hasher, self.entries[*id as usize].key());
+        }
+        for &(id, hash) in due.iter() {
+            self.unindex(id, Some(hash.unwrap_or(0)), hasher);
+        }
+        for &(id, _) in due.iter() {
+            let weight = self.weight(id);
+            expired(self.detach(id), weight);
+        }
+        done
+    }
+
+    /// Polls the wheel once: an expired entry (off the wheel, still
+    /// indexed), or work done, or nothing due.
+    fn poll_due(&mut self, now: u64) -> Polled {
+        let tick = self.layout.tick;
+        let (wheel, mut timed) = self.timed();
+        let id = match wheel.poll_step(&mut timed, now / tick) {
+            Polled::Due(id) => id,
+            other => return other,
+        };
+        let expiry = self.expiry(id);
+        if expiry <= now {
+            return Polled::Due(id);
+        }
+        let (wheel, mut timed) = self.timed();
+        if expiry / tick > wheel.elapsed() {
+            // Renewed since the timer was filed: file it anew, in a slot
+            // this pass will not reach.
+            wheel.insert(&mut timed, id);
+        } else {
+            // Due later in the current tick (ticks round deadlines down),
+            // or the wheel was advanced by a caller with a later reading:
+            // put it aside for this pass.
+            wheel.defer(&mut timed, id);
+        }
+        Polled::Busy
     }
 
     /// The start (nanoseconds) of the earliest tick in which reaping can
