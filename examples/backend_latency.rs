@@ -19,8 +19,11 @@ use wheelcache::{AsyncCache, Cache, KeyBuilder, KvCache, RedisCache, RedisOption
 
 const KEYS: usize = 1_000;
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run())
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::args().nth(1).unwrap_or_else(|| "redis://127.0.0.1:6379/".to_string());
     let keys = KeyBuilder::new("latency");
     let names: Vec<String> = (0..KEYS).map(|i| keys.build(["k", &i.to_string()])).collect();

@@ -1,4 +1,4 @@
-//! Reliability checks (SPEC §6): every sync call against a plain model
+//! Reliability checks: every sync call against a plain model
 //! under proptest, many threads with checkable invariants, and the table of
 //! bad inputs.
 //!

@@ -358,7 +358,7 @@ proptest! {
 /// Found by the bounded sequences: a full cache holds a live entry beside
 /// where the new key goes and, in another shard, an entry that expired
 /// earlier in the current tick, after the last reaping pass. The expired
-/// entry must make room (SPEC §4: expired entries go first), not the live
+/// entry must make room (expired entries go first), not the live
 /// one. Which shard a key falls in depends on the cache's random hasher, so
 /// the check runs on many caches.
 #[test]

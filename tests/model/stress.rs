@@ -1,5 +1,5 @@
-//! Threads of mixed calls with invariants that hold whatever the timing
-//! (SPEC §6), sized for two cores: each test runs in well under a second.
+//! Threads of mixed calls with invariants that hold whatever the timing,
+//! sized for two cores: each test runs in well under a second.
 //!
 //! `sync_core::concurrency` already checks exact counters under plain
 //! `incr`, no expired value read by `get_item` and `items`, and the table

@@ -205,7 +205,7 @@ struct Any {
     next: AtomicU64,
     /// `make_cache` is async and `Backend::cache` is not: caches are made
     /// ahead of time.
-    made: parking_lot::Mutex<Vec<AnyCache<String>>>,
+    made: std::sync::Mutex<Vec<AnyCache<String>>>,
 }
 
 impl Any {
@@ -213,7 +213,7 @@ impl Any {
         let any = Any { server_url, next: AtomicU64::new(0), made: Default::default() };
         for _ in 0..checks {
             let cache = any.make().await;
-            any.made.lock().push(cache);
+            any.made.lock().expect("not poisoned").push(cache);
         }
         any
     }
@@ -232,7 +232,7 @@ impl Backend for Any {
     type Cache = AnyCache<String>;
 
     fn cache(&self) -> AnyCache<String> {
-        self.made.lock().pop().expect("enough caches made ahead")
+        self.made.lock().expect("not poisoned").pop().expect("enough caches made ahead")
     }
 
     fn advance(&self, _: Duration) -> bool {

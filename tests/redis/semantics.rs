@@ -81,8 +81,8 @@ async fn expired_entries_are_absent_everywhere() -> Result<(), Error> {
     Ok(())
 }
 
-/// The seed floored the remaining TTL to whole seconds in `incr`, so an
-/// entry with 0.3 s left expired at once; here it keeps its deadline.
+/// `incr` keeps a fractional remaining TTL: flooring it to whole seconds
+/// would expire an entry with 0.3 s left at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incr_keeps_a_fractional_deadline() -> Result<(), Error> {
     let server = RedisServer::start();

@@ -1,4 +1,4 @@
-//! Many threads at once (SPEC §6), sized for two cores: exact counters, no
+//! Many threads at once, sized for two cores: exact counters, no
 //! expired value ever read, `len()` right at quiescence, every stored value
 //! reported exactly once.
 

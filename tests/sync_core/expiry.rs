@@ -1,4 +1,4 @@
-//! The expiry engine as the API shows it (SPEC §3): the exact
+//! The expiry engine as the API shows it: the exact
 //! `now >= deadline` boundary, re-timed entries outliving their old timers,
 //! timer memory, huge TTLs, and a model of many deadlines.
 

@@ -1,4 +1,5 @@
-//! The sync core, `Cache<K, V, S>`, against SPEC §1, §2.1, §2.5 and §3.
+//! The sync core, `Cache<K, V, S>`: its calls, their errors, expiry and
+//! listeners.
 //!
 //! Every expiry test runs on a `MockClock`: time moves only when a test
 //! moves it, and `run_pending_tasks` reaps on the test's thread. Only

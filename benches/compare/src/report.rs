@@ -10,7 +10,7 @@ pub struct Row {
     /// wheelcache's figure divided by this row's (empty on wheelcache's own
     /// rows).
     pub ratio: String,
-    /// The SPEC §5 target this row checks, and whether it is met.
+    /// The performance target this row checks, and whether it is met.
     pub target: String,
 }
 
@@ -39,7 +39,7 @@ impl Table {
 
     pub fn print(&self) {
         let header =
-            ["workload", "contender", "result", "wheelcache ÷ contender", "SPEC §5 target"];
+            ["workload", "contender", "result", "wheelcache ÷ contender", "target"];
         let cells: Vec<[&str; 5]> = self
             .rows
             .iter()
