@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use wheelcache::{Cache, Lookup, RemovalCause, Ttl};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // The listener runs on the expiry thread, outside any lock.
+    // Background expirations reach the listener outside any lock, on a
+    // delivery thread (or on the expiry thread, once the listener has
+    // proven fast).
     let (expired_tx, expired_rx) = mpsc::channel();
     let cache: Cache<String, String> = Cache::builder()
         .negative_ttl(Duration::from_secs(30))

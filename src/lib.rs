@@ -58,8 +58,8 @@
 //! the earliest deadline (not at all when there is none), then serves the
 //! due caches in rounds, each for at most a 200 µs slice, so a cache with a
 //! million due entries delays another cache's expiry by about one slice. It
-//! removes entries one step of the wheel per hold of a shard's lock (a
-//! removal, some hundreds of nanoseconds), taking the due shards in turn so
+//! removes entries two steps of the wheel per hold of a shard's lock (two
+//! removals, well under a microsecond), taking the due shards in turn so
 //! that a shard it lets go of stays free while it works on the others, and
 //! drops or reports what it removed outside the lock. Nothing it does under
 //! a lock allocates. A caller that finds a lock taken spins, then yields,

@@ -57,7 +57,7 @@ pub fn hit_ratio(table: &mut Table, opts: &Opts) {
             let moka = replay::cache(&Moka::bounded(cap), &trace);
             let best = lru.max(quick).max(moka);
             table
-                .push(&w, "wheelcache (S3-FIFO)", format!("{ours:.2}%"))
+                .push(&w, "wheelcache (W-TinyLFU)", format!("{ours:.2}%"))
                 .points(ours - best)
                 .target("≥ best peer − 1 point", ours >= best - 1.0);
             table.push(&w, "LRU (reference)", format!("{lru:.2}%")).points(ours - lru);

@@ -38,8 +38,7 @@ impl Table {
     }
 
     pub fn print(&self) {
-        let header =
-            ["workload", "contender", "result", "wheelcache ÷ contender", "target"];
+        let header = ["workload", "contender", "result", "wheelcache ÷ contender", "target"];
         let cells: Vec<[&str; 5]> = self
             .rows
             .iter()
