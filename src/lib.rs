@@ -80,7 +80,10 @@
 //! notification threads, or, once the listener has proven fast (256 calls
 //! in a row under 20 µs), by the expiry thread itself; a call over 200 µs
 //! takes that trust away. A slow listener thus delays only its own cache's
-//! notices. Removals caused inside a listener are reported after it
+//! notices, with one exception: a listener that has earned the trust and
+//! then blocks holds up the expiry thread, and so every cache's expiry, for
+//! that one call (the next ones go to the pool). A listener that may block
+//! for long after a run of fast calls should hand its work to a channel. Removals caused inside a listener are reported after it
 //! returns, not in a nested call.
 //!
 //! ## Bounded capacity and eviction
@@ -297,3 +300,44 @@ pub struct ReadmeDoctests;
 
 /// The default hasher of keys: `ahash`, randomly seeded per cache.
 pub type DefaultHashBuilder = ahash::RandomState;
+
+/// A global allocator for the unit tests that counts, per thread, the
+/// allocations made: the tests that check a path allocates nothing read it.
+#[cfg(test)]
+pub(crate) mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    struct Counting;
+
+    // SAFETY: every call is forwarded to `System` unchanged; the count is
+    // a const-initialised thread-local, which allocates nothing itself.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+            // SAFETY: the caller's contract is `System`'s.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: as above.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+            // SAFETY: as above.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static COUNTING: Counting = Counting;
+
+    /// Allocations (and reallocations) made on this thread so far.
+    pub(crate) fn allocations() -> u64 {
+        ALLOCATIONS.with(Cell::get)
+    }
+}

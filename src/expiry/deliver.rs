@@ -1,7 +1,8 @@
 //! The pool that calls removal listeners for background expiry.
 //!
-//! The expiry thread never runs a listener itself: it queues each cache's
-//! notices on the cache and hands the cache to this pool. A worker delivers
+//! The expiry thread runs a listener itself only once it has proven fast
+//! (see `inner::notify`); otherwise it queues each cache's notices on the
+//! cache and hands the cache to this pool. A worker delivers
 //! a batch of one cache's notices, then puts the cache at the back of the
 //! line if more are queued, so caches take turns. One cache is in the hands
 //! of at most one worker at a time, so its notices arrive in order, and a

@@ -192,7 +192,19 @@ pub(crate) fn round(caches: &[Arc<dyn Expire>], start: usize, now: u64, slice: u
     busy
 }
 
+/// Makes this thread's allocator pay its one-time costs now, when the
+/// thread starts with the first cache, not when a deadline is due: the
+/// first request above glibc's small sizes from an arena that an exited
+/// thread left full of small free chunks consolidates them all, which can
+/// take 100 ms (see `inner::reap::Scratch`). Reaping itself allocates
+/// nothing; compaction, rarely, does. (The delivery pool's workers make no
+/// such request of their own.)
+fn settle_allocator() {
+    drop(std::hint::black_box(Vec::<u8>::with_capacity(64 << 10)));
+}
+
 fn run(driver: &Driver, wake: &Receiver<()>) {
+    settle_allocator();
     let mut caches: Vec<Arc<dyn Expire>> = Vec::new();
     let mut start = 0usize;
     while !driver.stop.load(SeqCst) {

@@ -35,6 +35,8 @@ use std::time::Duration;
 
 use std::hash::{BuildHasher, Hash};
 
+use parking_lot::Mutex;
+
 use crate::error::BuildError;
 use crate::expiry::{self, Expire, Registration};
 use crate::listener::Listener;
@@ -45,6 +47,7 @@ pub(crate) use load::Begin;
 use load::Load;
 use notify::Notifier;
 pub(crate) use read::{Entries, Keys, ShardKeys};
+use reap::Scratch;
 use room::Room;
 
 /// Computes an entry's weight (`CacheBuilder::weigher`).
@@ -93,6 +96,8 @@ pub(crate) struct Inner<K, V, S> {
     /// Where whole-cache walks (`popitem`, eviction elsewhere, the expiry
     /// thread's rounds) start, so repeated ones spread over the shards.
     cursor: AtomicUsize,
+    /// The expiry thread's working memory for this cache.
+    scratch: Mutex<Scratch<K, V>>,
 }
 
 /// A user's handle on the core: it counts among the cache's users while it
@@ -207,6 +212,7 @@ where
             closed: AtomicBool::new(false),
             handles: AtomicUsize::new(1),
             cursor: AtomicUsize::new(0),
+            scratch: Mutex::new(Scratch::new(shards)),
         });
         if driven {
             let weak: Weak<dyn Expire> = Arc::downgrade(&inner) as Weak<dyn Expire>;

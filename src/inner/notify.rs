@@ -142,16 +142,17 @@ where
 
     /// Delivers expiry notices found by the expiry thread: on this thread
     /// if the listener is trusted and nothing waits in the pool's queue,
-    /// else through the pool (see the module docs).
-    pub(crate) fn background(self: &Arc<Self>, notices: Vec<Notice<K, V>>) {
-        if notices.is_empty() {
+    /// else through the pool (see the module docs). Allocates nothing but
+    /// the queue's growth.
+    pub(crate) fn background(self: &Arc<Self>, notices: impl Iterator<Item = Notice<K, V>>) {
+        let mut notices = notices.peekable();
+        if notices.peek().is_none() {
             return;
         }
         if !self.trusted.load(Relaxed) || self.queue.lock().scheduled {
             self.enqueue(notices);
             return;
         }
-        let mut notices = notices.into_iter();
         with_listeners(|| {
             let start = real_now();
             let mut before = start;
@@ -167,9 +168,8 @@ where
                 }
             }
         });
-        let rest: Vec<_> = notices.collect();
-        if !rest.is_empty() {
-            self.enqueue(rest);
+        if notices.peek().is_some() {
+            self.enqueue(notices);
         }
     }
 
@@ -209,12 +209,12 @@ where
     }
 
     fn deliver_batch(&self) -> bool {
-        let batch: Vec<_> = {
-            let mut queue = self.queue.lock();
-            let n = queue.notices.len().min(BATCH);
-            queue.notices.drain(..n).collect()
-        };
-        for notice in batch {
+        // One notice at a time off the queue: a worker allocates nothing
+        // (see `reap::Scratch` for why that matters).
+        for _ in 0..BATCH {
+            let Some(notice) = self.queue.lock().notices.pop_front() else {
+                break;
+            };
             let before = real_now();
             self.call(notice);
             if real_now().saturating_sub(before) < FAST {
