@@ -119,8 +119,9 @@ pub(crate) struct Policy {
     /// probation when inserted.
     returning: Option<u64>,
     /// The new key whose miss was already counted (by the eviction that
-    /// made room for it, before it is admitted).
-    counted: Option<u64>,
+    /// made room for it, before it is admitted), and whether the window's
+    /// shadow remembered it then.
+    counted: Option<(u64, bool)>,
     /// The duel's coin.
     coin: u64,
 }
@@ -348,11 +349,15 @@ impl Policy {
         incoming: Option<(u64, u64)>,
     ) -> Option<u32> {
         if let Some((hash, weight)) = incoming {
-            if self.counted != Some(hash) {
-                self.count_miss(hash, weight);
-                self.counted = Some(hash);
-            }
-            if self.returning != Some(hash) && self.from_window.contains(hash) {
+            let from_window = match self.counted {
+                Some((counted, from_window)) if counted == hash => from_window,
+                _ => {
+                    let from_window = self.count_miss(hash, weight);
+                    self.counted = Some((hash, from_window));
+                    from_window
+                }
+            };
+            if self.returning != Some(hash) && from_window {
                 // Asked for again soon after the window let it go: it goes
                 // to probation, in the place of main's victim.
                 if let Some(victim) = self.main_victim(entries, of) {
@@ -402,7 +407,7 @@ impl Policy {
     ) {
         self.grow(occupied);
         let weight = of.weight(id);
-        if self.counted.take() != Some(hash) {
+        if self.counted.take().map(|(counted, _)| counted) != Some(hash) {
             self.count_miss(hash, weight);
         }
         entries[id as usize].set_freq(0);
@@ -421,14 +426,19 @@ impl Policy {
     }
 
     /// Counts a miss of `hash`'s key (a new key of `weight` coming in) in
-    /// the sketch, and moves the window's target by the shadows' evidence.
-    fn count_miss(&mut self, hash: u64, weight: u64) {
+    /// the sketch, and moves the window's target by the shadows' evidence;
+    /// returns whether the window's shadow remembers the key.
+    fn count_miss(&mut self, hash: u64, weight: u64) -> bool {
         self.sketch.add(hash, 1);
         let size = self.share.max(self.weight.iter().sum());
         if self.from_window.contains(hash) {
             self.window = (self.window + weight as f64).min((size - 1) as f64);
-        } else if self.from_main.contains(hash) {
-            self.window = (self.window - weight as f64).max(1.0);
+            true
+        } else {
+            if self.from_main.contains(hash) {
+                self.window = (self.window - weight as f64).max(1.0);
+            }
+            false
         }
     }
 

@@ -24,9 +24,13 @@ fn reduce(h: u64, n: u64) -> u64 {
 /// Counts requests per key, approximately: four counters of 4 bits per
 /// key (the smallest is the estimate), all halved once the additions reach
 /// ten times the capacity, so that old popularity fades (TinyLFU's aging).
+///
+/// A key's four counters lie in one 64-byte block, each in its own pair of
+/// words, so that counting or estimating costs one cache miss, not four.
 pub(crate) struct Sketch {
-    words: Box<[u64]>,
-    counters: u64,
+    blocks: Box<[Block]>,
+    /// `blocks.len()`.
+    count: u64,
     additions: u64,
     /// Additions between two halvings.
     period: u64,
@@ -40,15 +44,16 @@ pub(crate) struct Sketch {
 impl Sketch {
     /// Counters per entry of capacity: 3.25 bytes an entry.
     const PER_ENTRY: u64 = 13;
+    /// 4-bit counters in a block.
+    const PER_BLOCK: u64 = 128;
 
     /// A sketch for a capacity of `entries`.
     pub(crate) fn new(entries: usize) -> Self {
         let entries = entries.max(1) as u64;
-        let counters = (entries * Self::PER_ENTRY).div_ceil(2).max(64);
-        let words = counters.div_ceil(16);
+        let count = (entries * Self::PER_ENTRY).div_ceil(2 * Self::PER_BLOCK).max(1);
         Sketch {
-            words: vec![0; words as usize].into_boxed_slice(),
-            counters: words * 16,
+            blocks: vec![Block::default(); count as usize].into_boxed_slice(),
+            count,
             additions: 0,
             period: (entries * 10).max(16),
             previous: None,
@@ -66,20 +71,25 @@ impl Sketch {
         self.previous = Some(Box::new(old));
     }
 
+    /// `hash`'s block, and its four counters there: (word, shift) each,
+    /// row `r` in word `2r` or `2r + 1`.
     #[inline]
-    fn counter(&self, h: u64, row: u64) -> u64 {
-        reduce(mix(h.wrapping_add(row.wrapping_mul(0x9E37_79B9_7F4A_7C15))), self.counters)
-    }
-
-    #[inline]
-    fn get(&self, c: u64) -> u64 {
-        (self.words[(c >> 4) as usize] >> ((c & 15) * 4)) & 15
+    fn place(&self, hash: u64) -> (usize, [(usize, u64); 4]) {
+        let h = mix(hash ^ 0x5851_F42D_4C95_7F2D);
+        let block = reduce(h, self.count) as usize;
+        let bits = mix(h);
+        let counters = std::array::from_fn(|row| {
+            let b = bits >> (row * 5);
+            (2 * row + (b & 1) as usize, ((b >> 1) & 15) * 4)
+        });
+        (block, counters)
     }
 
     /// How often `hash`'s key was counted (recently), at most 15.
     pub(crate) fn estimate(&self, hash: u64) -> u64 {
-        let h = mix(hash ^ 0x5851_F42D_4C95_7F2D);
-        let here = (0..4).map(|row| self.get(self.counter(h, row))).min().unwrap_or(0);
+        let (block, counters) = self.place(hash);
+        let words = &self.blocks[block].0;
+        let here = counters.iter().map(|&(w, shift)| (words[w] >> shift) & 15).min().unwrap_or(0);
         self.previous.as_ref().map_or(here, |old| here.max(old.estimate(hash)))
     }
 
@@ -88,12 +98,11 @@ impl Sketch {
         if n == 0 {
             return;
         }
-        let h = mix(hash ^ 0x5851_F42D_4C95_7F2D);
+        let (block, counters) = self.place(hash);
+        let words = &mut self.blocks[block].0;
         let mut changed = false;
-        for row in 0..4 {
-            let c = self.counter(h, row);
-            let word = &mut self.words[(c >> 4) as usize];
-            let shift = (c & 15) * 4;
+        for (w, shift) in counters {
+            let word = &mut words[w];
             let old = (*word >> shift) & 15;
             let new = (old + n).min(15);
             if new != old {
@@ -110,7 +119,7 @@ impl Sketch {
         if changed {
             self.additions += n;
             if self.additions >= self.period {
-                for word in self.words.iter_mut() {
+                for word in self.blocks.iter_mut().flat_map(|b| b.0.iter_mut()) {
                     *word = (*word >> 1) & 0x7777_7777_7777_7777;
                 }
                 self.additions /= 2;
@@ -120,7 +129,7 @@ impl Sketch {
 
     /// Forgets every count.
     pub(crate) fn clear(&mut self) {
-        self.words.iter_mut().for_each(|w| *w = 0);
+        self.blocks.iter_mut().for_each(|b| *b = Block::default());
         self.additions = 0;
         self.previous = None;
     }
@@ -131,9 +140,13 @@ impl Sketch {
 /// share the older one is cleared and becomes current. A key is remembered
 /// for the next `keys`..`2 * keys` insertions; a removal is impossible (a
 /// key just ages out).
+///
+/// The filters are blocked: a key's bits all lie in one 64-byte block, one
+/// bit in each of its eight words, so that a lookup costs one cache miss a
+/// generation, not one a probe (a policy asks on every miss of the cache).
 pub(crate) struct Shadow {
-    generations: [Box<[u64]>; 2],
-    bits: u64,
+    generations: [Box<[Block]>; 2],
+    blocks: u64,
     current: usize,
     count: usize,
     keys: usize,
@@ -142,19 +155,25 @@ pub(crate) struct Shadow {
     previous: Option<Box<Shadow>>,
 }
 
+/// One cache line of a filter: a key sets one bit in each word.
+#[derive(Clone, Copy, Default)]
+#[repr(align(64))]
+struct Block([u64; 8]);
+
 impl Shadow {
-    /// Bits per remembered key, and probes per key (about 0.69 per bit).
-    const BITS_PER_KEY: u64 = 16;
-    const PROBES: u64 = 11;
+    /// Keys per block: 16 bits a key.
+    const KEYS_PER_BLOCK: usize = 512 / 16;
 
     /// A shadow remembering about `keys` to `2 * keys` keys.
     pub(crate) fn new(keys: usize) -> Self {
         let keys = keys.max(1);
-        let bits = (keys as u64 * Self::BITS_PER_KEY).max(64).next_multiple_of(64);
-        let words = (bits / 64) as usize;
+        let blocks = keys.div_ceil(Self::KEYS_PER_BLOCK);
         Shadow {
-            generations: [vec![0; words].into_boxed_slice(), vec![0; words].into_boxed_slice()],
-            bits,
+            generations: [
+                vec![Block::default(); blocks].into_boxed_slice(),
+                vec![Block::default(); blocks].into_boxed_slice(),
+            ],
+            blocks: blocks as u64,
             current: 0,
             count: 0,
             keys,
@@ -170,9 +189,14 @@ impl Shadow {
         self.previous = Some(Box::new(old));
     }
 
+    /// `hash`'s block, and the bit it sets in each word of the block.
     #[inline]
-    fn position(&self, h: u64, probe: u64) -> u64 {
-        reduce(mix(h.wrapping_add((probe + 1).wrapping_mul(0xD6E8_FEB8_6659_FD93))), self.bits)
+    fn place(&self, hash: u64) -> (usize, [u64; 8]) {
+        let h = mix(hash ^ 0x2545_F491_4F6C_DD1D);
+        let block = reduce(h, self.blocks) as usize;
+        // The low 48 bits of another mix: six a word.
+        let bits = mix(h);
+        (block, std::array::from_fn(|word| 1 << ((bits >> (6 * word)) & 63)))
     }
 
     /// Remembers `hash`'s key.
@@ -180,25 +204,23 @@ impl Shadow {
         if self.count >= self.keys {
             self.previous = None;
             self.current ^= 1;
-            self.generations[self.current].iter_mut().for_each(|w| *w = 0);
+            self.generations[self.current].iter_mut().for_each(|b| *b = Block::default());
             self.count = 0;
         }
-        let h = mix(hash ^ 0x2545_F491_4F6C_DD1D);
-        for probe in 0..Self::PROBES {
-            let p = self.position(h, probe);
-            self.generations[self.current][(p >> 6) as usize] |= 1 << (p & 63);
+        let (block, bits) = self.place(hash);
+        let words = &mut self.generations[self.current][block].0;
+        for (word, bit) in words.iter_mut().zip(bits) {
+            *word |= bit;
         }
         self.count += 1;
     }
 
     /// Whether `hash`'s key is remembered (false positives possible).
     pub(crate) fn contains(&self, hash: u64) -> bool {
-        let h = mix(hash ^ 0x2545_F491_4F6C_DD1D);
-        let here = self.generations.iter().any(|bits| {
-            (0..Self::PROBES).all(|probe| {
-                let p = self.position(h, probe);
-                bits[(p >> 6) as usize] & (1 << (p & 63)) != 0
-            })
+        let (block, bits) = self.place(hash);
+        let here = self.generations.iter().any(|generation| {
+            let words = &generation[block].0;
+            words.iter().zip(bits).all(|(word, bit)| word & bit != 0)
         });
         here || self.previous.as_ref().is_some_and(|old| old.contains(hash))
     }
@@ -206,7 +228,7 @@ impl Shadow {
     /// Forgets every key.
     pub(crate) fn clear(&mut self) {
         for generation in &mut self.generations {
-            generation.iter_mut().for_each(|w| *w = 0);
+            generation.iter_mut().for_each(|b| *b = Block::default());
         }
         self.count = 0;
         self.previous = None;
