@@ -92,6 +92,11 @@ pub(crate) struct Notifier<K, V> {
     trusted: AtomicBool,
     /// Fast calls in a row, as the pool's workers timed them.
     fast_calls: AtomicU32,
+    /// The batch being delivered, taken off the queue in one go: memory
+    /// kept from when the cache was built, so that delivering allocates
+    /// nothing (see `reap::Scratch`). Only the one thread that delivers the
+    /// queue at a time takes it.
+    batch: Mutex<Vec<Notice<K, V>>>,
 }
 
 struct Queue<K, V> {
@@ -113,6 +118,7 @@ where
             panics: AtomicU64::new(0),
             trusted: AtomicBool::new(false),
             fast_calls: AtomicU32::new(0),
+            batch: Mutex::new(Vec::with_capacity(BATCH)),
         }
     }
 
@@ -209,12 +215,17 @@ where
     }
 
     fn deliver_batch(&self) -> bool {
-        // One notice at a time off the queue: a worker allocates nothing
-        // (see `reap::Scratch` for why that matters).
-        for _ in 0..BATCH {
-            let Some(notice) = self.queue.lock().notices.pop_front() else {
-                break;
-            };
+        // Only the thread the queue is scheduled to takes the batch; a
+        // fresh one if that ever failed.
+        let mut kept = self.batch.try_lock();
+        let mut fresh = Vec::new();
+        let batch = kept.as_deref_mut().unwrap_or(&mut fresh);
+        {
+            let mut queue = self.queue.lock();
+            let n = queue.notices.len().min(BATCH);
+            batch.extend(queue.notices.drain(..n));
+        }
+        for notice in batch.drain(..) {
             let before = real_now();
             self.call(notice);
             if real_now().saturating_sub(before) < FAST {

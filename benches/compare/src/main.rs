@@ -19,6 +19,7 @@ mod storm;
 mod tail;
 mod throughput;
 mod traces;
+mod weighted;
 mod workload;
 
 use std::time::{Duration, Instant};
@@ -80,6 +81,11 @@ const WORKLOADS: &[(&str, Workload, &str)] = &[
         "hit_ratio",
         hit_ratio::hit_ratio,
         "cache-aside hit ratio, capacity 1% and 10% of 100k keys: Zipf 0.9, 0.99, 0.99 + scans; vs LRU, quick_cache, moka",
+    ),
+    (
+        "weighted",
+        weighted::weighted,
+        "size-aware capacity: hit ratio and rate with weights of 1-4096 per key, capacity 1% and 10% of the bytes; vs quick_cache's and moka's weighers",
     ),
     (
         "memory",
