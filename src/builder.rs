@@ -260,9 +260,8 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         if self.time_to_idle.is_some_and(|t| t.is_zero()) {
             return Err(BuildError::ZeroTimeToIdle);
         }
-        // Without a weigher the capacity is in entries; with one, assume
-        // entries of at least 64 units for the shard count.
-        let entries = self.max_capacity.map(|c| if self.weigher.is_some() { c / 64 } else { c });
+        let entries =
+            self.max_capacity.map(|c| crate::inner::entries_in(c, self.weigher.is_some()));
         let shards = match entries {
             Some(entries) => {
                 let most = (entries / Self::MIN_SHARD_CAPACITY).max(1);

@@ -153,6 +153,23 @@ impl Now<'_> {
     }
 }
 
+/// Units of weight an entry is assumed to weigh at least, to size a
+/// weighed cache's shards and policy before any entry is known. Weights
+/// are often bytes: a smaller guess gave a cache of about a thousand
+/// entries of a few hundred bytes four shards, too few entries each for
+/// the policy to tell hot from cold (6 points of hit ratio lost).
+pub(crate) const ASSUMED_WEIGHT: u64 = 256;
+
+/// The entries a capacity is assumed to hold: the capacity itself without
+/// a weigher, else that many entries of `ASSUMED_WEIGHT`.
+pub(crate) fn entries_in(capacity: u64, weighed: bool) -> u64 {
+    if weighed {
+        capacity / ASSUMED_WEIGHT
+    } else {
+        capacity
+    }
+}
+
 /// How a TTL is given to a write.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Expiry {
@@ -190,7 +207,7 @@ where
             idle: time_to_idle.map(time::nanos),
             weighted: weigher.is_some() && capacity.is_some(),
             share: capacity.map(|c| {
-                let entries = if weigher.is_some() { c / 64 } else { c };
+                let entries = entries_in(c, weigher.is_some());
                 usize::try_from(entries / shards as u64).unwrap_or(usize::MAX).max(1)
             }),
         };
