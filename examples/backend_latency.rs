@@ -48,7 +48,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                     "memory" => memory.set(key, value).await,
                     _ => redis.set(key, value).await,
                 }
-                .expect("set")
+                .expect("set");
             }
         };
         let get = |i: usize| {

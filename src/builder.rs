@@ -240,7 +240,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
             Some(n) if n > Self::MAX_SHARDS => return Err(BuildError::TooManyShards),
             Some(n) => n.next_power_of_two(),
             None => {
-                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
                 (cores * 4).next_power_of_two().min(Self::MAX_SHARDS)
             }
         };

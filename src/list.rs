@@ -22,6 +22,18 @@ pub(crate) const SENTINEL_BASE: u32 = NIL - 1024;
 /// The most elements a list owner (a shard) can hold.
 pub(crate) const MAX_ELEMENTS: u32 = SENTINEL_BASE;
 
+/// The id of the element at `index` in its owner's vector. An owner holds
+/// fewer than `MAX_ELEMENTS` elements (a shard checks it when it adds
+/// one), so every index of its vector fits: the one place an index
+/// becomes an id.
+#[inline]
+pub(crate) fn id_at(index: usize) -> u32 {
+    debug_assert!(index < MAX_ELEMENTS as usize, "index {index} past the ids");
+    #[allow(clippy::cast_possible_truncation, reason = "an index is below MAX_ELEMENTS")]
+    let id = index as u32;
+    id
+}
+
 /// The links of every id of one kind of list.
 pub(crate) trait Nodes {
     fn prev(&self, id: u32) -> u32;

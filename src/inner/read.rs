@@ -211,7 +211,7 @@ where
                 let (Some(key), Some(value)) = (entry.occupied_key(), entry.value()) else {
                     continue;
                 };
-                if state.expiry(id as u32) > now {
+                if state.expiry(crate::list::id_at(id)) > now {
                     out.push(f(key, value));
                 }
             }
@@ -230,7 +230,7 @@ where
             let (Some(key), Some(value)) = (entry.occupied_key(), entry.value()) else {
                 continue;
             };
-            if state.expiry(id as u32) > now {
+            if state.expiry(crate::list::id_at(id)) > now {
                 out.push(T::item(key, value));
             }
         }

@@ -824,7 +824,7 @@ where
             let mut id = w.state_ref().entries().len();
             while id > 0 {
                 id -= 1;
-                let id = id as u32;
+                let id = crate::list::id_at(id);
                 if !w.state_ref().entries()[id as usize].is_occupied() {
                     continue;
                 }

@@ -25,7 +25,7 @@ use hashbrown::HashTable;
 use super::entry::Entry;
 use super::policy::{Policy, Weighed};
 use super::vacancies::Vacancies;
-use crate::list::{Link, MAX_ELEMENTS};
+use crate::list::{id_at, Link, MAX_ELEMENTS};
 use crate::time::{LATEST, NEVER};
 use crate::unwind;
 use crate::wheel::{Polled, TimerView, Timers, Wheel};
@@ -312,7 +312,7 @@ impl<K, V, P> ShardState<K, V, P> {
                 if self.layout.idle.is_some() {
                     self.touched.push(AtomicU64::new(0));
                 }
-                id as u32
+                id_at(id)
             }
         };
         let i = id as usize;
@@ -605,7 +605,7 @@ impl<K, V, P> ShardState<K, V, P> {
                 if !last_vacant(&self.entries) {
                     break;
                 }
-                let last = self.entries.len() as u32 - 1;
+                let last = id_at(self.entries.len() - 1);
                 self.vacant.remove(&mut self.entries, last);
                 self.entries.pop();
             }
@@ -615,7 +615,7 @@ impl<K, V, P> ShardState<K, V, P> {
                 return true;
             };
             // The last entry is occupied, so the hole lies before it.
-            self.relocate(self.entries.len() as u32 - 1, hole, hasher);
+            self.relocate(id_at(self.entries.len() - 1), hole, hasher);
             // The hole, now last and off the list, goes.
             self.entries.pop();
         }
@@ -704,7 +704,7 @@ impl<K, V, P> ShardState<K, V, P> {
         assert_eq!(listed, self.vacant.len(), "the vacancies' count");
         let (mut occupied, mut values, mut used) = (0, 0, 0);
         for (i, entry) in self.entries.iter().enumerate() {
-            let id = i as u32;
+            let id = id_at(i);
             if !entry.is_occupied() {
                 assert!(vacant[i], "vacant entry {i} is not listed");
                 continue;

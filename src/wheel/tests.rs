@@ -131,7 +131,7 @@ fn run(ops: Vec<Op>) {
         match (wheel.next_expiration(), model.values().min()) {
             (None, None) => {}
             (Some(next), Some(&earliest)) => {
-                assert!(next <= earliest.max(wheel.elapsed()), "next {next} > earliest {earliest}")
+                assert!(next <= earliest.max(wheel.elapsed()), "next {next} > earliest {earliest}");
             }
             (next, earliest) => panic!("next_expiration {next:?} with earliest {earliest:?}"),
         }
