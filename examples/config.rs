@@ -13,8 +13,12 @@ use std::time::Duration;
 
 use wheelcache::{make_cache, AnyCache, CacheConfig, Error, KvCache, Lookup};
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The Redis backend needs a tokio runtime; the memory backend runs on any.
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run())
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args()
         .nth(1)
         .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cache.toml").into());

@@ -295,15 +295,21 @@ mod tests {
     use super::*;
     use crate::{Cache, MockClock};
 
+    /// A cache of `shards` shards holding `keys` entries whose TTLs spread
+    /// over `spread` ms, `advance` ms later on its mock clock.
+    fn aged(shards: usize, keys: u64, spread: u64, advance: u64) -> Cache<u64, u64> {
+        let clock = MockClock::new();
+        let cache = Cache::builder().clock(clock.clone()).shards(shards).build().unwrap();
+        for k in 0..keys {
+            cache.setx(k, k, Some(Duration::from_millis(1 + k % spread)));
+        }
+        clock.advance(Duration::from_millis(advance));
+        cache
+    }
+
     #[test]
     fn a_hold_takes_a_bounded_number_of_steps_of_the_wheel() {
-        let clock = MockClock::new();
-        let cache: Cache<u64, u64> =
-            Cache::builder().clock(clock.clone()).shards(1).build().unwrap();
-        for k in 0..300 {
-            cache.setx(k, k, Some(Duration::from_millis(1 + k % 200)));
-        }
-        clock.advance(Duration::from_millis(250));
+        let cache = aged(1, 300, 200, 250);
         let inner = cache.inner();
         let shard = &inner.table.shards()[0];
         let now = inner.clock.now();
@@ -331,13 +337,7 @@ mod tests {
     /// fifth of the entries expire here, too few for that.)
     #[test]
     fn a_turn_of_the_expiry_thread_allocates_nothing() {
-        let clock = MockClock::new();
-        let cache: Cache<u64, u64> =
-            Cache::builder().clock(clock.clone()).shards(8).build().unwrap();
-        for k in 0..5_000 {
-            cache.setx(k, k, Some(Duration::from_millis(1 + k % 100)));
-        }
-        clock.advance(Duration::from_millis(20));
+        let cache = aged(8, 5_000, 100, 20);
         let inner = cache.inner();
         let before = crate::counting::allocations();
         let done = inner.run_background(inner.clock.now(), NEVER);
