@@ -34,12 +34,17 @@ pub(crate) fn id_at(index: usize) -> u32 {
     id
 }
 
-/// The links of every id of one kind of list.
-pub(crate) trait Nodes {
-    fn prev(&self, id: u32) -> u32;
-    fn next(&self, id: u32) -> u32;
+/// The links of every id of one kind of list, to change them.
+pub(crate) trait Nodes: Links {
     fn set_prev(&mut self, id: u32, prev: u32);
     fn set_next(&mut self, id: u32, next: u32);
+}
+
+/// The links of every id of one kind of list, read only: enough to walk
+/// the lists (`walk`).
+pub(crate) trait Links {
+    fn prev(&self, id: u32) -> u32;
+    fn next(&self, id: u32) -> u32;
 }
 
 /// A pair of links, as stored for sentinels (and by the wheel for entries).
@@ -131,7 +136,7 @@ pub(crate) fn relink<N: Nodes>(nodes: &mut N, to: u32) {
 #[cfg(any(test, fuzzing, feature = "test-util"))]
 /// Walks the list of `head`, checking every back link; returns its
 /// elements in order. Panics on a broken list.
-pub(crate) fn walk<N: Nodes>(nodes: &N, head: u32, mut each: impl FnMut(u32)) -> usize {
+pub(crate) fn walk<N: Links>(nodes: &N, head: u32, mut each: impl FnMut(u32)) -> usize {
     let mut count = 0;
     let mut prev = head;
     let mut id = nodes.next(head);
@@ -179,13 +184,16 @@ mod tests {
         }
     }
 
-    impl Nodes for Vecs {
+    impl Links for Vecs {
         fn prev(&self, id: u32) -> u32 {
             self.link(id).prev
         }
         fn next(&self, id: u32) -> u32 {
             self.link(id).next
         }
+    }
+
+    impl Nodes for Vecs {
         fn set_prev(&mut self, id: u32, prev: u32) {
             self.link_mut(id).prev = prev;
         }

@@ -30,7 +30,7 @@
 
 use super::entry::Entry;
 use super::sketch::{mix, Shadow, Sketch};
-use crate::list::{self, is_sentinel, Link, Nodes, SENTINEL_BASE};
+use crate::list::{self, is_sentinel, Link, Links, Nodes, SENTINEL_BASE};
 
 /// Where new keys start.
 const WINDOW: u8 = 0;
@@ -57,7 +57,7 @@ struct Order<'a, K, V> {
     entries: &'a mut [Entry<K, V>],
 }
 
-impl<K, V> Nodes for Order<'_, K, V> {
+impl<K, V> Links for Order<'_, K, V> {
     #[inline]
     fn prev(&self, id: u32) -> u32 {
         if is_sentinel(id) {
@@ -74,6 +74,9 @@ impl<K, V> Nodes for Order<'_, K, V> {
             self.entries[id as usize].order_next()
         }
     }
+}
+
+impl<K, V> Nodes for Order<'_, K, V> {
     #[inline]
     fn set_prev(&mut self, id: u32, prev: u32) {
         if is_sentinel(id) {
@@ -477,7 +480,7 @@ impl Policy {
     #[cfg(any(test, fuzzing, feature = "test-util"))]
     pub(crate) fn assert_invariants<K, V>(&self, entries: &[Entry<K, V>], of: &impl Weighed<K, V>) {
         struct View<'a, K, V>(&'a [Link; QUEUES], &'a [Entry<K, V>]);
-        impl<K, V> Nodes for View<'_, K, V> {
+        impl<K, V> Links for View<'_, K, V> {
             fn prev(&self, id: u32) -> u32 {
                 if is_sentinel(id) {
                     self.0[(id - SENTINEL_BASE) as usize].prev
@@ -491,12 +494,6 @@ impl Policy {
                 } else {
                     self.1[id as usize].order_next()
                 }
-            }
-            fn set_prev(&mut self, _: u32, _: u32) {
-                unreachable!("a read-only view")
-            }
-            fn set_next(&mut self, _: u32, _: u32) {
-                unreachable!("a read-only view")
             }
         }
         let view = View(&self.sentinels, entries);

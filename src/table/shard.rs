@@ -522,6 +522,8 @@ impl<K, V, P> ShardState<K, V, P> {
             *hash = rehash(hasher, self.entries[*id as usize].key());
         }
         for &(id, hash) in due.iter() {
+            // A key whose `Hash` panicked above is not hashed again: any
+            // hash misses it (or finds it by its id), then a scan does.
             self.unindex(id, Some(hash.unwrap_or(0)), hasher);
         }
         for &(id, _) in due.iter() {

@@ -8,7 +8,7 @@
 //! allocation, hundreds of kilobytes after a mass expiry). Links both ways
 //! let compaction take any vacancy off the list in constant time.
 
-use crate::list::{self, Link, Nodes, SENTINEL_BASE};
+use crate::list::{self, Link, Links, Nodes, SENTINEL_BASE};
 
 use super::entry::Entry;
 
@@ -33,23 +33,40 @@ struct Linked<'a, K, V> {
     entries: &'a mut [Entry<K, V>],
 }
 
-impl<K, V> Nodes for Linked<'_, K, V> {
+/// The same links, read only.
+struct Read<'a, K, V>(&'a Link, &'a [Entry<K, V>]);
+
+impl<K, V> Links for Read<'_, K, V> {
     #[inline]
     fn prev(&self, id: u32) -> u32 {
         if id == HEAD {
-            self.head.prev
+            self.0.prev
         } else {
-            self.entries[id as usize].vacancy_prev()
+            self.1[id as usize].vacancy_prev()
         }
     }
     #[inline]
     fn next(&self, id: u32) -> u32 {
         if id == HEAD {
-            self.head.next
+            self.0.next
         } else {
-            self.entries[id as usize].vacancy_next()
+            self.1[id as usize].vacancy_next()
         }
     }
+}
+
+impl<K, V> Links for Linked<'_, K, V> {
+    #[inline]
+    fn prev(&self, id: u32) -> u32 {
+        Read(self.head, self.entries).prev(id)
+    }
+    #[inline]
+    fn next(&self, id: u32) -> u32 {
+        Read(self.head, self.entries).next(id)
+    }
+}
+
+impl<K, V> Nodes for Linked<'_, K, V> {
     #[inline]
     fn set_prev(&mut self, id: u32, prev: u32) {
         if id == HEAD {
@@ -108,30 +125,7 @@ impl Vacancies {
     /// Calls `each` with every listed id, checking the links.
     #[cfg(any(test, fuzzing, feature = "test-util"))]
     pub(crate) fn walk<K, V>(&self, entries: &[Entry<K, V>], each: impl FnMut(u32)) -> usize {
-        struct View<'a, K, V>(&'a Link, &'a [Entry<K, V>]);
-        impl<K, V> Nodes for View<'_, K, V> {
-            fn prev(&self, id: u32) -> u32 {
-                if id == HEAD {
-                    self.0.prev
-                } else {
-                    self.1[id as usize].vacancy_prev()
-                }
-            }
-            fn next(&self, id: u32) -> u32 {
-                if id == HEAD {
-                    self.0.next
-                } else {
-                    self.1[id as usize].vacancy_next()
-                }
-            }
-            fn set_prev(&mut self, _: u32, _: u32) {
-                unreachable!("a read-only view")
-            }
-            fn set_next(&mut self, _: u32, _: u32) {
-                unreachable!("a read-only view")
-            }
-        }
-        list::walk(&View(&self.head, entries), HEAD, each)
+        list::walk(&Read(&self.head, entries), HEAD, each)
     }
 }
 

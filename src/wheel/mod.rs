@@ -34,7 +34,7 @@ mod level;
 use level::{Level, BITS, SLOTS};
 
 pub(crate) use crate::list::Link;
-use crate::list::{self, is_sentinel, Nodes, SENTINEL_BASE};
+use crate::list::{self, is_sentinel, Links, Nodes, SENTINEL_BASE};
 
 const LEVELS: usize = 6;
 /// The farthest ahead a timer is filed exactly; farther ones are clamped.
@@ -93,7 +93,7 @@ impl<T: Timers> WheelNodes<'_, T> {
     }
 }
 
-impl<T: Timers> Nodes for WheelNodes<'_, T> {
+impl<T: Timers> Links for WheelNodes<'_, T> {
     #[inline]
     fn prev(&self, id: u32) -> u32 {
         self.get(id).prev
@@ -102,6 +102,9 @@ impl<T: Timers> Nodes for WheelNodes<'_, T> {
     fn next(&self, id: u32) -> u32 {
         self.get(id).next
     }
+}
+
+impl<T: Timers> Nodes for WheelNodes<'_, T> {
     #[inline]
     fn set_prev(&mut self, id: u32, prev: u32) {
         self.get_mut(id).prev = prev;
@@ -120,7 +123,7 @@ struct WheelView<'a, T> {
 }
 
 #[cfg(any(test, fuzzing, feature = "test-util"))]
-impl<T: TimerView> Nodes for WheelView<'_, T> {
+impl<T: TimerView> Links for WheelView<'_, T> {
     fn prev(&self, id: u32) -> u32 {
         if is_sentinel(id) {
             self.sentinels[(id - SENTINEL_BASE) as usize].prev
@@ -134,12 +137,6 @@ impl<T: TimerView> Nodes for WheelView<'_, T> {
         } else {
             self.timers.link(id).next
         }
-    }
-    fn set_prev(&mut self, _: u32, _: u32) {
-        unreachable!("a read-only view")
-    }
-    fn set_next(&mut self, _: u32, _: u32) {
-        unreachable!("a read-only view")
     }
 }
 
