@@ -330,8 +330,10 @@ where
             if self.credit >= need {
                 return Ok(());
             }
-            let now = self.now.get();
-            if self.state_ref().next_tick_start() <= now {
+            // The clock is read only if some timer may be due.
+            let due_here = self.state_ref().next_tick_start();
+            if due_here != NEVER && due_here <= self.now.get() {
+                let now = self.now.get();
                 let state = self.state();
                 if !reaping {
                     state.begin_reaping();
@@ -348,7 +350,11 @@ where
                     Reaped::Done => {}
                 }
             }
-            if !attempt.reaped && !attempt.last && self.inner.due_elsewhere(self.shard, now) {
+            if !attempt.reaped
+                && !attempt.last
+                && self.inner.next_due.load(std::sync::atomic::Ordering::Relaxed) != NEVER
+                && self.inner.due_elsewhere(self.shard, self.now.get())
+            {
                 return Err(Elsewhere::Reap);
             }
             if let Some((parts, weight)) = self.state().evict(protect, incoming, &hasher) {

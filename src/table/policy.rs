@@ -29,7 +29,7 @@
 //! shadow: it was not the policy's choice).
 
 use super::entry::Entry;
-use super::sketch::{mix, Shadow, Sketch};
+use super::sketch::{mix, Left, Shadows, Sketch};
 use crate::list::{self, is_sentinel, Link, Links, Nodes, SENTINEL_BASE};
 
 /// Where new keys start.
@@ -40,10 +40,10 @@ const PROBATION: u8 = 1;
 const PROTECTED: u8 = 2;
 const QUEUES: usize = 3;
 
-/// The window's share of a shard at first.
-const WINDOW_START: f64 = 0.01;
-/// Protected's most of main.
-const PROTECTED_SHARE: f64 = 0.8;
+/// The window's share of a shard at first: one in a hundred.
+const WINDOW_START: u64 = 100;
+/// Protected's most of main: four fifths.
+const PROTECTED_SHARE: (u64, u64) = (4, 5);
 /// What each shadow remembers: a tenth of the shard's entries.
 const SHADOW_SHARE: f64 = 0.1;
 
@@ -105,19 +105,19 @@ pub(crate) trait Weighed<K, V> {
 /// A shard's policy state (under the shard's lock).
 pub(crate) struct Policy {
     sentinels: [Link; QUEUES],
-    /// The weight on each queue.
+    /// The weight on each queue, and on all three.
     weight: [u64; QUEUES],
+    total: u64,
     /// The shard's share of the capacity when the cache was built.
     share: u64,
     /// The entries the sketch and the shadows are sized for: they grow
     /// with the shard, up to its share.
     sized_for: usize,
     /// The window's target weight, adapted by the shadows.
-    window: f64,
+    window: u64,
     sketch: Sketch,
     /// Keys lately evicted from the window, and from main.
-    from_window: Shadow,
-    from_main: Shadow,
+    shadows: Shadows,
     /// A key the window lately rejected, asked for again: it joins
     /// probation when inserted.
     returning: Option<u64>,
@@ -141,16 +141,22 @@ impl Policy {
                 Link::empty(head(PROTECTED)),
             ],
             weight: [0; QUEUES],
+            total: 0,
             share: share.max(2) as u64,
             sized_for,
-            window: (share as f64 * WINDOW_START).round().clamp(1.0, f64::from(u32::MAX)),
+            window: Self::first_window(share as u64),
             sketch: Sketch::new(sized_for),
-            from_window: Shadow::new(Self::shadow_keys(sized_for)),
-            from_main: Shadow::new(Self::shadow_keys(sized_for)),
+            shadows: Shadows::new(Self::shadow_keys(sized_for)),
             returning: None,
             counted: None,
             coin: 0x853C_49E6_748F_EA9B,
         }
+    }
+
+    /// The window's first target for a share of `share`: a hundredth of it
+    /// (rounded), at least 1.
+    fn first_window(share: u64) -> u64 {
+        (share.saturating_add(WINDOW_START / 2) / WINDOW_START).clamp(1, u64::from(u32::MAX))
     }
 
     /// The entries the sketch and shadows are first sized for.
@@ -171,8 +177,7 @@ impl Policy {
         let share = usize::try_from(self.share).unwrap_or(usize::MAX);
         self.sized_for = entries.max(self.sized_for.saturating_mul(2)).min(share);
         self.sketch.grow(self.sized_for);
-        self.from_window.grow(Self::shadow_keys(self.sized_for));
-        self.from_main.grow(Self::shadow_keys(self.sized_for));
+        self.shadows.grow(Self::shadow_keys(self.sized_for));
     }
 
     fn order<'a, K, V>(
@@ -189,12 +194,14 @@ impl Policy {
     fn push<K, V>(&mut self, entries: &mut [Entry<K, V>], queue: u8, id: u32, weight: u64) {
         entries[id as usize].set_queue(queue);
         self.weight[queue as usize] += weight;
+        self.total += weight;
         list::push_back(&mut Self::order(&mut self.sentinels, entries), head(queue), id);
     }
 
     fn pop<K, V>(&mut self, entries: &mut [Entry<K, V>], id: u32, weight: u64) -> u8 {
         let queue = entries[id as usize].queue();
         self.weight[queue as usize] -= weight;
+        self.total -= weight;
         list::unlink(&mut Self::order(&mut self.sentinels, entries), id);
         queue
     }
@@ -206,10 +213,12 @@ impl Policy {
 
     /// The shard's size now (at least its share), and the window's and
     /// protected's most at that size.
+    #[inline]
     fn limits(&self) -> (u64, u64) {
-        let size = self.share.max(self.weight.iter().sum());
-        let window = (self.window as u64).clamp(1, size - 1);
-        let protected = ((size - window) as f64 * PROTECTED_SHARE) as u64;
+        let size = self.share.max(self.total);
+        let window = self.window.clamp(1, size - 1);
+        let (num, den) = PROTECTED_SHARE;
+        let protected = (u128::from(size - window) * u128::from(num) / u128::from(den)) as u64;
         (window, protected)
     }
 
@@ -305,35 +314,44 @@ impl Policy {
     }
 
     /// Takes an evicted entry off its queue and remembers its key in the
-    /// shadow of where it left from.
+    /// shadow of where it left from; returns it with its key's hash (`None`
+    /// if its `Hash` panicked), so that the shard need not hash it again.
     fn evict<K, V>(
         &mut self,
         entries: &mut [Entry<K, V>],
         of: &impl Weighed<K, V>,
         id: u32,
-    ) -> u32 {
+        hash: Option<u64>,
+    ) -> (u32, Option<u64>) {
         let queue = self.pop(entries, id, of.weight(id));
-        if let Some(hash) = of.hash(&entries[id as usize]) {
-            if queue == WINDOW {
-                self.from_window.insert(hash);
-            } else {
-                self.from_main.insert(hash);
-            }
+        if let Some(hash) = hash {
+            self.shadows.insert(if queue == WINDOW { Left::Window } else { Left::Main }, hash);
         }
-        id
+        (id, hash)
+    }
+
+    /// [`evict`](Policy::evict), hashing the key.
+    fn evict_unhashed<K, V>(
+        &mut self,
+        entries: &mut [Entry<K, V>],
+        of: &impl Weighed<K, V>,
+        id: u32,
+    ) -> (u32, Option<u64>) {
+        let hash = of.hash(&entries[id as usize]);
+        self.evict(entries, of, id, hash)
     }
 
     /// Picks the entry to evict to make room for a new key whose hash is
     /// `incoming` (`None`: room for a heavier value of an entry already
     /// there), never `protect`; takes it off its queue. `None` when there
-    /// is nothing else to evict.
+    /// is nothing else to evict. The victim comes with its key's hash.
     pub(crate) fn victim<K, V>(
         &mut self,
         entries: &mut [Entry<K, V>],
         of: &impl Weighed<K, V>,
         protect: Option<u32>,
         incoming: Option<(u64, u64)>,
-    ) -> Option<u32> {
+    ) -> Option<(u32, Option<u64>)> {
         let spared = protect.map(|id| {
             let weight = of.weight(id);
             (id, self.pop(entries, id, weight), weight)
@@ -350,7 +368,7 @@ impl Policy {
         entries: &mut [Entry<K, V>],
         of: &impl Weighed<K, V>,
         incoming: Option<(u64, u64)>,
-    ) -> Option<u32> {
+    ) -> Option<(u32, Option<u64>)> {
         if let Some((hash, weight)) = incoming {
             let from_window = match self.counted {
                 Some((counted, from_window)) if counted == hash => from_window,
@@ -365,7 +383,7 @@ impl Policy {
                 // to probation, in the place of main's victim.
                 if let Some(victim) = self.main_victim(entries, of) {
                     self.returning = Some(hash);
-                    return Some(self.evict(entries, of, victim));
+                    return Some(self.evict_unhashed(entries, of, victim));
                 }
             }
         }
@@ -373,26 +391,25 @@ impl Policy {
         let coming = if self.returning.is_some() { 0 } else { incoming.map_or(0, |(_, w)| w) };
         if self.weight[WINDOW as usize] + coming > window_most {
             if let Some(candidate) = self.window_candidate(entries, of) {
-                return match self.main_victim(entries, of) {
-                    Some(victim)
-                        if self.admits(
-                            of.hash(&entries[candidate as usize]),
-                            of.hash(&entries[victim as usize]),
-                        ) =>
-                    {
-                        self.relist(entries, candidate, PROBATION, of.weight(candidate));
-                        self.balance_protected(entries, of);
-                        Some(self.evict(entries, of, victim))
-                    }
-                    _ => Some(self.evict(entries, of, candidate)),
+                let candidate_hash = of.hash(&entries[candidate as usize]);
+                let Some(victim) = self.main_victim(entries, of) else {
+                    return Some(self.evict(entries, of, candidate, candidate_hash));
                 };
+                let victim_hash = of.hash(&entries[victim as usize]);
+                return Some(if self.admits(candidate_hash, victim_hash) {
+                    self.relist(entries, candidate, PROBATION, of.weight(candidate));
+                    self.balance_protected(entries, of);
+                    self.evict(entries, of, victim, victim_hash)
+                } else {
+                    self.evict(entries, of, candidate, candidate_hash)
+                });
             }
         }
         if let Some(victim) = self.main_victim(entries, of) {
-            return Some(self.evict(entries, of, victim));
+            return Some(self.evict_unhashed(entries, of, victim));
         }
         let candidate = self.window_candidate(entries, of)?;
-        Some(self.evict(entries, of, candidate))
+        Some(self.evict_unhashed(entries, of, candidate))
     }
 
     /// Places a new entry whose key hashes to `hash`: counted in the
@@ -433,15 +450,18 @@ impl Policy {
     /// returns whether the window's shadow remembers the key.
     fn count_miss(&mut self, hash: u64, weight: u64) -> bool {
         self.sketch.add(hash, 1);
-        let size = self.share.max(self.weight.iter().sum());
-        if self.from_window.contains(hash) {
-            self.window = (self.window + weight as f64).min((size - 1) as f64);
-            true
-        } else {
-            if self.from_main.contains(hash) {
-                self.window = (self.window - weight as f64).max(1.0);
+        let size = self.share.max(self.total);
+        match self.shadows.recall(hash) {
+            [true, _] => {
+                self.window = self.window.saturating_add(weight).min(size - 1);
+                true
             }
-            false
+            [false, from_main] => {
+                if from_main {
+                    self.window = self.window.saturating_sub(weight).max(1);
+                }
+                false
+            }
         }
     }
 
@@ -455,6 +475,7 @@ impl Policy {
     pub(crate) fn reweigh<K, V>(&mut self, entries: &[Entry<K, V>], id: u32, old: u64, new: u64) {
         let queue = entries[id as usize].queue() as usize;
         self.weight[queue] = self.weight[queue] - old + new;
+        self.total = self.total - old + new;
     }
 
     /// Forgets every entry, count and shadow (the shard was emptied).
@@ -462,10 +483,10 @@ impl Policy {
         self.sentinels =
             [Link::empty(head(WINDOW)), Link::empty(head(PROBATION)), Link::empty(head(PROTECTED))];
         self.weight = [0; QUEUES];
-        self.window = (self.share as f64 * WINDOW_START).round().max(1.0);
+        self.total = 0;
+        self.window = Self::first_window(self.share);
         self.sketch.clear();
-        self.from_window.clear();
-        self.from_main.clear();
+        self.shadows.clear();
         self.returning = None;
         self.counted = None;
     }

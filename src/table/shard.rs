@@ -582,9 +582,9 @@ impl<K, V, P> ShardState<K, V, P> {
         hasher: &impl Fn(&K) -> u64,
     ) -> Option<(Parts<K, V>, u64)> {
         let of = Weighing { weights: &self.weights, hasher };
-        let id = self.policy.as_mut()?.victim(&mut self.entries, &of, protect, incoming)?;
+        let (id, hash) = self.policy.as_mut()?.victim(&mut self.entries, &of, protect, incoming)?;
         let weight = self.weight(id);
-        self.unindex(id, None, hasher);
+        self.unindex(id, hash, hasher);
         Some((self.detach(id), weight))
     }
 

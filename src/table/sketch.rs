@@ -72,25 +72,30 @@ impl Sketch {
     }
 
     /// `hash`'s block, and its four counters there: (word, shift) each,
-    /// row `r` in word `2r` or `2r + 1`.
+    /// row `r` in word `2r` or `2r + 1`. One mix: the block comes from the
+    /// high bits (`reduce`), the counters from the low twenty.
     #[inline]
-    fn place(&self, hash: u64) -> (usize, [(usize, u64); 4]) {
+    fn place(&self, hash: u64) -> (usize, [(usize, u32); 4]) {
         let h = mix(hash ^ 0x5851_F42D_4C95_7F2D);
         let block = reduce(h, self.count) as usize;
-        let bits = mix(h);
         let counters = std::array::from_fn(|row| {
-            let b = bits >> (row * 5);
+            let b = (h >> (row * 5)) as u32;
             (2 * row + (b & 1) as usize, ((b >> 1) & 15) * 4)
         });
         (block, counters)
     }
 
     /// How often `hash`'s key was counted (recently), at most 15.
+    #[inline]
     pub(crate) fn estimate(&self, hash: u64) -> u64 {
-        let (block, counters) = self.place(hash);
+        let (block, [a, b, c, d]) = self.place(hash);
         let words = &self.blocks[block].0;
-        let here = counters.iter().map(|&(w, shift)| (words[w] >> shift) & 15).min().unwrap_or(0);
-        self.previous.as_ref().map_or(here, |old| here.max(old.estimate(hash)))
+        let at = |(w, shift): (usize, u32)| (words[w] >> shift) & 15;
+        let here = at(a).min(at(b)).min(at(c)).min(at(d));
+        match &self.previous {
+            None => here,
+            Some(old) => here.max(old.estimate(hash)),
+        }
     }
 
     /// Counts `n` requests of `hash`'s key.
@@ -104,9 +109,9 @@ impl Sketch {
         for (w, shift) in counters {
             let word = &mut words[w];
             let old = (*word >> shift) & 15;
-            let new = (old + n).min(15);
-            if new != old {
-                *word = (*word & !(15 << shift)) | (new << shift);
+            if old < 15 {
+                let new = (old + n).min(15);
+                *word += (new - old) << shift;
                 changed = true;
             }
         }
@@ -135,103 +140,130 @@ impl Sketch {
     }
 }
 
-/// Remembers the last keys put in, approximately and cheaply: two Bloom
-/// filters of 16 bits a key; the current one fills, and when it holds its
-/// share the older one is cleared and becomes current. A key is remembered
-/// for the next `keys`..`2 * keys` insertions; a removal is impossible (a
-/// key just ages out).
-///
-/// The filters are blocked: a key's bits all lie in one 64-byte block, one
-/// bit in each of its eight words, so that a lookup costs one cache miss a
-/// generation, not one a probe (a policy asks on every miss of the cache).
-pub(crate) struct Shadow {
-    generations: [Box<[Block]>; 2],
-    blocks: u64,
-    current: usize,
-    count: usize,
-    keys: usize,
-    /// The shadow from before the last growth, still consulted until this
-    /// one has filled a generation.
-    previous: Option<Box<Shadow>>,
+/// Where an evicted key left from: the window, or the main space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Left {
+    Window = 0,
+    Main = 1,
 }
 
-/// One cache line of a filter: a key sets one bit in each word.
+/// Remembers which keys were evicted lately, and from where: two shadows
+/// (keys that left the window, keys that left main), each of two
+/// generational Bloom filters. A shadow's current filter fills, and when
+/// it holds its share of keys the older one is cleared and becomes
+/// current, so a key is remembered for the next `keys`..`2 * keys`
+/// evictions from its side; there is no removal (a key just ages out).
+///
+/// The four filters share their blocks: a key's bits in all of them lie in
+/// one 64-byte block (two words a filter, three bits a word, 16 bits of
+/// filter a key), so that asking both shadows about a key, as every miss
+/// does, costs one cache miss and one mix of its hash.
+pub(crate) struct Shadows {
+    blocks: Box<[Block]>,
+    count: u64,
+    /// Each shadow's current filter (0 or 1), and the keys put in it.
+    current: [(usize, usize); 2],
+    /// Keys a filter holds before the older one is cleared.
+    keys: usize,
+    /// The shadows from before the last growth, still consulted for each
+    /// side (`stale`) until that side has filled a filter here.
+    previous: Option<Box<Shadows>>,
+    stale: [bool; 2],
+}
+
+/// One cache line: a sketch's counters, or the shadows' filters.
 #[derive(Clone, Copy, Default)]
 #[repr(align(64))]
 struct Block([u64; 8]);
 
-impl Shadow {
-    /// Keys per block: 16 bits a key.
-    const KEYS_PER_BLOCK: usize = 512 / 16;
+impl Shadows {
+    /// Keys a filter remembers per block: 128 bits a filter, 16 bits a key.
+    const KEYS_PER_BLOCK: usize = 128 / 16;
 
-    /// A shadow remembering about `keys` to `2 * keys` keys.
+    /// Shadows each remembering about `keys` to `2 * keys` keys.
     pub(crate) fn new(keys: usize) -> Self {
         let keys = keys.max(1);
         let blocks = keys.div_ceil(Self::KEYS_PER_BLOCK);
-        Shadow {
-            generations: [
-                vec![Block::default(); blocks].into_boxed_slice(),
-                vec![Block::default(); blocks].into_boxed_slice(),
-            ],
-            blocks: blocks as u64,
-            current: 0,
-            count: 0,
+        Shadows {
+            blocks: vec![Block::default(); blocks].into_boxed_slice(),
+            count: blocks as u64,
+            current: [(0, 0); 2],
             keys,
             previous: None,
+            stale: [false; 2],
         }
     }
 
-    /// Makes room to remember about `keys` keys, still answering from the
-    /// old filters until the new ones have filled a generation.
+    /// Makes room to remember about `keys` keys a shadow, still answering
+    /// from the old filters until the new ones have filled one each.
     pub(crate) fn grow(&mut self, keys: usize) {
-        let mut old = std::mem::replace(self, Shadow::new(keys));
+        let mut old = std::mem::replace(self, Shadows::new(keys));
         old.previous = None;
         self.previous = Some(Box::new(old));
+        self.stale = [true; 2];
     }
 
-    /// `hash`'s block, and the bit it sets in each word of the block.
+    /// `hash`'s block, and the three bits it sets in each word of a filter.
     #[inline]
-    fn place(&self, hash: u64) -> (usize, [u64; 8]) {
+    fn place(&self, hash: u64) -> (usize, [u64; 2]) {
         let h = mix(hash ^ 0x2545_F491_4F6C_DD1D);
-        let block = reduce(h, self.blocks) as usize;
-        // The low 48 bits of another mix: six a word.
-        let bits = mix(h);
-        (block, std::array::from_fn(|word| 1 << ((bits >> (6 * word)) & 63)))
+        let block = reduce(h, self.count) as usize;
+        let bit = |n: u32| 1u64 << ((h >> (6 * n)) & 63);
+        (block, [bit(0) | bit(1) | bit(2), bit(3) | bit(4) | bit(5)])
     }
 
-    /// Remembers `hash`'s key.
-    pub(crate) fn insert(&mut self, hash: u64) {
-        if self.count >= self.keys {
-            self.previous = None;
-            self.current ^= 1;
-            self.generations[self.current].iter_mut().for_each(|b| *b = Block::default());
-            self.count = 0;
-        }
-        let (block, bits) = self.place(hash);
-        let words = &mut self.generations[self.current][block].0;
-        for (word, bit) in words.iter_mut().zip(bits) {
-            *word |= bit;
-        }
-        self.count += 1;
+    /// Remembers that `hash`'s key was evicted from `left`.
+    pub(crate) fn insert(&mut self, left: Left, hash: u64) {
+        let side = left as usize;
+        let (current, count) = self.current[side];
+        let current = if count >= self.keys {
+            // The older filter is cleared and becomes current.
+            let older = current ^ 1;
+            let word = 4 * side + 2 * older;
+            for block in self.blocks.iter_mut() {
+                block.0[word] = 0;
+                block.0[word + 1] = 0;
+            }
+            self.stale[side] = false;
+            if self.stale == [false; 2] {
+                self.previous = None;
+            }
+            self.current[side] = (older, 0);
+            older
+        } else {
+            current
+        };
+        let (block, [m0, m1]) = self.place(hash);
+        let word = 4 * side + 2 * current;
+        let words = &mut self.blocks[block].0;
+        words[word] |= m0;
+        words[word + 1] |= m1;
+        self.current[side].1 += 1;
     }
 
-    /// Whether `hash`'s key is remembered (false positives possible).
-    pub(crate) fn contains(&self, hash: u64) -> bool {
-        let (block, bits) = self.place(hash);
-        let here = self.generations.iter().any(|generation| {
-            let words = &generation[block].0;
-            words.iter().zip(bits).all(|(word, bit)| word & bit != 0)
-        });
-        here || self.previous.as_ref().is_some_and(|old| old.contains(hash))
+    /// Whether each side remembers `hash`'s key, `[window, main]` (false
+    /// positives possible).
+    #[inline]
+    pub(crate) fn recall(&self, hash: u64) -> [bool; 2] {
+        let (block, [m0, m1]) = self.place(hash);
+        let w = &self.blocks[block].0;
+        let has = |word: usize| w[word] & m0 == m0 && w[word + 1] & m1 == m1;
+        let here = [has(0) || has(2), has(4) || has(6)];
+        match &self.previous {
+            None => here,
+            Some(old) => {
+                let there = old.recall(hash);
+                [here[0] || (self.stale[0] && there[0]), here[1] || (self.stale[1] && there[1])]
+            }
+        }
     }
 
     /// Forgets every key.
     pub(crate) fn clear(&mut self) {
-        for generation in &mut self.generations {
-            generation.iter_mut().for_each(|b| *b = Block::default());
-        }
-        self.count = 0;
+        self.blocks.iter_mut().for_each(|b| *b = Block::default());
+        self.current = [(0, 0); 2];
         self.previous = None;
+        self.stale = [false; 2];
     }
 }
 
@@ -261,18 +293,43 @@ mod tests {
     }
 
     #[test]
-    fn the_shadow_remembers_recent_keys_and_forgets_old_ones() {
-        let mut shadow = Shadow::new(100);
+    fn the_shadows_remember_recent_keys_by_side_and_forget_old_ones() {
+        let mut shadows = Shadows::new(100);
         for k in 0..100u64 {
-            shadow.insert(mix(k));
+            shadows.insert(Left::Window, mix(k));
+            shadows.insert(Left::Main, mix(k + 1_000_000));
         }
-        assert!((0..100u64).all(|k| shadow.contains(mix(k))), "no false negatives");
+        assert!((0..100u64).all(|k| shadows.recall(mix(k))[0]), "no false negatives");
+        assert!((0..100u64).all(|k| shadows.recall(mix(k + 1_000_000))[1]));
+        let crossed = (0..100u64).filter(|&k| shadows.recall(mix(k))[1]).count();
+        assert!(crossed < 5, "{crossed} window keys remembered as main's");
+        // Main's evictions do not age the window's shadow.
         for k in 100..300u64 {
-            shadow.insert(mix(k));
+            shadows.insert(Left::Main, mix(k + 1_000_000));
         }
-        let remembered = (0..100u64).filter(|&k| shadow.contains(mix(k))).count();
+        assert!((0..100u64).all(|k| shadows.recall(mix(k))[0]));
+        for k in 100..300u64 {
+            shadows.insert(Left::Window, mix(k));
+        }
+        let remembered = (0..100u64).filter(|&k| shadows.recall(mix(k))[0]).count();
         assert!(remembered < 5, "{remembered} of the oldest keys still remembered");
-        let false_positives = (10_000..20_000u64).filter(|&k| shadow.contains(mix(k))).count();
+        let false_positives =
+            (10_000..20_000u64).filter(|&k| shadows.recall(mix(k)) != [false, false]).count();
         assert!(false_positives < 100, "{false_positives} false positives in 10000");
+        shadows.clear();
+        assert!((100..300u64).all(|k| shadows.recall(mix(k)) == [false, false]));
+    }
+
+    #[test]
+    fn grown_shadows_answer_from_the_old_filters_until_they_fill() {
+        let mut shadows = Shadows::new(10);
+        shadows.insert(Left::Main, mix(7));
+        shadows.grow(100);
+        assert!(shadows.recall(mix(7))[1], "remembered across growth");
+        for k in 0..250u64 {
+            shadows.insert(Left::Window, mix(k + 10));
+            shadows.insert(Left::Main, mix(k + 10_000));
+        }
+        assert!(!shadows.recall(mix(7))[1], "the old filters are dropped in time");
     }
 }
