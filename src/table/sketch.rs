@@ -220,7 +220,7 @@ impl Shadows {
             // The older filter is cleared and becomes current.
             let older = current ^ 1;
             let word = 4 * side + 2 * older;
-            for block in self.blocks.iter_mut() {
+            for block in &mut self.blocks {
                 block.0[word] = 0;
                 block.0[word + 1] = 0;
             }
