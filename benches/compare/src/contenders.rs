@@ -218,6 +218,42 @@ impl Contender for Moka {
     }
 }
 
+/// moka made to hold its capacity: its writes are applied (and its
+/// evictions made) by housekeeping that runs later, so between two runs a
+/// moka cache may hold more entries than its capacity. This one runs the
+/// pending housekeeping after every insert, as the hit-ratio replays need
+/// to compare caches of the same size.
+pub struct MokaHeld(pub Moka);
+
+impl MokaHeld {
+    pub fn bounded(capacity: u64) -> Self {
+        MokaHeld(Moka::bounded(capacity))
+    }
+}
+
+impl Contender for MokaHeld {
+    #[inline]
+    fn get(&self, key: u64) -> Option<u64> {
+        self.0.get(key)
+    }
+    #[inline]
+    fn set(&self, key: u64, value: u64) {
+        self.0.set(key, value);
+        self.0.settle();
+    }
+    #[inline]
+    fn set_ttl_ms(&self, key: u64, ttl_ms: u64) {
+        self.0.set_ttl_ms(key, ttl_ms);
+        self.0.settle();
+    }
+    fn settle(&self) {
+        self.0.settle();
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
 // ---- dashmap ------------------------------------------------------------
 
 pub struct Dash(pub dashmap::DashMap<u64, u64, ahash::RandomState>);

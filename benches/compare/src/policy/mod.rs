@@ -4,6 +4,7 @@
 mod arc;
 mod list;
 mod lru;
+pub mod opt;
 
 pub use arc::Arc;
 pub use lru::Lru;

@@ -19,6 +19,11 @@ pub struct Measured {
     pub arc: f64,
     pub quick: f64,
     pub moka: f64,
+    /// moka with its housekeeping run after every insert, so that it holds
+    /// no more than its capacity.
+    pub moka_held: f64,
+    /// Belady's optimal replacement: the most a cache of the size can hit.
+    pub opt: f64,
     pub published: Published,
 }
 
@@ -31,6 +36,12 @@ impl Measured {
     /// wheelcache minus the best peer, in points.
     pub fn gap(&self) -> f64 {
         self.wheel - self.best_peer()
+    }
+
+    /// wheelcache minus the better of quick_cache and moka held to its
+    /// capacity, in points.
+    pub fn gap_held(&self) -> f64 {
+        self.wheel - self.quick.max(self.moka_held)
     }
 
     /// |1 shard − 64 shards|, in points.
@@ -82,6 +93,38 @@ pub fn push(table: &mut Table, rows: &[Measured]) {
             format!("{:+.2} pt ({})", worst.gap(), worst.name()),
         )
         .target("never > 1 point behind the best peer", worst.gap() >= -1.0);
+
+    let average_held = rows.iter().map(Measured::gap_held).sum::<f64>() / n as f64;
+    let worst_held = max_by(rows, |r| -r.gap_held());
+    table.push(
+        W,
+        "wheelcache − best peer held to its capacity (quick_cache, moka held)",
+        format!(
+            "average {average_held:+.2} pt, worst {:+.2} pt ({})",
+            worst_held.gap_held(),
+            worst_held.name()
+        ),
+    );
+    let mut above_opt: Vec<String> = Vec::new();
+    for r in rows {
+        for (name, hits) in [("quick_cache", r.quick), ("moka", r.moka), ("wheelcache", r.wheel)] {
+            if hits > r.opt + 1e-9 {
+                above_opt.push(format!("{name} {} {:+.2}", r.name(), hits - r.opt));
+            }
+        }
+    }
+    let listed =
+        if above_opt.is_empty() { String::new() } else { format!(": {}", above_opt.join(", ")) };
+    table
+        .push(
+            W,
+            "rows where a contender hits more than OPT (holds more than its capacity)",
+            format!("{}{listed}", above_opt.len()),
+        )
+        .target(
+            "wheelcache never above OPT",
+            !above_opt.iter().any(|a| a.starts_with("wheelcache")),
+        );
 
     let below_lru: Vec<&Measured> = rows.iter().filter(|r| r.wheel < r.lru - 0.5).collect();
     let lru_gap = max_by(rows, |r| r.lru - r.wheel);
@@ -162,6 +205,8 @@ mod tests {
             arc: 45.0,
             quick: peers.0,
             moka: peers.1,
+            moka_held: peers.1,
+            opt: 99.0,
             published,
         }
     }
@@ -193,24 +238,35 @@ mod tests {
             )
         );
         assert_eq!(cells[3].1, "-0.50 pt (x 100)");
-        assert!(cells.iter().skip(2).all(|c| c.2.ends_with(": met")), "{cells:?}");
-        assert_eq!(cells[5].1, "0 of 1");
-        assert_eq!(cells[6].1, "0.40 pt (OLTP 100)");
-        assert_eq!(cells[7].1, "1 of 1 within 0.1 point (largest: -0.050 pt, OLTP 100)");
+        assert_eq!(cells[4].1, "average +0.25 pt, worst -0.50 pt (x 100)");
+        assert_eq!(cells[5].1, "0");
+        let mut targets = cells.iter().skip(2).filter(|c| !c.2.is_empty());
+        assert!(
+            targets.clone().count() == 7 && targets.all(|c| c.2.ends_with(": met")),
+            "{cells:?}"
+        );
+        assert_eq!(cells[7].1, "0 of 1");
+        assert_eq!(cells[8].1, "0.40 pt (OLTP 100)");
+        assert_eq!(cells[9].1, "1 of 1 within 0.1 point (largest: -0.050 pt, OLTP 100)");
     }
 
     #[test]
     fn misses_are_counted() {
         let paper = Published { lru: Some(40.2), arc: Some(47.0) };
         let mut table = Table::default();
-        push(&mut table, &[row("P12", 39.0, (41.0, 40.0), paper)]);
+        let mut above_opt = row("P12", 39.0, (41.0, 40.0), paper);
+        above_opt.opt = 39.5;
+        push(&mut table, &[above_opt]);
         let cells = cells(&table);
+        let judged = cells.iter().skip(1).filter(|c| !c.2.is_empty());
         assert!(
-            cells.iter().skip(1).all(|c| c.2.ends_with("**missed**") || c.0.contains("shards")),
+            judged.clone().filter(|c| c.2.ends_with("**missed**")).count() == 5
+                && judged.filter(|c| c.2.ends_with(": met")).count() == 2,
             "{cells:?}"
         );
-        assert_eq!(cells[3].1, "1 of 1 (wheelcache − LRU at its lowest: -1.00 pt, P12 100)");
-        assert_eq!(cells[4].1, "1 of 1: P12 100 -8.00");
-        assert_eq!(cells[6].1, "0 of 1 within 0.1 point (largest: -0.200 pt, P12 100)");
+        assert_eq!(cells[4].1, "2: quick_cache P12 100 +1.50, moka P12 100 +0.50");
+        assert_eq!(cells[5].1, "1 of 1 (wheelcache − LRU at its lowest: -1.00 pt, P12 100)");
+        assert_eq!(cells[6].1, "1 of 1: P12 100 -8.00");
+        assert_eq!(cells[8].1, "0 of 1 within 0.1 point (largest: -0.200 pt, P12 100)");
     }
 }
