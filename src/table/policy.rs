@@ -42,8 +42,8 @@ const QUEUES: usize = 3;
 
 /// The window's share of a shard at first: one in a hundred.
 const WINDOW_START: u64 = 100;
-/// Protected's most of main: four fifths.
-const PROTECTED_SHARE: (u64, u64) = (4, 5);
+/// Protected's most of main: all but a fifth.
+const PROTECTED_SHARE_DIVISOR: u64 = 5;
 /// What each shadow remembers: a tenth of the shard's entries.
 const SHADOW_SHARE: f64 = 0.1;
 
@@ -217,8 +217,9 @@ impl Policy {
     fn limits(&self) -> (u64, u64) {
         let size = self.share.max(self.total);
         let window = self.window.clamp(1, size - 1);
-        let (num, den) = PROTECTED_SHARE;
-        let protected = (u128::from(size - window) * u128::from(num) / u128::from(den)) as u64;
+        // ⌊main · 4/5⌋ without overflow: main − ⌈main / 5⌉.
+        let main = size - window;
+        let protected = main - main.div_ceil(PROTECTED_SHARE_DIVISOR);
         (window, protected)
     }
 
