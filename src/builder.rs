@@ -92,9 +92,6 @@ where
 }
 
 impl<K, V, S> CacheBuilder<K, V, S> {
-    /// Shards per available core by default.
-    const SHARDS_PER_CORE: usize = 16;
-
     /// The most shards a cache can have.
     pub const MAX_SHARDS: usize = 1 << 16;
     /// The longest tick the wheel accepts.
@@ -121,12 +118,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
 
     /// The number of lock stripes, rounded up to a power of two.
     ///
-    /// Default: sixteen per available core, rounded up to a power of two
-    /// (32 on 2 cores). Skewed keys make a few shards hot, and a write
-    /// holds its shard for a few hundred nanoseconds: with four per core,
-    /// two threads replaying a Zipf trace on 2 cores got through about a
-    /// fifth fewer operations. An empty shard costs about 1 KiB (5 KiB
-    /// with a capacity, for the eviction policy's sketch). A
+    /// Default: four per available core, rounded up to a power of two. A
     /// bounded cache uses at most one shard per
     /// [`MIN_SHARD_CAPACITY`](Self::MIN_SHARD_CAPACITY) of capacity. Zero,
     /// or more than [`MAX_SHARDS`](Self::MAX_SHARDS), is a [`BuildError`].
@@ -249,7 +241,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
             Some(n) => n.next_power_of_two(),
             None => {
                 let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-                (cores * Self::SHARDS_PER_CORE).next_power_of_two().min(Self::MAX_SHARDS)
+                (cores * 4).next_power_of_two().min(Self::MAX_SHARDS)
             }
         };
         if self.max_capacity == Some(0) {
