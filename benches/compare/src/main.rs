@@ -121,7 +121,7 @@ const WORKLOADS: &[(&str, Workload, &str)] = &[
 
 const USAGE: &str = "\
 usage: compare [--long] [--only NAME[,NAME...]] [--traces NAME[,NAME...]] [--scale F]
-               [--rounds N] [--seed N] [--list]
+               [--rounds N] [--seed N] [--list] [--replay CONTENDER]
 
   --long        5x the operations and 5 rounds, and every cache size of the traces
                 workload (the default run takes a few minutes)
@@ -131,11 +131,15 @@ usage: compare [--long] [--only NAME[,NAME...]] [--traces NAME[,NAME...]] [--sca
   --rounds N    timed rounds per contender, or per configuration in storm and
                 neighbours (default 3)
   --seed N      the workloads' seed (default 42)
-  --list        list the workloads and the traces, and exit";
+  --list        list the workloads and the traces, and exit
+  --replay CONTENDER  only replay the read-heavy mix on one thread with wheelcache
+                or quick_cache, for a profiler (perf, or callgrind with
+                --toggle-collect='*profiled_replay*'), and exit";
 
 fn parse() -> Result<(Opts, Vec<&'static str>), String> {
     let mut opts = Opts { scale: 1.0, rounds: 3, seed: 42, long: false, traces: None };
     let mut only: Option<Vec<String>> = None;
+    let mut replay: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -168,6 +172,7 @@ fn parse() -> Result<(Opts, Vec<&'static str>), String> {
                 }
             }
             "--seed" => opts.seed = value("--seed")?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--replay" => replay = Some(value("--replay")?),
             "--list" => {
                 for (name, _, what) in WORKLOADS {
                     println!("{name:14} {what}");
@@ -184,6 +189,11 @@ fn parse() -> Result<(Opts, Vec<&'static str>), String> {
             "--bench" => {}
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
+    }
+    if let Some(contender) = replay {
+        // After every argument is read, so that --scale and --seed apply.
+        throughput::replay_for_profiler(&contender, &opts)?;
+        std::process::exit(0);
     }
     let names: Vec<&'static str> = match only {
         None => WORKLOADS.iter().map(|w| w.0).collect(),

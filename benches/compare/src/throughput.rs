@@ -275,6 +275,45 @@ fn bounded_mix(table: &mut Table, opts: &Opts, name: &str, mix: Mix, kind: Kind)
     }
 }
 
+// ---- a replay for profilers ----------------------------------------------
+
+/// One replay of the read-heavy mix on one thread by one contender
+/// (`wheelcache` or `quick_cache`), for a profiler: the cache is warmed
+/// with half as many operations, then `profiled_replay` replays the timed
+/// trace. Under callgrind, `--toggle-collect='*profiled_replay*'` counts
+/// the instructions of that replay alone.
+pub fn replay_for_profiler(contender: &str, opts: &Opts) -> Result<(), String> {
+    let mix = Mix { keys: KEY_SPACE, zipf_s: 0.99, write_fraction: 0.05, ttl_ms: None };
+    let ops = opts.ops(4_000_000);
+    let warm = traces(mix, ops / 2, 1, opts.seed ^ 0xAAAA);
+    let timed = traces(mix, ops, 1, opts.seed ^ 0x100);
+    fn go<C: Contender>(c: &C, warm: &[Op], timed: &[Op]) -> (Duration, u64, u64) {
+        replay(c, warm, Kind::CacheAside);
+        c.settle();
+        let start = Instant::now();
+        let (reads, hits) = profiled_replay(c, timed);
+        (start.elapsed(), reads, hits)
+    }
+    let (elapsed, reads, hits) = match contender {
+        "wheelcache" => go(&Wheel::bounded(CAPACITY), &warm[0], &timed[0]),
+        "quick_cache" => go(&Quick::bounded(CAPACITY), &warm[0], &timed[0]),
+        other => return Err(format!("--replay: {other:?} is not wheelcache or quick_cache")),
+    };
+    println!(
+        "{contender}: read_heavy/1t replay of {} operations: {}, hits {:.1}%",
+        timed[0].len(),
+        ops_per_sec(timed[0].len() as f64 / elapsed.as_secs_f64()),
+        100.0 * hits as f64 / reads.max(1) as f64
+    );
+    Ok(())
+}
+
+/// The replay a profiler looks at (see `replay_for_profiler`).
+#[inline(never)]
+fn profiled_replay<C: Contender>(c: &C, trace: &[Op]) -> (u64, u64) {
+    replay(c, trace, Kind::CacheAside)
+}
+
 // ---- 4. TTL churn -------------------------------------------------------
 
 pub fn ttl_churn(table: &mut Table, opts: &Opts) {
