@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use crate::contenders::{Moka, MokaHeld, Quick, Wheel};
 use crate::policy::{self, Lru};
-use crate::report::Table;
+use crate::report::{Row, Table};
 use crate::{replay, Opts};
 use files::TraceFile;
 use summary::Measured;
@@ -100,17 +100,21 @@ fn with_paper(measured: f64, paper: Option<f64>) -> String {
 fn push(table: &mut Table, m: &Measured) {
     let w = format!("traces/{}/{}", m.trace, m.size);
     let ours = m.wheel;
-    table
-        .push(&w, "wheelcache (default shards)", format!("{ours:.2}%"))
+    // A contender's hit ratio, and wheelcache's lead over it in points.
+    fn row<'t>(table: &'t mut Table, w: &str, name: &str, hits: f64, ours: f64) -> &'t mut Row {
+        table.push(w, name, format!("{hits:.2}%")).points(ours - hits)
+    }
+    row(table, &w, "wheelcache (default shards)", ours, ours)
         .points(m.gap())
         .target("≥ best peer − 1 point", m.gap() >= -1.0);
-    table
-        .push(&w, "wheelcache (1 shard)", format!("{:.2}%", m.wheel_1_shard))
-        .points(ours - m.wheel_1_shard);
-    table
-        .push(&w, "wheelcache (64 shards)", format!("{:.2}%", m.wheel_64_shards))
-        .points(ours - m.wheel_64_shards)
+    row(table, &w, "wheelcache (1 shard)", m.wheel_1_shard, ours);
+    row(table, &w, "wheelcache (64 shards)", m.wheel_64_shards, ours)
         .target("1 vs 64 shards within 0.5 point", m.shard_spread() <= 0.5);
+    row(table, &w, "quick_cache", m.quick, ours);
+    row(table, &w, "moka", m.moka, ours);
+    row(table, &w, "moka, held to its capacity", m.moka_held, ours);
+    row(table, &w, "OPT (Belady, the most any cache of this size hits)", m.opt, ours)
+        .target("wheelcache ≤ OPT", ours <= m.opt + 1e-9);
     table
         .push(&w, "LRU (reference)", with_paper(m.lru, m.published.lru))
         .points(ours - m.lru)
@@ -126,13 +130,4 @@ fn push(table: &mut Table, m: &Measured) {
     if let Some(paper) = m.published.arc {
         arc.target(&format!("≥ the ARC paper's {paper:.2}%"), ours >= paper);
     }
-    table.push(&w, "quick_cache", format!("{:.2}%", m.quick)).points(ours - m.quick);
-    table.push(&w, "moka", format!("{:.2}%", m.moka)).points(ours - m.moka);
-    table
-        .push(&w, "moka, held to its capacity", format!("{:.2}%", m.moka_held))
-        .points(ours - m.moka_held);
-    table
-        .push(&w, "OPT (Belady, the most any cache of this size hits)", format!("{:.2}%", m.opt))
-        .points(ours - m.opt)
-        .target("wheelcache ≤ OPT", ours <= m.opt + 1e-9);
 }
