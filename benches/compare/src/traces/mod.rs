@@ -19,7 +19,7 @@ mod zstd;
 use std::collections::HashSet;
 use std::time::Instant;
 
-use crate::contenders::{Moka, MokaHeld, Quick, Wheel};
+use crate::contenders::{Contender, Moka, MokaHeld, Quick, Wheel};
 use crate::policy::{self, Lru};
 use crate::report::{Row, Table};
 use crate::{replay, Opts};
@@ -46,10 +46,47 @@ pub fn traces(table: &mut Table, opts: &Opts) {
         for size in sizes::of(file, distinct, opts.long) {
             let measured = measure(file, &size.label, size.entries, &trace);
             push(table, &measured);
+            if size.entries <= RESIDENCY_AT_MOST {
+                let (mean, most) = moka_residency(size.entries, &trace);
+                table.push(
+                    &format!("traces/{}/{}", file.name, size.label),
+                    "moka's keys held (sampled every 50 requests)",
+                    format!("mean {mean:.1}, at most {most}, for a capacity of {}", size.entries),
+                );
+            }
             rows.push(measured);
         }
     }
     summary::push(table, &rows);
+}
+
+/// The largest cache whose moka residency is sampled (a sample asks for
+/// every key seen so far).
+const RESIDENCY_AT_MOST: u64 = 400;
+
+/// How many keys moka holds while it replays `trace` with a capacity of
+/// `entries`, as it runs by default: of the keys asked for so far, those
+/// `contains_key` finds, counted every 50 requests; (mean, most).
+fn moka_residency(entries: u64, trace: &[u64]) -> (f64, usize) {
+    let moka = Moka::bounded(entries);
+    let mut seen: Vec<u64> = Vec::new();
+    let mut known: HashSet<u64, ahash::RandomState> = HashSet::default();
+    let (mut total, mut samples, mut most) = (0usize, 0usize, 0usize);
+    for (i, &key) in trace.iter().enumerate() {
+        if moka.get(key).is_none() {
+            moka.set(key, key);
+        }
+        if known.insert(key) {
+            seen.push(key);
+        }
+        if i % 50 == 0 {
+            let held = seen.iter().filter(|k| moka.0.contains_key(*k)).count();
+            total += held;
+            samples += 1;
+            most = most.max(held);
+        }
+    }
+    (total as f64 / samples.max(1) as f64, most)
 }
 
 /// Runs `replay`, noting its time in `times`.
