@@ -352,8 +352,7 @@ where
             }
             if !attempt.reaped
                 && !attempt.last
-                && self.inner.next_due.load(std::sync::atomic::Ordering::Relaxed) != NEVER
-                && self.inner.due_elsewhere(self.shard, self.now.get())
+                && self.inner.due_elsewhere(self.shard, || self.now.get())
             {
                 return Err(Elsewhere::Reap);
             }
@@ -411,12 +410,21 @@ where
     V: Send + Sync + 'static,
     S: BuildHasher,
 {
-    /// Whether a shard other than `own` may hold entries expired at `now`.
-    pub(crate) fn due_elsewhere(&self, own: &Shard<K, V, Load<V>>, now: u64) -> bool {
+    /// Whether a shard other than `own` may hold entries expired by now
+    /// (`now` reads the clock, only if some shard has a timer).
+    pub(crate) fn due_elsewhere(
+        &self,
+        own: &Shard<K, V, Load<V>>,
+        now: impl FnOnce() -> u64,
+    ) -> bool {
+        let bound = self.next_due.load(std::sync::atomic::Ordering::Relaxed);
+        if bound == NEVER {
+            return false;
+        }
+        let now = now();
         // The bound is the end of the earliest due tick; an entry that
         // expired within the current tick is behind it.
-        if self.next_due.load(std::sync::atomic::Ordering::Relaxed) > now.saturating_add(self.tick)
-        {
+        if bound > now.saturating_add(self.tick) {
             return false;
         }
         self.table.shards().iter().any(|s| !std::ptr::eq(s, own) && s.next_due() <= now)

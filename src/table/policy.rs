@@ -105,9 +105,8 @@ pub(crate) trait Weighed<K, V> {
 /// A shard's policy state (under the shard's lock).
 pub(crate) struct Policy {
     sentinels: [Link; QUEUES],
-    /// The weight on each queue, and on all three.
+    /// The weight on each queue.
     weight: [u64; QUEUES],
-    total: u64,
     /// The shard's share of the capacity when the cache was built.
     share: u64,
     /// The entries the sketch and the shadows are sized for: they grow
@@ -141,7 +140,6 @@ impl Policy {
                 Link::empty(head(PROTECTED)),
             ],
             weight: [0; QUEUES],
-            total: 0,
             share: share.max(2) as u64,
             sized_for,
             window: Self::first_window(share as u64),
@@ -194,14 +192,12 @@ impl Policy {
     fn push<K, V>(&mut self, entries: &mut [Entry<K, V>], queue: u8, id: u32, weight: u64) {
         entries[id as usize].set_queue(queue);
         self.weight[queue as usize] += weight;
-        self.total += weight;
         list::push_back(&mut Self::order(&mut self.sentinels, entries), head(queue), id);
     }
 
     fn pop<K, V>(&mut self, entries: &mut [Entry<K, V>], id: u32, weight: u64) -> u8 {
         let queue = entries[id as usize].queue();
         self.weight[queue as usize] -= weight;
-        self.total -= weight;
         list::unlink(&mut Self::order(&mut self.sentinels, entries), id);
         queue
     }
@@ -211,11 +207,18 @@ impl Policy {
         self.push(entries, to, id, weight);
     }
 
-    /// The shard's size now (at least its share), and the window's and
-    /// protected's most at that size.
+    /// The shard's size now: its share, or the weight on the queues if a
+    /// write went over it.
+    #[inline]
+    fn size(&self) -> u64 {
+        let [window, probation, protected] = self.weight;
+        self.share.max(window + probation + protected)
+    }
+
+    /// The window's and protected's most at the shard's size now.
     #[inline]
     fn limits(&self) -> (u64, u64) {
-        let size = self.share.max(self.total);
+        let size = self.size();
         let window = self.window.clamp(1, size - 1);
         // ⌊main · 4/5⌋ without overflow: main − ⌈main / 5⌉.
         let main = size - window;
@@ -451,7 +454,7 @@ impl Policy {
     /// returns whether the window's shadow remembers the key.
     fn count_miss(&mut self, hash: u64, weight: u64) -> bool {
         self.sketch.add(hash, 1);
-        let size = self.share.max(self.total);
+        let size = self.size();
         match self.shadows.recall(hash) {
             [true, _] => {
                 self.window = self.window.saturating_add(weight).min(size - 1);
@@ -476,7 +479,6 @@ impl Policy {
     pub(crate) fn reweigh<K, V>(&mut self, entries: &[Entry<K, V>], id: u32, old: u64, new: u64) {
         let queue = entries[id as usize].queue() as usize;
         self.weight[queue] = self.weight[queue] - old + new;
-        self.total = self.total - old + new;
     }
 
     /// Forgets every entry, count and shadow (the shard was emptied).
@@ -484,7 +486,6 @@ impl Policy {
         self.sentinels =
             [Link::empty(head(WINDOW)), Link::empty(head(PROBATION)), Link::empty(head(PROTECTED))];
         self.weight = [0; QUEUES];
-        self.total = 0;
         self.window = Self::first_window(self.share);
         self.sketch.clear();
         self.shadows.clear();

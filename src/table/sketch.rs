@@ -48,8 +48,9 @@ impl Sketch {
     const PER_BLOCK: u64 = 128;
     /// The fewest blocks (4 KiB): below about 1,300 entries a sketch sized
     /// by the capacity has so few blocks that most keys share counters,
-    /// and admission turns into a coin toss (on the LIRS traces, caches of
-    /// 24 to 1,000 entries lost 0.35 point of hit ratio on average to it).
+    /// and admission turns into a coin toss (over 40 cache sizes of the
+    /// OLTP and LIRS traces, 24 to 15,000 entries, the least of 1 block
+    /// cost 0.35 point of hit ratio on average against 64).
     const MIN_BLOCKS: u64 = 64;
 
     /// A sketch for a capacity of `entries`.
