@@ -34,11 +34,6 @@ pub(crate) struct Sketch {
     additions: u64,
     /// Additions between two halvings.
     period: u64,
-    /// The counts from before the last growth, still consulted until the
-    /// new counters have seen a period of additions.
-    previous: Option<Box<Sketch>>,
-    /// Additions since the last growth.
-    since_growth: u64,
 }
 
 impl Sketch {
@@ -62,19 +57,24 @@ impl Sketch {
             count,
             additions: 0,
             period: (entries * 10).max(16),
-            previous: None,
-            since_growth: 0,
         }
     }
 
-    /// Makes room to count for a capacity of `entries`: new, larger
-    /// counters start empty, and the old ones keep answering (the larger
-    /// of the two estimates) until the new ones have seen a period of
-    /// additions, so that growing forgets nothing at once.
+    /// Makes room to count for a capacity of `entries`, keeping every
+    /// count: a key's counters sit at the same places in its block whatever
+    /// the number of blocks, and its new block covers a part of the hash
+    /// range that one or two old blocks covered, so each new block starts
+    /// as the counter-wise largest of those. No estimate drops; keys that
+    /// now share fewer counters part as the counts age.
     pub(crate) fn grow(&mut self, entries: usize) {
-        let mut old = std::mem::replace(self, Sketch::new(entries));
-        old.previous = None;
-        self.previous = Some(Box::new(old));
+        let mut grown = Sketch::new(entries);
+        spread(&self.blocks, &mut grown.blocks, |into, from| {
+            for (a, b) in into.iter_mut().zip(from) {
+                *a = nibble_max(*a, *b);
+            }
+        });
+        grown.additions = self.additions;
+        *self = grown;
     }
 
     /// `hash`'s block, and its four counters there: (word, shift) each,
@@ -97,11 +97,7 @@ impl Sketch {
         let (block, [a, b, c, d]) = self.place(hash);
         let words = &self.blocks[block].0;
         let at = |(w, shift): (usize, u32)| (words[w] >> shift) & 15;
-        let here = at(a).min(at(b)).min(at(c)).min(at(d));
-        match &self.previous {
-            None => here,
-            Some(old) => here.max(old.estimate(hash)),
-        }
+        at(a).min(at(b)).min(at(c)).min(at(d))
     }
 
     /// Counts `n` requests of `hash`'s key.
@@ -121,12 +117,6 @@ impl Sketch {
                 changed = true;
             }
         }
-        if self.previous.is_some() {
-            self.since_growth += n;
-            if self.since_growth >= self.period {
-                self.previous = None;
-            }
-        }
         if changed {
             self.additions += n;
             if self.additions >= self.period {
@@ -142,8 +132,31 @@ impl Sketch {
     pub(crate) fn clear(&mut self) {
         self.blocks.iter_mut().for_each(|b| *b = Block::default());
         self.additions = 0;
-        self.previous = None;
     }
+}
+
+/// Fills the blocks of a grown structure from the old ones: new block
+/// `n` of `N` takes the hashes that reduce (`reduce`) into `[n/N,
+/// (n+1)/N)` of the range, which old blocks `⌊n·O/N⌋ ..= ⌈(n+1)·O/N⌉ − 1`
+/// of `O` held; `merge` folds each of them in.
+fn spread(old: &[Block], new: &mut [Block], mut merge: impl FnMut(&mut [u64; 8], &[u64; 8])) {
+    let (o, n) = (old.len() as u128, new.len() as u128);
+    for (i, block) in new.iter_mut().enumerate() {
+        let i = i as u128;
+        let first = (i * o / n) as usize;
+        let last = (((i + 1) * o).div_ceil(n) as usize).saturating_sub(1).max(first);
+        for from in &old[first..=last.min(old.len() - 1)] {
+            merge(&mut block.0, &from.0);
+        }
+    }
+}
+
+/// The larger of each pair of 4-bit counters in two words.
+fn nibble_max(a: u64, b: u64) -> u64 {
+    (0..16).fold(0, |max, i| {
+        let shift = 4 * i;
+        max | ((a >> shift) & 15).max((b >> shift) & 15) << shift
+    })
 }
 
 /// Where an evicted key left from: the window, or the main space.
@@ -171,10 +184,6 @@ pub(crate) struct Shadows {
     current: [(usize, usize); 2],
     /// Keys a filter holds before the older one is cleared.
     keys: usize,
-    /// The shadows from before the last growth, still consulted for each
-    /// side (`stale`) until that side has filled a filter here.
-    previous: Option<Box<Shadows>>,
-    stale: [bool; 2],
 }
 
 /// One cache line: a sketch's counters, or the shadows' filters.
@@ -195,18 +204,23 @@ impl Shadows {
             count: blocks as u64,
             current: [(0, 0); 2],
             keys,
-            previous: None,
-            stale: [false; 2],
         }
     }
 
-    /// Makes room to remember about `keys` keys a shadow, still answering
-    /// from the old filters until the new ones have filled one each.
+    /// Makes room to remember about `keys` keys a shadow, forgetting none:
+    /// a key's bits sit at the same places in its block whatever the
+    /// number of blocks, so each new block starts as the union of the one
+    /// or two old blocks that held its part of the hash range (a few more
+    /// false positives until those filters are next cleared).
     pub(crate) fn grow(&mut self, keys: usize) {
-        let mut old = std::mem::replace(self, Shadows::new(keys));
-        old.previous = None;
-        self.previous = Some(Box::new(old));
-        self.stale = [true; 2];
+        let mut grown = Shadows::new(keys);
+        spread(&self.blocks, &mut grown.blocks, |into, from| {
+            for (a, b) in into.iter_mut().zip(from) {
+                *a |= b;
+            }
+        });
+        grown.current = self.current;
+        *self = grown;
     }
 
     /// `hash`'s block, and the three bits it sets in each word of a filter.
@@ -230,10 +244,6 @@ impl Shadows {
                 block.0[word] = 0;
                 block.0[word + 1] = 0;
             }
-            self.stale[side] = false;
-            if self.stale == [false; 2] {
-                self.previous = None;
-            }
             self.current[side] = (older, 0);
             older
         } else {
@@ -254,22 +264,13 @@ impl Shadows {
         let (block, [m0, m1]) = self.place(hash);
         let w = &self.blocks[block].0;
         let has = |word: usize| w[word] & m0 == m0 && w[word + 1] & m1 == m1;
-        let here = [has(0) || has(2), has(4) || has(6)];
-        match &self.previous {
-            None => here,
-            Some(old) => {
-                let there = old.recall(hash);
-                [here[0] || (self.stale[0] && there[0]), here[1] || (self.stale[1] && there[1])]
-            }
-        }
+        [has(0) || has(2), has(4) || has(6)]
     }
 
     /// Forgets every key.
     pub(crate) fn clear(&mut self) {
         self.blocks.iter_mut().for_each(|b| *b = Block::default());
         self.current = [(0, 0); 2];
-        self.previous = None;
-        self.stale = [false; 2];
     }
 }
 
@@ -327,7 +328,25 @@ mod tests {
     }
 
     #[test]
-    fn grown_shadows_answer_from_the_old_filters_until_they_fill() {
+    fn a_grown_sketch_keeps_every_estimate() {
+        let mut sketch = Sketch::new(10_000);
+        let keys: Vec<u64> = (0..2_000u64).map(mix).collect();
+        for (i, &k) in keys.iter().enumerate() {
+            sketch.add(k, 1 + i as u64 % 7);
+        }
+        let before: Vec<u64> = keys.iter().map(|&k| sketch.estimate(k)).collect();
+        // 508 blocks to 1,270 and then 1,473: ratios that are not whole.
+        for entries in [25_000, 29_000] {
+            sketch.grow(entries);
+            for (&k, &was) in keys.iter().zip(&before) {
+                assert!(sketch.estimate(k) >= was, "an estimate dropped in growth");
+            }
+        }
+        assert_eq!(nibble_max(0x0F1E_2D3C_4B5A_6978, 0x1E2D_3C4B_5A69_7887), 0x1F2E_3D4C_5B6A_7988);
+    }
+
+    #[test]
+    fn grown_shadows_remember_until_their_filters_are_cleared() {
         let mut shadows = Shadows::new(10);
         shadows.insert(Left::Main, mix(7));
         shadows.grow(100);
@@ -336,6 +355,6 @@ mod tests {
             shadows.insert(Left::Window, mix(k + 10));
             shadows.insert(Left::Main, mix(k + 10_000));
         }
-        assert!(!shadows.recall(mix(7))[1], "the old filters are dropped in time");
+        assert!(!shadows.recall(mix(7))[1], "forgotten once both filters were cleared");
     }
 }
