@@ -166,8 +166,8 @@ impl Policy {
     }
 
     /// Sizes the sketch and the shadows for a shard that holds `entries`
-    /// entries, doubling them (and starting their counts afresh) as it
-    /// grows, up to its share.
+    /// entries, doubling them as it grows, up to its share; they keep
+    /// what they counted and remembered (see `Sketch::grow`).
     fn grow(&mut self, entries: usize) {
         if entries <= self.sized_for || self.sized_for as u64 >= self.share {
             return;
