@@ -248,11 +248,16 @@ fn bounded_mix(table: &mut Table, opts: &Opts, name: &str, mix: Mix, kind: Kind)
         session(|| Moka::bounded(CAPACITY), kind, &warm, names[2]),
         session(Dash::unbounded, kind, &warm, names[3]),
     ];
+    // Each contender's rate on 1 and 2 threads, for the scaling rows.
+    let mut rates = [[0.0; 2]; 4];
     for threads in [1, 2] {
         let w = format!("{name}/{threads}t");
         eprintln!("  {w}");
         let rounds = round_traces(mix, ops, threads, opts, 0x100);
         let results: Vec<Measure> = sessions.iter().map(|s| s(&rounds)).collect();
+        for (rate, m) in rates.iter_mut().zip(&results) {
+            rate[threads - 1] = m.rate();
+        }
         let ours = results[0].rate();
         for (contender, m) in names.iter().zip(&results) {
             let hit = 100.0 * m.hits as f64 / m.reads.max(1) as f64;
@@ -273,6 +278,16 @@ fn bounded_mix(table: &mut Table, opts: &Opts, name: &str, mix: Mix, kind: Kind)
             }
         }
     }
+    // How each of the two fastest scales from 1 thread to 2 (the ratio
+    // column: wheelcache's scaling ÷ the contender's).
+    let w = format!("{name}/2t ÷ 1t");
+    let scaling = |[one, two]: [f64; 2]| two / one;
+    let ours = scaling(rates[0]);
+    table
+        .push(&w, names[0], format!("{ours:.2}×"))
+        .target("2 threads ≥ 1.6× 1 thread", ours >= 1.6);
+    let theirs = scaling(rates[1]);
+    table.push(&w, names[1], format!("{theirs:.2}×")).ratio(ours / theirs);
 }
 
 // ---- a replay for profilers ----------------------------------------------
