@@ -171,7 +171,7 @@
 //! counter in their spare bits): 40 bytes for `u64` keys and values. The
 //! index adds 5 bytes a bucket. A bounded cache's policy adds about 3.8
 //! bytes per entry of capacity (its frequency sketch and shadow filters,
-//! the sketch at least 4 KiB a shard), grown with the shards. A shard that
+//! the sketch at least 16 KiB a shard), grown with the shards. A shard that
 //! lost three quarters of its entries is compacted and gives the memory
 //! back.
 //!
