@@ -34,6 +34,14 @@ use crate::wheel::{Polled, TimerView, Timers, Wheel};
 pub(crate) const REAP_BATCH: usize = 8;
 /// Vacancies cut off the end of the entries in one step of compacting.
 const TRIM_STEP: usize = 64;
+/// A bounded shard's entry vector grows to its share and a margin before
+/// it doubles (see `make_room_for_entry`): keys fall on the shards
+/// unevenly, a shard's count off its share by about the square root of the
+/// share (one standard deviation), so the margin is four of those and a
+/// hundredth of the share.
+fn share_margin(share: usize) -> usize {
+    share / 100 + 4 * share.isqrt()
+}
 /// A shard left with at most this many entries rebuilds its index smaller
 /// when compacted; one with more keeps the index's buckets (see `shrink`).
 const SHRINK_INDEX_AT_MOST: usize = 256;
@@ -305,6 +313,7 @@ impl<K, V, P> ShardState<K, V, P> {
             None => {
                 let id = self.entries.len();
                 assert!(id < MAX_ELEMENTS as usize, "a shard holds fewer than 2^29 entries");
+                self.make_room_for_entry();
                 self.entries.push(Entry::vacant());
                 if self.layout.weighted {
                     self.weights.push(0);
@@ -336,6 +345,32 @@ impl<K, V, P> ShardState<K, V, P> {
             wheel.insert(&mut timed, id);
         }
         id
+    }
+
+    /// Before the entry vector grows: a bounded shard that would double
+    /// past its share grows to its share and a margin instead
+    /// (`share_margin`), so that a full cache does not keep up to half its
+    /// entries' room unused; past that, the vector doubles as usual.
+    fn make_room_for_entry(&mut self) {
+        let len = self.entries.len();
+        if len < self.entries.capacity() {
+            return;
+        }
+        let Some(share) = self.layout.share else {
+            return;
+        };
+        let most = share.saturating_add(share_margin(share));
+        if len < most && len.saturating_mul(2) > most {
+            self.entries.reserve_exact(most - len);
+            // The per-entry side vectors a layout keeps, as long as the
+            // entries.
+            if self.layout.weighted {
+                self.weights.reserve_exact(most - len);
+            }
+            if self.layout.idle.is_some() {
+                self.touched.reserve_exact(most - len);
+            }
+        }
     }
 
     /// Puts `id` into the index, dropping any entry whose key could not be

@@ -370,3 +370,18 @@ fn the_bound_holds_in_one_shard_with_deadlines_pending() {
         cache.assert_invariants();
     }
 }
+
+#[test]
+fn a_full_cache_keeps_little_unused_entry_room() {
+    // 4 shards of a 100,000 capacity: a share of 25,000 each, whose entry
+    // vectors grow to the share and its margin (250 + 4 * 158), not to the
+    // next power of two (32,768).
+    let (cache, _) = bounded(100_000, 4);
+    for k in 0..200_000 {
+        cache.set(k, k);
+    }
+    assert_eq!(cache.len(), 100_000);
+    let most = 4 * (25_000 + 250 + 4 * 158);
+    assert!(cache.entry_slots() <= most, "{} entry slots for 100,000 entries", cache.entry_slots());
+    cache.assert_invariants();
+}
