@@ -100,7 +100,7 @@ impl Sketch {
     pub(crate) fn estimate(&self, hash: u64) -> u64 {
         let (block, [a, b, c, d]) = self.place(hash);
         let words = &self.blocks[block].0;
-        let at = |(w, shift): (usize, u32)| (words[w] >> shift) & 15;
+        let at = |(w, shift): (usize, u32)| (words[w & 7] >> shift) & 15;
         at(a).min(at(b)).min(at(c)).min(at(d))
     }
 
@@ -111,17 +111,16 @@ impl Sketch {
         }
         let (block, counters) = self.place(hash);
         let words = &mut self.blocks[block].0;
-        let mut changed = false;
+        let mut changed = 0;
         for (w, shift) in counters {
-            let word = &mut words[w];
+            // `w` is below 8 by construction; the mask spares a bounds check.
+            let word = &mut words[w & 7];
             let old = (*word >> shift) & 15;
-            if old < 15 {
-                let new = (old + n).min(15);
-                *word += (new - old) << shift;
-                changed = true;
-            }
+            let new = (old + n).min(15);
+            *word += (new - old) << shift;
+            changed |= new ^ old;
         }
-        if changed {
+        if changed != 0 {
             self.additions += n;
             if self.additions >= self.period {
                 for word in self.blocks.iter_mut().flat_map(|b| b.0.iter_mut()) {
