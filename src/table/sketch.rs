@@ -154,12 +154,18 @@ fn spread(old: &[Block], new: &mut [Block], mut merge: impl FnMut(&mut [u64; 8],
     }
 }
 
-/// The larger of each pair of 4-bit counters in two words.
+/// The larger of each pair of 4-bit counters in two words, eight lanes at
+/// a time: in a lane of a byte holding `x` and `y` (both below 16),
+/// `(x + 16) - y` has its bit 4 set exactly when `x >= y`, and never
+/// borrows from the next lane.
 fn nibble_max(a: u64, b: u64) -> u64 {
-    (0..16).fold(0, |max, i| {
-        let shift = 4 * i;
-        max | ((a >> shift) & 15).max((b >> shift) & 15) << shift
-    })
+    const LOW: u64 = 0x0F0F_0F0F_0F0F_0F0F;
+    const BIT4: u64 = 0x1010_1010_1010_1010;
+    let max = |x: u64, y: u64| {
+        let x_wins = ((((x | BIT4) - y) & BIT4) >> 4) * 0x0F;
+        (x & x_wins) | (y & !x_wins)
+    };
+    max(a & LOW, b & LOW) | max((a >> 4) & LOW, (b >> 4) & LOW) << 4
 }
 
 /// Where an evicted key left from: the window, or the main space.
@@ -346,6 +352,18 @@ mod tests {
             }
         }
         assert_eq!(nibble_max(0x0F1E_2D3C_4B5A_6978, 0x1E2D_3C4B_5A69_7887), 0x1F2E_3D4C_5B6A_7988);
+        // Every pair of counter values, in every lane.
+        for (x, y) in (0..16u64).flat_map(|x| (0..16u64).map(move |y| (x, y))) {
+            let (a, b) = (x * 0x1111_1111_1111_1111, y * 0x1111_1111_1111_1111);
+            assert_eq!(nibble_max(a, b), x.max(y) * 0x1111_1111_1111_1111, "{x} {y}");
+        }
+        // Mixed lanes.
+        for k in 0..1000u64 {
+            let (a, b) = (mix(k), mix(k + 1000));
+            let want = (0..16)
+                .fold(0, |m, i| m | ((a >> (4 * i)) & 15).max((b >> (4 * i)) & 15) << (4 * i));
+            assert_eq!(nibble_max(a, b), want);
+        }
     }
 
     #[test]
