@@ -171,9 +171,10 @@
 //! counter in their spare bits): 40 bytes for `u64` keys and values. The
 //! index adds 5 bytes a bucket. A bounded cache's policy adds about 3.8
 //! bytes per entry of capacity (its frequency sketch and shadow filters,
-//! the sketch at least 16 KiB a shard), grown with the shards. A shard that
-//! lost three quarters of its entries is compacted and gives the memory
-//! back.
+//! the sketch at least 16 KiB a shard), grown with the shards. The entries
+//! of a bounded shard grow to its share of the capacity and a small margin
+//! rather than to the next power of two. A shard that lost three quarters
+//! of its entries is compacted and gives the memory back.
 //!
 //! ## Guarantees
 //!
