@@ -278,7 +278,7 @@ fn bounded_mix(table: &mut Table, opts: &Opts, name: &str, mix: Mix, kind: Kind)
             }
         }
     }
-    // How each of the two fastest scales from 1 thread to 2 (the ratio
+    // How wheelcache and quick_cache scale from 1 thread to 2 (the ratio
     // column: wheelcache's scaling ÷ the contender's).
     let w = format!("{name}/2t ÷ 1t");
     let scaling = |[one, two]: [f64; 2]| two / one;
