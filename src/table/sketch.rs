@@ -141,14 +141,16 @@ impl Sketch {
 /// Fills the blocks of a grown structure from the old ones: new block
 /// `n` of `N` takes the hashes that reduce (`reduce`) into `[n/N,
 /// (n+1)/N)` of the range, which old blocks `⌊n·O/N⌋ ..= ⌈(n+1)·O/N⌉ − 1`
-/// of `O` held; `merge` folds each of them in.
+/// of `O` held (a range never empty, and never past the last block, as
+/// `(n+1)·O/N` is above `⌊n·O/N⌋` and at most `O`); `merge` folds each of
+/// them in.
 fn spread(old: &[Block], new: &mut [Block], mut merge: impl FnMut(&mut [u64; 8], &[u64; 8])) {
     let (o, n) = (old.len() as u128, new.len() as u128);
     for (i, block) in new.iter_mut().enumerate() {
         let i = i as u128;
         let first = (i * o / n) as usize;
-        let last = (((i + 1) * o).div_ceil(n) as usize).saturating_sub(1).max(first);
-        for from in &old[first..=last.min(old.len() - 1)] {
+        let end = ((i + 1) * o).div_ceil(n) as usize;
+        for from in &old[first..end] {
             merge(&mut block.0, &from.0);
         }
     }
@@ -351,6 +353,10 @@ mod tests {
                 assert!(sketch.estimate(k) >= was, "an estimate dropped in growth");
             }
         }
+    }
+
+    #[test]
+    fn nibble_max_takes_the_larger_counter_in_every_lane() {
         assert_eq!(nibble_max(0x0F1E_2D3C_4B5A_6978, 0x1E2D_3C4B_5A69_7887), 0x1F2E_3D4C_5B6A_7988);
         // Every pair of counter values, in every lane.
         for (x, y) in (0..16u64).flat_map(|x| (0..16u64).map(move |y| (x, y))) {
