@@ -32,6 +32,7 @@
 
 mod counters;
 mod entry;
+mod index;
 mod policy;
 mod shard;
 mod sketch;

@@ -6,7 +6,8 @@
 //! entry's life (removal leaves a vacancy for the next insert), so the
 //! wheel's and the policy's lists through the entries survive removals.
 //! `index` is a `hashbrown::HashTable` of ids (4 bytes a bucket, so a
-//! sparse table costs little). A shard that has lost most of its entries
+//! sparse table costs little) that grows a few buckets per insert (see
+//! `index`). A shard that has lost most of its entries
 //! is compacted, a few moves at a time, and shrunk.
 //!
 //! User code that runs here: the key's `Eq` (in `find`, before anything
@@ -20,9 +21,8 @@ use std::borrow::Borrow;
 use std::mem;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use hashbrown::HashTable;
-
 use super::entry::Entry;
+use super::index::Index;
 use super::policy::{Policy, Weighed};
 use super::vacancies::Vacancies;
 use crate::list::{id_at, Link, MAX_ELEMENTS};
@@ -155,7 +155,7 @@ pub(crate) struct ShardState<K, V, P> {
     entries: Vec<Entry<K, V>>,
     /// The vacant entries.
     vacant: Vacancies,
-    index: HashTable<u32>,
+    index: Index,
     wheel: Wheel,
     /// The eviction policy of a bounded cache.
     policy: Option<Policy>,
@@ -180,7 +180,7 @@ impl<K, V, P> ShardState<K, V, P> {
         ShardState {
             entries: Vec::new(),
             vacant: Vacancies::default(),
-            index: HashTable::new(),
+            index: Index::default(),
             wheel: Wheel::starting_at(now / layout.tick),
             policy: layout.share.map(Policy::new),
             layout,
@@ -213,7 +213,7 @@ impl<K, V, P> ShardState<K, V, P> {
         Q: Eq + ?Sized,
     {
         let entries = &self.entries;
-        self.index.find(hash, |&i| entries[i as usize].key().borrow() == key).copied()
+        self.index.find(hash, |i| entries[i as usize].key().borrow() == key)
     }
 
     #[inline]
@@ -382,16 +382,10 @@ impl<K, V, P> ShardState<K, V, P> {
         hasher: &impl Fn(&K) -> u64,
         dropped: &mut Vec<(Parts<K, V>, u64)>,
     ) {
-        let lost = std::cell::RefCell::new(Vec::new());
+        let mut lost = Vec::new();
         let entries = &self.entries;
-        self.index.insert_unique(hash, id, |&j| {
-            rehash(hasher, entries[j as usize].key()).unwrap_or_else(|| {
-                lost.borrow_mut().push(j);
-                0
-            })
-        });
-        for j in lost.into_inner() {
-            self.index.retain(|&mut x| x != j);
+        self.index.insert(hash, id, |j| rehash(hasher, entries[j as usize].key()), &mut lost);
+        for j in lost {
             let weight = self.weight(j);
             dropped.push((self.detach(j), weight));
         }
@@ -454,14 +448,8 @@ impl<K, V, P> ShardState<K, V, P> {
     /// Takes entry `id` out of the index.
     fn unindex(&mut self, id: u32, hash: Option<u64>, hasher: &impl Fn(&K) -> u64) {
         let hash = hash.or_else(|| rehash(hasher, self.entries[id as usize].key()));
-        if let Some(hash) = hash {
-            if let Ok(bucket) = self.index.find_entry(hash, |&j| j == id) {
-                bucket.remove();
-                return;
-            }
-        }
-        // The key's `Hash` panicked (or is not stable): find it by a scan.
-        self.index.retain(|&mut j| j != id);
+        // Without a hash (the key's `Hash` panicked) the index scans.
+        self.index.remove(hash, id);
     }
 
     /// Takes entry `id` (already out of the index) off the wheel and the
@@ -486,7 +474,7 @@ impl<K, V, P> ShardState<K, V, P> {
 
     /// Removes every entry, returning them.
     pub(crate) fn take_all(&mut self) -> Taken<K, V> {
-        self.index = HashTable::new();
+        self.index = Index::default();
         self.wheel = Wheel::starting_at(self.wheel.elapsed());
         if let Some(policy) = &mut self.policy {
             policy.clear();
@@ -665,13 +653,7 @@ impl<K, V, P> ShardState<K, V, P> {
     fn relocate(&mut self, from: u32, to: u32, hasher: &impl Fn(&K) -> u64) {
         let (f, t) = (from as usize, to as usize);
         let hash = rehash(hasher, self.entries[f].key());
-        let bucket = match hash.and_then(|h| self.index.find_mut(h, |&j| j == from)) {
-            Some(bucket) => Some(bucket),
-            None => self.index.iter_mut().find(|j| **j == from),
-        };
-        if let Some(bucket) = bucket {
-            *bucket = to;
-        }
+        self.index.rename(hash, from, to);
         self.entries.swap(f, t);
         if !self.weights.is_empty() {
             self.weights.swap(f, t);
@@ -700,7 +682,7 @@ impl<K, V, P> ShardState<K, V, P> {
             let entries = &self.entries;
             // A key whose `Hash` panics now lands in a wrong bucket; it was
             // findable by nobody anyway (every lookup of it panics).
-            self.index.shrink_to(len, |&j| rehash(hasher, entries[j as usize].key()).unwrap_or(0));
+            self.index.shrink_to(len, |j| rehash(hasher, entries[j as usize].key()));
         }
     }
 
@@ -750,7 +732,7 @@ impl<K, V, P> ShardState<K, V, P> {
             values += usize::from(entry.has_value());
             used += self.weight(id);
             let hash = hasher(entry.key());
-            assert!(self.index.find(hash, |&j| j == id).is_some(), "entry {i} not indexed");
+            assert!(self.index.find(hash, |j| j == id).is_some(), "entry {i} not indexed");
             assert_eq!(
                 entry.timer.is_linked(),
                 self.expiry(id) != NEVER,

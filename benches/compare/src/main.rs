@@ -6,6 +6,7 @@
 
 mod alloc;
 mod contenders;
+mod growth;
 mod hit_ratio;
 mod lateness;
 mod memory;
@@ -76,6 +77,11 @@ const WORKLOADS: &[(&str, Workload, &str)] = &[
         "ttl_churn",
         throughput::ttl_churn,
         "every op a write with a TTL of 1-60 s, Zipf 0.99 over 1M keys; 1 and 2 threads",
+    ),
+    (
+        "growth",
+        growth::growth,
+        "the longest insert while 2M new keys fill an empty cache, one thread",
     ),
     (
         "hit_ratio",

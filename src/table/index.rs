@@ -1,0 +1,359 @@
+//! A shard's index: entry ids in a `hashbrown::HashTable`, grown a little
+//! at a time.
+//!
+//! A hash table that grows in one step re-hashes every key it holds while
+//! the shard's lock is held: at a few hundred thousand entries that is a
+//! stall of tens of milliseconds for the writer and for every reader of
+//! the shard. Here, once the table is full, a new one of twice the room
+//! takes the new ids, and the old one is drained into it a few buckets per
+//! insert; a lookup looks in the new table, then in the old one while it
+//! is not empty. A table whose room went to tombstones (removals in a
+//! churning shard) is rebuilt the same way, at its own size, where
+//! `hashbrown` would re-hash it in place in one step. Small tables
+//! grow in one step: that costs less than the bookkeeping.
+//!
+//! The drain keeps pace with the inserts: the new table has room for at
+//! least half its buckets' worth of ids more than the old one holds, and
+//! `MOVE_PER_INSERT` buckets move per insert, so the old table is empty
+//! long before the new one is full.
+//! Should the new one fill first all the same, the rest of the old one is
+//! moved at once before it grows (correct, and no worse than a one-step
+//! growth).
+//!
+//! Moving an id needs its key's hash, which the caller's `hash_of` gives;
+//! `None` (the key's `Hash` panicked) leaves the id out of the index, and
+//! the caller drops its entry.
+
+use std::cell::RefCell;
+use std::mem;
+
+use hashbrown::HashTable;
+
+/// Tables that hold fewer ids than this grow in one step.
+const INCREMENTAL_FROM: usize = 256;
+/// Buckets of the old table looked at per insert while it drains.
+const MOVE_PER_INSERT: usize = 16;
+
+/// Entry ids by their keys' hashes.
+#[derive(Default)]
+pub(crate) struct Index {
+    /// Where new ids go.
+    table: HashTable<u32>,
+    /// The table being drained into `table`; empty otherwise.
+    old: HashTable<u32>,
+    /// The next bucket of `old` to move.
+    next: usize,
+    /// Whether `old` is being drained (it is allocated).
+    draining: bool,
+}
+
+impl Index {
+    /// Ids indexed.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.table.len() + self.old.len()
+    }
+
+    /// The id with hash `hash` that `is_it` accepts.
+    #[inline(always)]
+    pub(crate) fn find(&self, hash: u64, mut is_it: impl FnMut(u32) -> bool) -> Option<u32> {
+        if let Some(&id) = self.table.find(hash, |&j| is_it(j)) {
+            return Some(id);
+        }
+        if !self.draining {
+            return None;
+        }
+        self.old.find(hash, |&j| is_it(j)).copied()
+    }
+
+    /// Indexes `id` (not indexed yet) under `hash`. Ids whose hash
+    /// `hash_of` cannot give while they move go to `lost`, out of the
+    /// index.
+    pub(crate) fn insert(
+        &mut self,
+        hash: u64,
+        id: u32,
+        hash_of: impl Fn(u32) -> Option<u64>,
+        lost: &mut Vec<u32>,
+    ) {
+        if self.table.len() == self.table.capacity() && self.table.len() >= INCREMENTAL_FROM {
+            self.renew(&hash_of, lost);
+        }
+        place(&mut self.table, hash, id, &hash_of, lost);
+        self.drain(MOVE_PER_INSERT, &hash_of, lost);
+    }
+
+    /// Starts draining the full table into a new one (after finishing the
+    /// last drain, should one be left): twice the buckets if more than
+    /// half its room holds ids, else as many (its room went to
+    /// tombstones), as `hashbrown` itself would size it.
+    fn renew(&mut self, hash_of: &impl Fn(u32) -> Option<u64>, lost: &mut Vec<u32>) {
+        self.drain(usize::MAX, hash_of, lost);
+        if self.table.len() < self.table.capacity() {
+            return;
+        }
+        // The ids a table of this many buckets holds at most (7/8 of them).
+        let most = self.table.num_buckets() / 8 * 7;
+        let room = if self.table.len() > most / 2 { most + 1 } else { most };
+        self.old = mem::replace(&mut self.table, HashTable::with_capacity(room));
+        self.next = 0;
+        self.draining = true;
+    }
+
+    /// Moves the ids of up to `buckets` buckets of the old table.
+    fn drain(
+        &mut self,
+        buckets: usize,
+        hash_of: &impl Fn(u32) -> Option<u64>,
+        lost: &mut Vec<u32>,
+    ) {
+        if !self.draining {
+            return;
+        }
+        let end = self.old.num_buckets().min(self.next.saturating_add(buckets));
+        if !self.old.is_empty() {
+            for bucket in self.next..end {
+                if let Ok(full) = self.old.get_bucket_entry(bucket) {
+                    let (id, _) = full.remove();
+                    match hash_of(id) {
+                        Some(hash) => place(&mut self.table, hash, id, hash_of, lost),
+                        None => lost.push(id),
+                    }
+                }
+            }
+        }
+        self.next = end;
+        if self.old.is_empty() || end == self.old.num_buckets() {
+            self.old = HashTable::new();
+            self.next = 0;
+            self.draining = false;
+        }
+    }
+
+    /// Takes `id` out of the index; `hash` is its key's hash when the key
+    /// could be hashed (else, or if the hash is wrong, a scan finds it).
+    #[inline]
+    pub(crate) fn remove(&mut self, hash: Option<u64>, id: u32) {
+        if let Some(hash) = hash {
+            for table in [&mut self.table, &mut self.old] {
+                if let Ok(bucket) = table.find_entry(hash, |&j| j == id) {
+                    bucket.remove();
+                    return;
+                }
+            }
+        }
+        self.table.retain(|&mut j| j != id);
+        self.old.retain(|&mut j| j != id);
+    }
+
+    /// Indexes as `to` the id `from` (moved by a compaction); `hash` as in
+    /// [`remove`](Index::remove).
+    pub(crate) fn rename(&mut self, hash: Option<u64>, from: u32, to: u32) {
+        if let Some(hash) = hash {
+            for table in [&mut self.table, &mut self.old] {
+                if let Some(slot) = table.find_mut(hash, |&j| j == from) {
+                    *slot = to;
+                    return;
+                }
+            }
+        }
+        if let Some(slot) = self.table.iter_mut().chain(self.old.iter_mut()).find(|j| **j == from) {
+            *slot = to;
+        }
+    }
+
+    /// Rebuilds the table with room for about `len` ids (the drain, if
+    /// any, finished first); a key that cannot be hashed lands in a wrong
+    /// bucket, where no lookup finds it (every lookup of it panics anyway).
+    pub(crate) fn shrink_to(&mut self, len: usize, hash_of: impl Fn(u32) -> Option<u64>) {
+        let mut lost = Vec::new();
+        self.drain(usize::MAX, &hash_of, &mut lost);
+        for id in lost {
+            self.table.insert_unique(0, id, |&j| hash_of(j).unwrap_or(0));
+        }
+        self.table.shrink_to(len, |&j| hash_of(j).unwrap_or(0));
+    }
+}
+
+/// Puts `id` into `table` under `hash`; if the table grows, ids that
+/// `hash_of` cannot hash go to `lost`, out of the table.
+#[inline]
+fn place(
+    table: &mut HashTable<u32>,
+    hash: u64,
+    id: u32,
+    hash_of: &impl Fn(u32) -> Option<u64>,
+    lost: &mut Vec<u32>,
+) {
+    if table.len() < table.capacity() {
+        // Room to spare: the table does not grow, so it hashes nothing.
+        table.insert_unique(hash, id, |&j| hash_of(j).unwrap_or(0));
+        return;
+    }
+    let unhashed = RefCell::new(Vec::new());
+    table.insert_unique(hash, id, |&j| {
+        hash_of(j).unwrap_or_else(|| {
+            unhashed.borrow_mut().push(j);
+            0
+        })
+    });
+    for j in unhashed.into_inner() {
+        table.retain(|&mut x| x != j);
+        lost.push(j);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// A well-spread hash of an id (so that tables fill as with real keys).
+    fn hash(id: u32) -> u64 {
+        crate::table::sketch::mix(u64::from(id) ^ 0xABCD)
+    }
+
+    fn insert(index: &mut Index, id: u32) -> Vec<u32> {
+        let mut lost = Vec::new();
+        index.insert(hash(id), id, |j| Some(hash(j)), &mut lost);
+        lost
+    }
+
+    #[test]
+    fn grows_a_little_at_a_time_and_finds_everything_meanwhile() {
+        let mut index = Index::default();
+        let mut drains = 0;
+        let mut longest = 0;
+        let mut since = 0;
+        for id in 0..20_000 {
+            let was = index.draining;
+            assert!(insert(&mut index, id).is_empty());
+            if index.draining {
+                since += 1;
+                if !was {
+                    drains += 1;
+                }
+            } else {
+                longest = longest.max(since);
+                since = 0;
+            }
+            assert_eq!(index.len(), id as usize + 1);
+            // A sample of the ids, old and new, is always found.
+            for probe in [0, id / 2, id.saturating_sub(1), id] {
+                assert_eq!(index.find(hash(probe), |j| j == probe), Some(probe));
+            }
+        }
+        for id in 0..20_000 {
+            assert_eq!(index.find(hash(id), |j| j == id), Some(id));
+        }
+        assert!(drains >= 5, "growths past the first buckets drain: {drains}");
+        // A drain of B buckets takes about B / MOVE_PER_INSERT inserts.
+        assert!(longest > 0 && longest <= 32_768 / MOVE_PER_INSERT, "longest drain {longest}");
+    }
+
+    #[test]
+    fn removes_and_renames_in_either_table() {
+        let mut index = Index::default();
+        let mut id = 0;
+        while !index.draining {
+            assert!(insert(&mut index, id).is_empty());
+            id += 1;
+        }
+        // Id 0 is still in the old table, the last one in the new.
+        let last = id - 1;
+        assert!(index.old.find(hash(0), |&j| j == 0).is_some());
+        index.remove(Some(hash(0)), 0);
+        assert_eq!(index.find(hash(0), |j| j == 0), None);
+        index.rename(Some(hash(1)), 1, 900_000);
+        assert_eq!(index.find(hash(1), |j| j == 900_000), Some(900_000));
+        // Without a hash (a key whose `Hash` panicked), a scan.
+        index.remove(None, last);
+        index.rename(None, 2, 900_001);
+        assert_eq!(index.find(hash(last), |j| j == last), None);
+        assert_eq!(index.find(hash(2), |j| j == 900_001), Some(900_001));
+        assert_eq!(index.len(), id as usize - 2);
+    }
+
+    #[test]
+    fn ids_that_cannot_be_hashed_while_moving_are_lost_not_misplaced() {
+        let mut index = Index::default();
+        let mut lost = Vec::new();
+        let mut id = 0;
+        // Ids divisible by 7 cannot be hashed again once stored.
+        let hash_of = |j: u32| (j % 7 != 0).then(|| hash(j));
+        while id < 2_000 {
+            index.insert(hash(id), id, hash_of, &mut lost);
+            id += 1;
+        }
+        lost.sort_unstable();
+        lost.dedup();
+        assert!(!lost.is_empty());
+        for j in 0..id {
+            let found = index.find(hash(j), |x| x == j).is_some();
+            assert_eq!(found, !lost.contains(&j), "id {j}");
+            assert!(!lost.contains(&j) || j % 7 == 0, "id {j} lost though it hashes");
+        }
+        assert_eq!(index.len() + lost.len(), id as usize);
+    }
+
+    /// Inserts (in bursts, so that tables fill and drain), removals,
+    /// renames and shrinks in a random order, against a map: every id is
+    /// found under its hash, and the count agrees, after every step.
+    #[test]
+    fn agrees_with_a_map() {
+        for seed in 1..=8u64 {
+            let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let mut next = move |n: u64| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng % n
+            };
+            let mut index = Index::default();
+            let mut model: HashMap<u32, u64> = HashMap::new();
+            let mut ids: Vec<u32> = Vec::new();
+            let mut fresh = 0u32;
+            for _ in 0..400 {
+                match next(10) {
+                    0..=5 => {
+                        for _ in 0..next(100) {
+                            let mut lost = Vec::new();
+                            index.insert(hash(fresh), fresh, |j| model.get(&j).copied(), &mut lost);
+                            assert!(lost.is_empty());
+                            model.insert(fresh, hash(fresh));
+                            ids.push(fresh);
+                            fresh += 1;
+                        }
+                    }
+                    6..=7 if !ids.is_empty() => {
+                        for _ in 0..next(60) {
+                            if ids.is_empty() {
+                                break;
+                            }
+                            let id = ids.swap_remove(next(ids.len() as u64) as usize);
+                            index.remove(model.remove(&id), id);
+                        }
+                    }
+                    8 if !ids.is_empty() => {
+                        let at = next(ids.len() as u64) as usize;
+                        let id = ids[at];
+                        let h = model.remove(&id).unwrap();
+                        index.rename(Some(h), id, fresh);
+                        model.insert(fresh, h);
+                        ids[at] = fresh;
+                        fresh += 1;
+                    }
+                    9 => index.shrink_to(model.len(), |j| model.get(&j).copied()),
+                    _ => {}
+                }
+                assert_eq!(index.len(), model.len(), "seed {seed}");
+                for &id in ids.iter().step_by(7) {
+                    assert_eq!(index.find(model[&id], |j| j == id), Some(id), "seed {seed}");
+                }
+            }
+            for (&id, &h) in &model {
+                assert_eq!(index.find(h, |j| j == id), Some(id), "seed {seed}");
+            }
+        }
+    }
+}
