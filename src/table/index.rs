@@ -20,9 +20,14 @@
 //! moved at once before it grows (correct, and no worse than a one-step
 //! growth).
 //!
+//! Inserts and removals both move buckets, so a drain ends once the shard
+//! sees a few thousand writes; a shard only read from after its last
+//! insert keeps its drain, and a lookup of a key not yet moved looks in
+//! both tables, until the next write.
+//!
 //! Moving an id needs its key's hash, which the caller's `hash_of` gives;
-//! `None` (the key's `Hash` panicked) leaves the id out of the index, and
-//! the caller drops its entry.
+//! `None` (the key's `Hash` panicked) leaves the id out of the index when
+//! an insert moves it, and the caller drops its entry.
 
 use std::cell::RefCell;
 use std::mem;
@@ -132,8 +137,28 @@ impl Index {
 
     /// Takes `id` out of the index; `hash` is its key's hash when the key
     /// could be hashed (else, or if the hash is wrong, a scan finds it).
+    /// Removals move buckets of a drain too, so that one left half-way by
+    /// the last insert ends all the same; here an id `hash_of` cannot hash
+    /// moves under hash 0, where no lookup finds it (every lookup of its
+    /// key panics anyway) and a removal's scan still does.
     #[inline]
-    pub(crate) fn remove(&mut self, hash: Option<u64>, id: u32) {
+    pub(crate) fn remove(
+        &mut self,
+        hash: Option<u64>,
+        id: u32,
+        hash_of: impl Fn(u32) -> Option<u64>,
+    ) {
+        self.take_out(hash, id);
+        if self.draining {
+            let mut lost = Vec::new();
+            self.drain(MOVE_PER_INSERT, &hash_of, &mut lost);
+            for j in lost {
+                self.table.insert_unique(0, j, |&x| hash_of(x).unwrap_or(0));
+            }
+        }
+    }
+
+    fn take_out(&mut self, hash: Option<u64>, id: u32) {
         if let Some(hash) = hash {
             for table in [&mut self.table, &mut self.old] {
                 if let Ok(bucket) = table.find_entry(hash, |&j| j == id) {
@@ -262,12 +287,12 @@ mod tests {
         // Id 0 is still in the old table, the last one in the new.
         let last = id - 1;
         assert!(index.old.find(hash(0), |&j| j == 0).is_some());
-        index.remove(Some(hash(0)), 0);
+        index.remove(Some(hash(0)), 0, |j| Some(hash(j)));
         assert_eq!(index.find(hash(0), |j| j == 0), None);
         index.rename(Some(hash(1)), 1, 900_000);
         assert_eq!(index.find(hash(1), |j| j == 900_000), Some(900_000));
         // Without a hash (a key whose `Hash` panicked), a scan.
-        index.remove(None, last);
+        index.remove(None, last, |j| Some(hash(j)));
         index.rename(None, 2, 900_001);
         assert_eq!(index.find(hash(last), |j| j == last), None);
         assert_eq!(index.find(hash(2), |j| j == 900_001), Some(900_001));
@@ -331,7 +356,8 @@ mod tests {
                                 break;
                             }
                             let id = ids.swap_remove(next(ids.len() as u64) as usize);
-                            index.remove(model.remove(&id), id);
+                            let h = model.remove(&id);
+                            index.remove(h, id, |j| model.get(&j).copied());
                         }
                     }
                     8 if !ids.is_empty() => {

@@ -449,7 +449,8 @@ impl<K, V, P> ShardState<K, V, P> {
     fn unindex(&mut self, id: u32, hash: Option<u64>, hasher: &impl Fn(&K) -> u64) {
         let hash = hash.or_else(|| rehash(hasher, self.entries[id as usize].key()));
         // Without a hash (the key's `Hash` panicked) the index scans.
-        self.index.remove(hash, id);
+        let entries = &self.entries;
+        self.index.remove(hash, id, |j| rehash(hasher, entries[j as usize].key()));
     }
 
     /// Takes entry `id` (already out of the index) off the wheel and the
