@@ -47,10 +47,10 @@
 //!
 //! The index never re-hashes all its keys in one call: once it is full, a
 //! table of twice the buckets takes the new ids and the old one is moved
-//! into it sixteen buckets per insert, lookups looking in both meanwhile
-//! (a table whose room went to tombstones is rebuilt the same way, at its
-//! own size). A shard of a million entries thus grows without holding its
-//! lock for the tens of milliseconds a one-step re-hash takes.
+//! into it sixteen buckets per insert or removal, lookups looking in both
+//! meanwhile (a table whose room went to tombstones is rebuilt the same
+//! way, at its own size). A shard of a million entries thus grows without
+//! holding its lock for the tens of milliseconds a one-step re-hash takes.
 //!
 //! ## Expiry and its thread
 //!
