@@ -74,6 +74,7 @@ impl Index {
     /// Indexes `id` (not indexed yet) under `hash`. Ids whose hash
     /// `hash_of` cannot give while they move go to `lost`, out of the
     /// index.
+    #[inline]
     pub(crate) fn insert(
         &mut self,
         hash: u64,
@@ -150,14 +151,21 @@ impl Index {
     ) {
         self.take_out(hash, id);
         if self.draining {
-            let mut lost = Vec::new();
-            self.drain(MOVE_PER_INSERT, &hash_of, &mut lost);
-            for j in lost {
-                self.table.insert_unique(0, j, |&x| hash_of(x).unwrap_or(0));
-            }
+            self.drain_on_removal(&hash_of);
         }
     }
 
+    /// The drain's share of a removal.
+    #[inline(never)]
+    fn drain_on_removal(&mut self, hash_of: &impl Fn(u32) -> Option<u64>) {
+        let mut lost = Vec::new();
+        self.drain(MOVE_PER_INSERT, hash_of, &mut lost);
+        for j in lost {
+            self.table.insert_unique(0, j, |&x| hash_of(x).unwrap_or(0));
+        }
+    }
+
+    #[inline]
     fn take_out(&mut self, hash: Option<u64>, id: u32) {
         if let Some(hash) = hash {
             for table in [&mut self.table, &mut self.old] {
