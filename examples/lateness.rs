@@ -63,9 +63,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut late = late.lock().unwrap().clone();
     late.sort_unstable();
+    println!("entries expired:   {} of {}", late.len(), stored);
+    if late.is_empty() {
+        return Ok(());
+    }
     let pct = |p: f64| late[((late.len() as f64 * p) as usize).min(late.len() - 1)];
     let us = |ns: u64| ns as f64 / 1e3;
-    println!("entries expired:   {} of {}", late.len(), stored);
     println!("lateness p50:      {:.1} us", us(pct(0.50)));
     println!("lateness p99:      {:.1} us", us(pct(0.99)));
     println!("lateness p99.9:    {:.1} us", us(pct(0.999)));
