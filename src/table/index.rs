@@ -14,7 +14,7 @@
 //!
 //! The drain keeps pace with the inserts: the new table has room for at
 //! least half its buckets' worth of ids more than the old one holds, and
-//! `MOVE_PER_INSERT` buckets move per insert, so the old table is empty
+//! `MOVE_PER_WRITE` buckets move per write, so the old table is empty
 //! long before the new one is full.
 //! Should the new one fill first all the same, the rest of the old one is
 //! moved at once before it grows (correct, and no worse than a one-step
@@ -37,7 +37,7 @@ use hashbrown::HashTable;
 /// Tables that hold fewer ids than this grow in one step.
 const INCREMENTAL_FROM: usize = 256;
 /// Buckets of the old table moved per insert or removal while it drains.
-const MOVE_PER_INSERT: usize = 16;
+const MOVE_PER_WRITE: usize = 16;
 
 /// Entry ids by their keys' hashes.
 #[derive(Default)]
@@ -86,7 +86,7 @@ impl Index {
             self.renew(&hash_of, lost);
         }
         place(&mut self.table, hash, id, &hash_of, lost);
-        self.drain(MOVE_PER_INSERT, &hash_of, lost);
+        self.drain(MOVE_PER_WRITE, &hash_of, lost);
     }
 
     /// Starts draining the full table into a new one (after finishing the
@@ -159,7 +159,7 @@ impl Index {
     #[inline(never)]
     fn drain_on_removal(&mut self, hash_of: &impl Fn(u32) -> Option<u64>) {
         let mut lost = Vec::new();
-        self.drain(MOVE_PER_INSERT, hash_of, &mut lost);
+        self.drain(MOVE_PER_WRITE, hash_of, &mut lost);
         for j in lost {
             self.table.insert_unique(0, j, |&x| hash_of(x).unwrap_or(0));
         }
@@ -281,8 +281,8 @@ mod tests {
             assert_eq!(index.find(hash(id), |j| j == id), Some(id));
         }
         assert!(drains >= 5, "growths past the first buckets drain: {drains}");
-        // A drain of B buckets takes about B / MOVE_PER_INSERT inserts.
-        assert!(longest > 0 && longest <= 32_768 / MOVE_PER_INSERT, "longest drain {longest}");
+        // A drain of B buckets takes about B / MOVE_PER_WRITE inserts.
+        assert!(longest > 0 && longest <= 32_768 / MOVE_PER_WRITE, "longest drain {longest}");
     }
 
     #[test]
@@ -328,6 +328,34 @@ mod tests {
             assert!(!lost.contains(&j) || j % 7 == 0, "id {j} lost though it hashes");
         }
         assert_eq!(index.len() + lost.len(), id as usize);
+    }
+
+    #[test]
+    fn removals_finish_a_drain_keeping_ids_that_cannot_be_hashed() {
+        let mut index = Index::default();
+        let mut id = 0;
+        while !index.draining {
+            assert!(insert(&mut index, id).is_empty());
+            id += 1;
+        }
+        let stored = id;
+        // From now on ids divisible by 5 cannot be hashed; removals alone
+        // (of ids not divisible by 5) end the drain.
+        let hash_of = |j: u32| (j % 5 != 0).then(|| hash(j));
+        let mut removed = 0;
+        for j in (1..stored).filter(|j| j % 5 != 0) {
+            if !index.draining {
+                break;
+            }
+            index.remove(Some(hash(j)), j, hash_of);
+            removed += 1;
+        }
+        assert!(!index.draining, "removals end the drain");
+        assert_eq!(index.len(), stored as usize - removed);
+        // An id that could not be hashed is still indexed, and a removal
+        // without its hash (a scan) takes it out.
+        index.remove(None, 0, hash_of);
+        assert_eq!(index.len(), stored as usize - removed - 1);
     }
 
     /// Inserts (in bursts, so that tables fill and drain), removals,
