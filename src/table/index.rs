@@ -285,14 +285,21 @@ mod tests {
         assert!(longest > 0 && longest <= 32_768 / MOVE_PER_WRITE, "longest drain {longest}");
     }
 
-    #[test]
-    fn removes_and_renames_in_either_table() {
+    /// An index filled with ids 0, 1, … up to the first insert that
+    /// starts a drain, and how many ids it holds.
+    fn draining_index() -> (Index, u32) {
         let mut index = Index::default();
         let mut id = 0;
         while !index.draining {
             assert!(insert(&mut index, id).is_empty());
             id += 1;
         }
+        (index, id)
+    }
+
+    #[test]
+    fn removes_and_renames_in_either_table() {
+        let (mut index, id) = draining_index();
         // Id 0 is still in the old table, the last one in the new.
         let last = id - 1;
         assert!(index.old.find(hash(0), |&j| j == 0).is_some());
@@ -332,13 +339,7 @@ mod tests {
 
     #[test]
     fn removals_finish_a_drain_keeping_ids_that_cannot_be_hashed() {
-        let mut index = Index::default();
-        let mut id = 0;
-        while !index.draining {
-            assert!(insert(&mut index, id).is_empty());
-            id += 1;
-        }
-        let stored = id;
+        let (mut index, stored) = draining_index();
         // From now on ids divisible by 5 cannot be hashed; removals alone
         // (of ids not divisible by 5) end the drain.
         let hash_of = |j: u32| (j % 5 != 0).then(|| hash(j));
