@@ -216,7 +216,7 @@ where
         });
         let n = removed.parts.len() - before;
         shard.counters.add(&mut state, Event::Expiration, n as u64);
-        shard.publish(&state);
+        shard.publish(&mut state);
         let sparse = pass.done && state.is_sparse();
         RwLockWriteGuard::unlock_fair(state);
         sparse

@@ -383,21 +383,24 @@ where
     S: BuildHasher,
 {
     fn drop(&mut self) {
-        let Some(state) = self.state.take() else {
+        let Some(mut state) = self.state.take() else {
             return;
         };
         let inner = self.inner;
         if let Some(room) = &inner.room {
             room.give(mem::take(&mut self.credit));
         }
-        self.shard.publish(&state);
+        self.shard.publish(&mut state);
         drop(state);
         if self.armed != NEVER {
             inner.arm(self.armed);
         }
-        let out = mem::replace(&mut self.out, Out { first: None, rest: Vec::new() });
-        for (parts, cause) in out.first.into_iter().chain(out.rest) {
+        // `rest` fills only after `first`.
+        if let Some((parts, cause)) = self.out.first.take() {
             inner.dispose_one(parts, cause);
+            for (parts, cause) in mem::take(&mut self.out.rest) {
+                inner.dispose_one(parts, cause);
+            }
         }
     }
 }
@@ -862,7 +865,7 @@ where
             let mut state = shard.write();
             let used = state.used();
             let taken = state.take_all();
-            shard.publish(&state);
+            shard.publish(&mut state);
             drop(state);
             if let Some(room) = &self.room {
                 room.give(used);

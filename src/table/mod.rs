@@ -70,10 +70,14 @@ impl<K, V, P> Shard<K, V, P> {
     }
 
     /// Publishes the shard's next due tick after a change of its wheel;
-    /// the `&ShardState` comes from the caller's write lock.
+    /// the `&mut ShardState` comes from the caller's write lock. A wheel
+    /// that did not change since the shard last published has nothing new
+    /// to say, and costs one flag's read.
     #[inline]
-    pub(crate) fn publish(&self, locked: &ShardState<K, V, P>) {
-        let next = locked.next_tick_start();
+    pub(crate) fn publish(&self, locked: &mut ShardState<K, V, P>) {
+        let Some(next) = locked.wheel_changed() else {
+            return;
+        };
         if self.next_due.load(Relaxed) != next {
             self.next_due.store(next, SeqCst);
         }

@@ -172,6 +172,10 @@ pub(crate) struct ShardState<K, V, P> {
     used: u64,
     /// Single-flight loads in progress: few at a time, so a plain list.
     loads: Vec<(u64, K, P)>,
+    /// Whether the wheel may have changed since `wheel_changed` last said
+    /// so: every change goes through `timed` (or replaces the wheel), which
+    /// sets it.
+    wheel_moved: bool,
 }
 
 impl<K, V, P> ShardState<K, V, P> {
@@ -190,10 +194,13 @@ impl<K, V, P> ShardState<K, V, P> {
             values: 0,
             used: 0,
             loads: Vec::new(),
+            wheel_moved: true,
         }
     }
 
+    /// The wheel, to change, with the entries as its timers.
     fn timed(&mut self) -> (&mut Wheel, Timed<'_, K, V>) {
+        self.wheel_moved = true;
         let timed = Timed {
             entries: &mut self.entries,
             touched: &self.touched,
@@ -421,16 +428,25 @@ impl<K, V, P> ShardState<K, V, P> {
             *at.get_mut() = now;
         }
         let after = self.expiry(id);
-        let (wheel, mut timed) = self.timed();
         match (before == NEVER, after == NEVER) {
             (true, true) => {}
-            (true, false) => wheel.insert(&mut timed, id),
-            (false, true) => wheel.remove(&mut timed, id),
-            (false, false) if after / tick < before / tick => {
-                wheel.remove(&mut timed, id);
-                wheel.insert(&mut timed, id);
-            }
+            (true, false) => self.refile(id, false, true),
+            (false, true) => self.refile(id, true, false),
+            (false, false) if after / tick < before / tick => self.refile(id, true, true),
             (false, false) => {}
+        }
+    }
+
+    /// Takes entry `id`'s timer off the wheel, files it, or both; out of
+    /// line, as most writes leave the wheel alone.
+    #[inline(never)]
+    fn refile(&mut self, id: u32, remove: bool, insert: bool) {
+        let (wheel, mut timed) = self.timed();
+        if remove {
+            wheel.remove(&mut timed, id);
+        }
+        if insert {
+            wheel.insert(&mut timed, id);
         }
     }
 
@@ -457,8 +473,9 @@ impl<K, V, P> ShardState<K, V, P> {
     /// policy's queue (unless the policy took it off already) and vacates it.
     fn detach(&mut self, id: u32) -> Parts<K, V> {
         let weight = self.weight(id);
-        let (wheel, mut timed) = self.timed();
-        wheel.remove(&mut timed, id);
+        if self.entries[id as usize].timer.is_linked() {
+            self.refile(id, true, false);
+        }
         if let Some(policy) = &mut self.policy {
             if self.entries[id as usize].order_prev() != crate::list::NIL {
                 policy.forget(&mut self.entries, id, weight);
@@ -477,6 +494,7 @@ impl<K, V, P> ShardState<K, V, P> {
     pub(crate) fn take_all(&mut self) -> Taken<K, V> {
         self.index = Index::default();
         self.wheel = Wheel::starting_at(self.wheel.elapsed());
+        self.wheel_moved = true;
         if let Some(policy) = &mut self.policy {
             policy.clear();
         }
@@ -591,6 +609,17 @@ impl<K, V, P> ShardState<K, V, P> {
             Some(t) => t.saturating_mul(self.layout.tick),
             None => NEVER,
         }
+    }
+
+    /// [`next_tick_start`](ShardState::next_tick_start) if the wheel may
+    /// have changed since the last call (the first call always says), or
+    /// `None`: what the shard published after that call still holds.
+    #[inline]
+    pub(crate) fn wheel_changed(&mut self) -> Option<u64> {
+        if !mem::take(&mut self.wheel_moved) {
+            return None;
+        }
+        Some(self.next_tick_start())
     }
 
     // ---- eviction -------------------------------------------------------

@@ -127,7 +127,7 @@ const WORKLOADS: &[(&str, Workload, &str)] = &[
 
 const USAGE: &str = "\
 usage: compare [--long] [--only NAME[,NAME...]] [--traces NAME[,NAME...]] [--scale F]
-               [--rounds N] [--seed N] [--list] [--replay CONTENDER]
+               [--rounds N] [--seed N] [--list] [--replay CONTENDER [--mix MIX]]
 
   --long        5x the operations and 5 rounds, and every cache size of the traces
                 workload (the default run takes a few minutes)
@@ -138,14 +138,18 @@ usage: compare [--long] [--only NAME[,NAME...]] [--traces NAME[,NAME...]] [--sca
                 neighbours (default 3)
   --seed N      the workloads' seed (default 42)
   --list        list the workloads and the traces, and exit
-  --replay CONTENDER  only replay the read-heavy mix on one thread with wheelcache
+  --replay CONTENDER  only replay one mix on one thread with wheelcache
                 or quick_cache, for a profiler (perf, or callgrind with
-                --toggle-collect='*profiled_replay*'), and exit";
+                --toggle-collect='*profiled_replay*'), and exit
+  --mix MIX     the mix --replay replays: read_heavy (default), write_heavy,
+                ttl_churn (setx into an unbounded cache) or ttl_churn_set (the
+                same trace with set; these two with wheelcache only)";
 
 fn parse() -> Result<(Opts, Vec<&'static str>), String> {
     let mut opts = Opts { scale: 1.0, rounds: 3, seed: 42, long: false, traces: None };
     let mut only: Option<Vec<String>> = None;
     let mut replay: Option<String> = None;
+    let mut mix = String::from("read_heavy");
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -179,6 +183,7 @@ fn parse() -> Result<(Opts, Vec<&'static str>), String> {
             }
             "--seed" => opts.seed = value("--seed")?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--replay" => replay = Some(value("--replay")?),
+            "--mix" => mix = value("--mix")?,
             "--list" => {
                 for (name, _, what) in WORKLOADS {
                     println!("{name:14} {what}");
@@ -198,7 +203,7 @@ fn parse() -> Result<(Opts, Vec<&'static str>), String> {
     }
     if let Some(contender) = replay {
         // After every argument is read, so that --scale and --seed apply.
-        throughput::replay_for_profiler(&contender, &opts)?;
+        throughput::replay_for_profiler(&contender, &mix, &opts)?;
         std::process::exit(0);
     }
     let names: Vec<&'static str> = match only {

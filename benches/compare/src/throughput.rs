@@ -228,14 +228,19 @@ pub fn get_hit(table: &mut Table, opts: &Opts) {
 const CAPACITY: u64 = 100_000;
 const KEY_SPACE: u64 = 1_000_000;
 
+/// The read-heavy mix: 5% writes, replayed cache-aside.
+const READ_HEAVY: (Mix, Kind) =
+    (Mix { keys: KEY_SPACE, zipf_s: 0.99, write_fraction: 0.05, ttl_ms: None }, Kind::CacheAside);
+/// The write-heavy mix: half of the operations are plain inserts.
+const WRITE_HEAVY: (Mix, Kind) =
+    (Mix { keys: KEY_SPACE, zipf_s: 0.99, write_fraction: 0.5, ttl_ms: None }, Kind::Plain);
+
 pub fn read_heavy(table: &mut Table, opts: &Opts) {
-    let mix = Mix { keys: KEY_SPACE, zipf_s: 0.99, write_fraction: 0.05, ttl_ms: None };
-    bounded_mix(table, opts, "read_heavy", mix, Kind::CacheAside);
+    bounded_mix(table, opts, "read_heavy", READ_HEAVY.0, READ_HEAVY.1);
 }
 
 pub fn write_heavy(table: &mut Table, opts: &Opts) {
-    let mix = Mix { keys: KEY_SPACE, zipf_s: 0.99, write_fraction: 0.5, ttl_ms: None };
-    bounded_mix(table, opts, "write_heavy", mix, Kind::Plain);
+    bounded_mix(table, opts, "write_heavy", WRITE_HEAVY.0, WRITE_HEAVY.1);
 }
 
 fn bounded_mix(table: &mut Table, opts: &Opts, name: &str, mix: Mix, kind: Kind) {
@@ -293,30 +298,44 @@ fn bounded_mix(table: &mut Table, opts: &Opts, name: &str, mix: Mix, kind: Kind)
 
 // ---- a replay for profilers ----------------------------------------------
 
-/// One replay of the read-heavy mix on one thread by one contender
-/// (`wheelcache` or `quick_cache`), for a profiler: the cache is warmed
-/// with half as many operations, then `profiled_replay` replays the timed
-/// trace. Under callgrind, `--toggle-collect='*profiled_replay*'` counts
-/// the instructions of that replay alone.
-pub fn replay_for_profiler(contender: &str, opts: &Opts) -> Result<(), String> {
-    let mix = Mix { keys: KEY_SPACE, zipf_s: 0.99, write_fraction: 0.05, ttl_ms: None };
+/// The mixes `replay_for_profiler` knows.
+pub const PROFILED_MIXES: &str = "read_heavy, write_heavy, ttl_churn, ttl_churn_set";
+
+/// One replay of a mix (see `PROFILED_MIXES`) on one thread by one
+/// contender (`wheelcache` or `quick_cache`), for a profiler: the
+/// cache is warmed with half as many operations, then `profiled_replay`
+/// replays the timed trace. Under callgrind,
+/// `--toggle-collect='*profiled_replay*'` counts the instructions of that
+/// replay alone.
+pub fn replay_for_profiler(contender: &str, mix: &str, opts: &Opts) -> Result<(), String> {
+    // The TTL churn's writes into an unbounded cache: `setx` with each
+    // write's TTL (`ttl_churn`), or `set` of the same trace (`ttl_churn_set`).
+    let (mix_name, (mix, kind), bounded) = match mix {
+        "read_heavy" => ("read_heavy", READ_HEAVY, true),
+        "write_heavy" => ("write_heavy", WRITE_HEAVY, true),
+        "ttl_churn" => ("ttl_churn", (TTL_CHURN, Kind::Ttl), false),
+        "ttl_churn_set" => ("ttl_churn_set", (TTL_CHURN, Kind::TtlValueNoTtl), false),
+        other => return Err(format!("--mix: {other:?} is not one of {PROFILED_MIXES}")),
+    };
     let ops = opts.ops(4_000_000);
     let warm = traces(mix, ops / 2, 1, opts.seed ^ 0xAAAA);
     let timed = traces(mix, ops, 1, opts.seed ^ 0x100);
-    fn go<C: Contender>(c: &C, warm: &[Op], timed: &[Op]) -> (Duration, u64, u64) {
-        replay(c, warm, Kind::CacheAside);
+    fn go<C: Contender>(c: &C, kind: Kind, warm: &[Op], timed: &[Op]) -> (Duration, u64, u64) {
+        replay(c, warm, kind);
         c.settle();
         let start = Instant::now();
-        let (reads, hits) = profiled_replay(c, timed);
+        let (reads, hits) = profiled_replay(c, timed, kind);
         (start.elapsed(), reads, hits)
     }
     let (elapsed, reads, hits) = match contender {
-        "wheelcache" => go(&Wheel::bounded(CAPACITY), &warm[0], &timed[0]),
-        "quick_cache" => go(&Quick::bounded(CAPACITY), &warm[0], &timed[0]),
+        "wheelcache" if bounded => go(&Wheel::bounded(CAPACITY), kind, &warm[0], &timed[0]),
+        "wheelcache" => go(&Wheel::unbounded(), kind, &warm[0], &timed[0]),
+        "quick_cache" if bounded => go(&Quick::bounded(CAPACITY), kind, &warm[0], &timed[0]),
+        "quick_cache" => return Err(format!("--mix {mix_name}: wheelcache only")),
         other => return Err(format!("--replay: {other:?} is not wheelcache or quick_cache")),
     };
     println!(
-        "{contender}: read_heavy/1t replay of {} operations: {}, hits {:.1}%",
+        "{contender}: {mix_name}/1t replay of {} operations: {}, hits {:.1}%",
         timed[0].len(),
         ops_per_sec(timed[0].len() as f64 / elapsed.as_secs_f64()),
         100.0 * hits as f64 / reads.max(1) as f64
@@ -326,15 +345,18 @@ pub fn replay_for_profiler(contender: &str, opts: &Opts) -> Result<(), String> {
 
 /// The replay a profiler looks at (see `replay_for_profiler`).
 #[inline(never)]
-fn profiled_replay<C: Contender>(c: &C, trace: &[Op]) -> (u64, u64) {
-    replay(c, trace, Kind::CacheAside)
+fn profiled_replay<C: Contender>(c: &C, trace: &[Op], kind: Kind) -> (u64, u64) {
+    replay(c, trace, kind)
 }
 
 // ---- 4. TTL churn -------------------------------------------------------
 
+/// The TTL churn: every operation a write, with a TTL of 1 to 60 s.
+const TTL_CHURN: Mix =
+    Mix { keys: KEY_SPACE, zipf_s: 0.99, write_fraction: 1.0, ttl_ms: Some((1_000, 60_000)) };
+
 pub fn ttl_churn(table: &mut Table, opts: &Opts) {
-    let mix =
-        Mix { keys: KEY_SPACE, zipf_s: 0.99, write_fraction: 1.0, ttl_ms: Some((1_000, 60_000)) };
+    let mix = TTL_CHURN;
     let ops = opts.ops(3_000_000);
     let warm = traces(mix, ops / 2, 1, opts.seed ^ 0xBBBB);
     let names =
