@@ -128,6 +128,41 @@ pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// A wheel tick's length in nanoseconds, with its reciprocal, so that
+/// turning a reading into ticks is two multiplications and a comparison
+/// instead of a 64-bit `div` (tens of cycles): a write with a TTL does it
+/// up to four times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tick {
+    nanos: u64,
+    /// `⌊(2^64 − 1) / nanos⌋`.
+    inverse: u64,
+}
+
+impl Tick {
+    /// A tick of `nanos` nanoseconds (at least 1).
+    pub(crate) fn new(nanos: u64) -> Tick {
+        let nanos = nanos.max(1);
+        Tick { nanos, inverse: u64::MAX / nanos }
+    }
+
+    /// The tick's length in nanoseconds.
+    #[inline]
+    pub(crate) fn nanos(self) -> u64 {
+        self.nanos
+    }
+
+    /// The tick that holds `t` (nanoseconds): `⌊t / nanos⌋`. With
+    /// `I = ⌊(2^64 − 1) / d⌋`, `I·d > 2^64 − 1 − d`, so `t·I / 2^64` lies in
+    /// `(t/d − 1, t/d]`: its floor is the quotient or one less, and one
+    /// comparison of the remainder tells which.
+    #[inline]
+    pub(crate) fn of(self, t: u64) -> u64 {
+        let q = ((u128::from(t) * u128::from(self.inverse)) >> 64) as u64;
+        q + u64::from(t - q * self.nanos >= self.nanos)
+    }
+}
+
 /// The deadline of a TTL starting at `now`: saturating, never `NEVER`.
 #[inline]
 pub(crate) fn deadline(now: u64, ttl: Duration) -> u64 {
@@ -192,5 +227,37 @@ impl From<MockClock> for Clock {
 impl From<&MockClock> for Clock {
     fn from(mock: &MockClock) -> Clock {
         Clock { kind: Kind::Mock(mock.nanos.clone()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tick;
+
+    #[test]
+    fn a_tick_divides_as_div_does() {
+        // Divisors: the smallest, powers of ten (the usual ticks), their
+        // neighbours, and odd and huge ones; readings: the edges of every
+        // quotient and a spread of others up to u64::MAX.
+        let mut divisors = vec![1, 2, 3, 7, 1_000, 999_999, 1_000_000, 1_000_001, 10_000_000];
+        divisors.extend([u64::MAX / 3, u64::MAX - 1, u64::MAX, 1 << 63, (1 << 32) + 1]);
+        let mut z = 0u64;
+        for d in divisors {
+            let tick = Tick::new(d);
+            let mut readings = vec![0, 1, d - 1, d, d.saturating_add(1), u64::MAX - 1, u64::MAX];
+            for _ in 0..if cfg!(miri) { 50 } else { 2_000 } {
+                // SplitMix64's step.
+                z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut x = z;
+                x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                let z = x ^ (x >> 31);
+                readings.extend([z, z >> 20, (z >> 40).saturating_mul(d), (z >> 40) * (d % 1024)]);
+            }
+            for t in readings {
+                assert_eq!(tick.of(t), t / d, "{t} / {d}");
+            }
+        }
+        assert_eq!(Tick::new(0).nanos(), 1, "a zero tick is one nanosecond");
     }
 }

@@ -42,7 +42,7 @@ use crate::expiry::{self, Expire, Registration};
 use crate::listener::Listener;
 use crate::stats::{Read, ReadCounters, Stats};
 use crate::table::{Event, Layout, Table};
-use crate::time::{self, Clock, NEVER};
+use crate::time::{self, Clock, Tick, NEVER};
 pub(crate) use load::Begin;
 use load::Load;
 use notify::Notifier;
@@ -74,8 +74,8 @@ pub(crate) struct Settings<K, V, S> {
 pub(crate) struct Inner<K, V, S> {
     table: Table<K, V, Load<V>, S>,
     clock: Clock,
-    /// Nanoseconds per wheel tick.
-    tick: u64,
+    /// The wheel's tick.
+    tick: Tick,
     default_ttl: Option<Duration>,
     negative_ttl: Duration,
     /// The time to idle in nanoseconds.
@@ -202,6 +202,7 @@ where
             weigher,
             hasher,
         } = settings;
+        let tick = Tick::new(tick);
         let layout = Layout {
             tick,
             idle: time_to_idle.map(time::nanos),
@@ -283,7 +284,7 @@ impl<K, V, S> Inner<K, V, S> {
     #[inline]
     pub(crate) fn arm(&self, expiry: u64) {
         // The thread reaps a tick once it has ended.
-        let due = (expiry / self.tick).saturating_add(1).saturating_mul(self.tick);
+        let due = self.tick.of(expiry).saturating_add(1).saturating_mul(self.tick.nanos());
         if due < self.next_due.load(Relaxed) {
             self.next_due.fetch_min(due, SeqCst);
             if let Some(registration) = self.registration.get() {

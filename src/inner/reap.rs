@@ -119,7 +119,7 @@ where
                 .map(|n| (start + n) % shards.len())
                 .filter(|&i| {
                     let due = shards[i].next_due();
-                    due != NEVER && due.saturating_add(self.tick) <= now
+                    due != NEVER && due.saturating_add(self.tick.nanos()) <= now
                 })
                 .map(|i| (i, Pass::default())),
         );
@@ -140,7 +140,7 @@ where
             self.compact(&shards[i], until);
         }
         for shard in shards {
-            let next = shard.next_due().saturating_add(self.tick);
+            let next = shard.next_due().saturating_add(self.tick.nanos());
             self.next_due.fetch_min(next, SeqCst);
         }
         due.is_empty()
@@ -162,7 +162,7 @@ where
                 self.compact(shard, NEVER);
             }
             if !driven {
-                let next = shard.next_due().saturating_add(self.tick);
+                let next = shard.next_due().saturating_add(self.tick.nanos());
                 self.next_due.fetch_min(next, SeqCst);
             }
         }

@@ -427,7 +427,7 @@ where
         let now = now();
         // The bound is the end of the earliest due tick; an entry that
         // expired within the current tick is behind it.
-        if bound > now.saturating_add(self.tick) {
+        if bound > now.saturating_add(self.tick.nanos()) {
             return false;
         }
         self.table.shards().iter().any(|s| !std::ptr::eq(s, own) && s.next_due() <= now)

@@ -26,7 +26,7 @@ use super::index::Index;
 use super::policy::{Policy, Weighed};
 use super::vacancies::Vacancies;
 use crate::list::{id_at, Link, MAX_ELEMENTS};
-use crate::time::{LATEST, NEVER};
+use crate::time::{Tick, LATEST, NEVER};
 use crate::unwind;
 use crate::wheel::{Polled, TimerView, Timers, Wheel};
 
@@ -62,8 +62,8 @@ pub(crate) enum Reaped<K, V> {
 /// How a shard is set up.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Layout {
-    /// Nanoseconds per wheel tick.
-    pub(crate) tick: u64,
+    /// The wheel's tick.
+    pub(crate) tick: Tick,
     /// The time to idle in nanoseconds; `None` without one.
     pub(crate) idle: Option<u64>,
     /// Entries carry weights (else each weighs 1).
@@ -78,7 +78,7 @@ struct Timed<'a, K, V> {
     entries: &'a mut [Entry<K, V>],
     touched: &'a [AtomicU64],
     idle: Option<u64>,
-    tick: u64,
+    tick: Tick,
 }
 
 /// When an entry expires: its deadline, or its time to idle after its
@@ -98,7 +98,7 @@ impl<K, V> TimerView for Timed<'_, K, V> {
     #[inline]
     fn when(&self, id: u32) -> u64 {
         let i = id as usize;
-        expiry(&self.entries[i], self.touched.get(i), self.idle) / self.tick
+        self.tick.of(expiry(&self.entries[i], self.touched.get(i), self.idle))
     }
     #[inline]
     fn link(&self, id: u32) -> &Link {
@@ -113,7 +113,7 @@ struct TimedView<'a, K, V, P>(&'a ShardState<K, V, P>);
 #[cfg(any(test, fuzzing, feature = "test-util"))]
 impl<K, V, P> TimerView for TimedView<'_, K, V, P> {
     fn when(&self, id: u32) -> u64 {
-        self.0.expiry(id) / self.0.layout.tick
+        self.0.layout.tick.of(self.0.expiry(id))
     }
     fn link(&self, id: u32) -> &Link {
         &self.0.entries[id as usize].timer
@@ -185,7 +185,7 @@ impl<K, V, P> ShardState<K, V, P> {
             entries: Vec::new(),
             vacant: Vacancies::default(),
             index: Index::default(),
-            wheel: Wheel::starting_at(now / layout.tick),
+            wheel: Wheel::starting_at(layout.tick.of(now)),
             policy: layout.share.map(Policy::new),
             layout,
             weights: Vec::new(),
@@ -248,7 +248,7 @@ impl<K, V, P> ShardState<K, V, P> {
             // Renewed lazily: the timer stays where it is and is filed
             // again when it comes round. A store at most once a tick.
             let now = now();
-            if now >= at.load(Relaxed).saturating_add(self.layout.tick) {
+            if now >= at.load(Relaxed).saturating_add(self.layout.tick.nanos()) {
                 at.fetch_max(now, Relaxed);
             }
         }
@@ -432,7 +432,7 @@ impl<K, V, P> ShardState<K, V, P> {
             (true, true) => {}
             (true, false) => self.refile(id, false, true),
             (false, true) => self.refile(id, true, false),
-            (false, false) if after / tick < before / tick => self.refile(id, true, true),
+            (false, false) if tick.of(after) < tick.of(before) => self.refile(id, true, true),
             (false, false) => {}
         }
     }
@@ -580,7 +580,7 @@ impl<K, V, P> ShardState<K, V, P> {
     fn poll_due(&mut self, now: u64) -> Polled {
         let tick = self.layout.tick;
         let (wheel, mut timed) = self.timed();
-        let id = match wheel.poll_step(&mut timed, now / tick) {
+        let id = match wheel.poll_step(&mut timed, tick.of(now)) {
             Polled::Due(id) => id,
             other => return other,
         };
@@ -589,7 +589,7 @@ impl<K, V, P> ShardState<K, V, P> {
             return Polled::Due(id);
         }
         let (wheel, mut timed) = self.timed();
-        if expiry / tick > wheel.elapsed() {
+        if tick.of(expiry) > wheel.elapsed() {
             // Renewed since the timer was filed: file it anew, in a slot
             // this pass will not reach.
             wheel.insert(&mut timed, id);
@@ -606,7 +606,7 @@ impl<K, V, P> ShardState<K, V, P> {
     /// find work: nothing expires before it ends. `NEVER` without timers.
     pub(crate) fn next_tick_start(&self) -> u64 {
         match self.wheel.next_expiration() {
-            Some(t) => t.saturating_mul(self.layout.tick),
+            Some(t) => t.saturating_mul(self.layout.tick.nanos()),
             None => NEVER,
         }
     }
