@@ -41,6 +41,7 @@ const MOVE_PER_WRITE: usize = 16;
 
 /// Entry ids by their keys' hashes.
 #[derive(Default)]
+#[repr(C)] // `table` first: see `ShardState`.
 pub(crate) struct Index {
     /// Where new ids go.
     table: HashTable<u32>,

@@ -198,3 +198,28 @@ impl<K, V, P, S> Table<K, V, P, S> {
         &self.shards
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Tick;
+
+    #[test]
+    fn a_lookup_finds_the_entries_and_the_index_on_the_lock_words_cache_line() {
+        let layout =
+            Layout { tick: Tick::new(1_000_000), idle: None, weighted: false, share: None };
+        let shard: Shard<String, String, ()> = Shard {
+            state: RwLock::new(ShardState::new(layout, 0)),
+            counters: Counters::default(),
+            next_due: AtomicU64::new(NEVER),
+        };
+        let at = |address: usize| address - (&raw const shard).addr();
+        let state = shard.state.read();
+        let (entries, index) = state.lookup_fields();
+        // The vector's pointer and length, and the index's first hash
+        // table's control pointer and mask (its first 16 bytes).
+        assert_eq!(at((&raw const shard.state).addr()), 0, "the lock word comes first");
+        assert!(at(entries) + 24 <= 64, "the entry vector at {}", at(entries));
+        assert!(at(index) + 16 <= 64, "the index at {}", at(index));
+    }
+}

@@ -151,11 +151,17 @@ impl<K, V, H: Fn(&K) -> u64> Weighed<K, V> for Weighing<'_, H> {
 }
 
 /// The state behind one shard's lock.
+///
+/// In declaration order (`repr(C)`): what every lookup reads, the entry
+/// vector and then the index, whose hash table's control pointer and mask
+/// come first, so that both share the lock word's cache line (see
+/// `Shard`).
+#[repr(C)]
 pub(crate) struct ShardState<K, V, P> {
     entries: Vec<Entry<K, V>>,
+    index: Index,
     /// The vacant entries.
     vacant: Vacancies,
-    index: Index,
     wheel: Wheel,
     /// The eviction policy of a bounded cache.
     policy: Option<Policy>,
@@ -211,6 +217,13 @@ impl<K, V, P> ShardState<K, V, P> {
     }
 
     // ---- lookups ------------------------------------------------------
+
+    /// The addresses of the entry vector and the index, for the layout's
+    /// test.
+    #[cfg(test)]
+    pub(crate) fn lookup_fields(&self) -> (usize, usize) {
+        ((&raw const self.entries).addr(), (&raw const self.index).addr())
+    }
 
     /// The id of `key`'s entry.
     #[inline]
