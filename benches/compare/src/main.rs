@@ -149,7 +149,7 @@ fn parse() -> Result<(Opts, Vec<&'static str>), String> {
     let mut opts = Opts { scale: 1.0, rounds: 3, seed: 42, long: false, traces: None };
     let mut only: Option<Vec<String>> = None;
     let mut replay: Option<String> = None;
-    let mut mix = String::from("read_heavy");
+    let mut mix: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -183,7 +183,7 @@ fn parse() -> Result<(Opts, Vec<&'static str>), String> {
             }
             "--seed" => opts.seed = value("--seed")?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--replay" => replay = Some(value("--replay")?),
-            "--mix" => mix = value("--mix")?,
+            "--mix" => mix = Some(value("--mix")?),
             "--list" => {
                 for (name, _, what) in WORKLOADS {
                     println!("{name:14} {what}");
@@ -203,8 +203,12 @@ fn parse() -> Result<(Opts, Vec<&'static str>), String> {
     }
     if let Some(contender) = replay {
         // After every argument is read, so that --scale and --seed apply.
-        throughput::replay_for_profiler(&contender, &mix, &opts)?;
+        let mix = mix.as_deref().unwrap_or("read_heavy");
+        throughput::replay_for_profiler(&contender, mix, &opts)?;
         std::process::exit(0);
+    }
+    if mix.is_some() {
+        return Err(format!("--mix is for --replay only\n{USAGE}"));
     }
     let names: Vec<&'static str> = match only {
         None => WORKLOADS.iter().map(|w| w.0).collect(),

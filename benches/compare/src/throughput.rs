@@ -310,11 +310,12 @@ pub const PROFILED_MIXES: &str = "read_heavy, write_heavy, ttl_churn, ttl_churn_
 pub fn replay_for_profiler(contender: &str, mix: &str, opts: &Opts) -> Result<(), String> {
     // The TTL churn's writes into an unbounded cache: `setx` with each
     // write's TTL (`ttl_churn`), or `set` of the same trace (`ttl_churn_set`).
-    let (mix_name, (mix, kind), bounded) = match mix {
-        "read_heavy" => ("read_heavy", READ_HEAVY, true),
-        "write_heavy" => ("write_heavy", WRITE_HEAVY, true),
-        "ttl_churn" => ("ttl_churn", (TTL_CHURN, Kind::Ttl), false),
-        "ttl_churn_set" => ("ttl_churn_set", (TTL_CHURN, Kind::TtlValueNoTtl), false),
+    let mix_name = mix;
+    let ((mix, kind), bounded) = match mix_name {
+        "read_heavy" => (READ_HEAVY, true),
+        "write_heavy" => (WRITE_HEAVY, true),
+        "ttl_churn" => ((TTL_CHURN, Kind::Ttl), false),
+        "ttl_churn_set" => ((TTL_CHURN, Kind::TtlValueNoTtl), false),
         other => return Err(format!("--mix: {other:?} is not one of {PROFILED_MIXES}")),
     };
     let ops = opts.ops(4_000_000);
