@@ -225,6 +225,7 @@
 //! | a removal listener that panics (even with a payload whose `Drop` panics) | caught and counted in [`Stats::listener_panics`]; the other notices are delivered, the cache and the expiry thread go on | `sync_core::listener::a_panicking_listener_leaves_the_cache_working`, `robustness::background::a_listener_whose_panic_payload_panics_too_stops_nothing` |
 //! | a removal listener that blocks | holds up only its own cache's notices | `robustness::background::a_blocked_listener_holds_up_only_its_own_cache` |
 //! | a removal listener that writes back into the cache (even one that re-inserts every evicted key into a full cache) | no recursion: the removals it causes are reported after it returns, the first few batches on its thread, the rest in the background | `sync_core::listener::the_listener_may_call_the_cache`, `robustness::reentrancy::a_listener_that_reinserts_every_eviction_does_not_recurse` |
+//! | the system refuses a new thread for the delivery pool while none of its threads runs | the notices wait in order, and starting a thread is tried again by the next notices any cache queues and by the expiry thread at least every 100 ms | `expiry::deliver::tests::a_line_no_worker_could_take_is_served_once_one_starts`, `expiry::deliver::tests::a_failed_start_beside_a_busy_worker_strands_nothing` (unit tests) |
 //!
 //! ## Features
 //!

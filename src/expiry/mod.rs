@@ -3,8 +3,9 @@
 //! delivers their removal notices (`deliver`).
 //!
 //! Every cache on the real clock registers here when built. The thread
-//! sleeps until the earliest deadline any cache has published (not at all
-//! while none has one), then serves the due caches in rounds: each due
+//! sleeps until the earliest deadline any cache has published (with no timeout
+//! while none has one, unless the delivery pool's line is stranded: see
+//! `deliver`), then serves the due caches in rounds: each due
 //! cache gets one slice of at most [`SLICE`] per round, so a cache with a
 //! million due timers delays another cache's timer by about one slice, not
 //! by its backlog. It starts with the first registered cache and is
@@ -244,11 +245,17 @@ fn run(driver: &Driver, wake: &Receiver<()>) {
         // sender); a timeout is the normal wake. The timeout is measured
         // from a fresh reading of the caches' own clock, so the channel's
         // clock (`Instant`) drifting from it cannot make the loop spin.
-        let _ = if next == NEVER {
+        // While notices wait with no worker to deliver them, the thread
+        // comes back to start one at least every `RETRY_STRANDED`.
+        let stranded = deliver::retry_stranded();
+        let _ = if next == NEVER && !stranded {
             wake.recv().ok()
         } else {
-            let wait = next.saturating_sub(real_now());
-            wake.recv_timeout(Duration::from_nanos(wait)).ok()
+            let mut wait = Duration::from_nanos(next.saturating_sub(real_now()));
+            if stranded {
+                wait = wait.min(deliver::RETRY_STRANDED);
+            }
+            wake.recv_timeout(wait).ok()
         };
     }
 }

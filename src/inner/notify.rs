@@ -179,10 +179,14 @@ where
         }
     }
 
-    /// Queues `notices` for the delivery pool.
+    /// Queues `notices` for the delivery pool; if the queue was in line
+    /// already, and the line is stranded with no worker, tries again to
+    /// start one.
     pub(crate) fn enqueue(self: &Arc<Self>, notices: impl IntoIterator<Item = Notice<K, V>>) {
         if self.queue_up(notices) {
             deliver::submit(self.clone());
+        } else {
+            deliver::retry_stranded();
         }
     }
 
