@@ -17,7 +17,8 @@
 //! If no worker runs and none can be started (the system refuses a new
 //! thread), the line is *stranded*: its notices wait, queued in order, and
 //! the start is tried again by the next submission, by the next notices
-//! any cache queues, and by the expiry thread at least every
+//! any cache queues, and by the expiry thread (if one runs: a cache on the
+//! real clock is alive), which a stranding submission wakes, at least every
 //! [`RETRY_STRANDED`] while it lasts (see [`retry_stranded`]).
 
 use std::collections::VecDeque;
@@ -112,6 +113,12 @@ impl Pool {
             self.work.notify_one();
         } else {
             self.start_worker(&mut state);
+        }
+        drop(state);
+        if self.stranded.load(Relaxed) {
+            // The expiry thread may be asleep with no deadline: it retries
+            // only once it has seen the line stranded.
+            super::wake_thread();
         }
     }
 

@@ -139,7 +139,9 @@ impl Registration {
     /// sends the delivery pool's idle workers home.
     ///
     /// Lock order: `GLOBAL`, then a driver's `caches`; nothing that can drop
-    /// a cache runs under `caches`.
+    /// a cache runs under `caches`, and nothing submits to the delivery
+    /// pool under `GLOBAL` (a stranding submission takes it to wake the
+    /// thread).
     pub(crate) fn unregister(&self) {
         if self.done.swap(true, SeqCst) {
             return;
@@ -162,6 +164,14 @@ impl Registration {
             }
             deliver::retire_idle();
         }
+    }
+}
+
+/// Wakes the expiry thread, if one runs, for another turn of its loop
+/// (the delivery pool's line was stranded).
+fn wake_thread() {
+    if let Some(running) = &GLOBAL.lock().running {
+        running.driver.wake();
     }
 }
 
