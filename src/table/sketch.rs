@@ -23,7 +23,8 @@ fn reduce(h: u64, n: u64) -> u64 {
 
 /// Counts requests per key, approximately: four counters of 4 bits per
 /// key (the smallest is the estimate), all halved once the additions reach
-/// ten times the capacity, so that old popularity fades (TinyLFU's aging).
+/// `SAMPLE` times the capacity, so that old popularity fades (TinyLFU's
+/// aging).
 ///
 /// A key's four counters lie in one 64-byte block, each in its own pair of
 /// words, so that counting or estimating costs one cache miss, not four.
@@ -42,15 +43,26 @@ impl Sketch {
     /// 4-bit counters in a block.
     const PER_BLOCK: u64 = 128;
     /// The fewest blocks (16 KiB, 32,768 counters). The sketch counts
-    /// every key asked for in its sample of ten times the capacity, and a
-    /// small cache in front of a large set of keys sees up to ten times as
-    /// many distinct keys there as it holds: sized by the capacity alone,
-    /// its counters are shared by so many keys that estimates turn to noise
-    /// and admission into a coin toss. Over the 42 trace/size rows of the
+    /// every key asked for in its sample of `SAMPLE` times the capacity, and
+    /// a small cache in front of a large set of keys sees up to that many
+    /// times as many distinct keys there as it holds: sized by the capacity
+    /// alone, its counters are shared by so many keys that estimates turn
+    /// to noise and admission into a coin toss. Over the 42 trace/size rows of the
     /// OLTP, P12 and LIRS traces (24 to 524,288 entries, one shard, four
     /// hash seeds), the least of 64 blocks gave 0.13 point of hit ratio
     /// less on average than 256, and 512 only 0.03 more than 256.
     const MIN_BLOCKS: u64 = 256;
+    /// The sample between two halvings, in entries of capacity. TinyLFU
+    /// and Caffeine take ten; this sketch learns of hits only when a hand
+    /// passes the entry read (at most seven at a time), and a longer memory
+    /// pays where a small cache sees keys come back in loops. Over the 42
+    /// trace/size rows of the OLTP, P12 and LIRS traces (one shard, four
+    /// hash seeds), 16 gave 0.18 point of hit ratio more than 10 on
+    /// average, 4.4 points more at lirs-ps with 62 entries (16.0% to
+    /// 20.4%), and no row lost more than 0.4 point; anything from 15 to 24
+    /// did within 0.02 point of 16 on average, while against 10, 5 lost
+    /// 0.64 point and 80 lost 0.03.
+    const SAMPLE: u64 = 16;
 
     /// A sketch for a capacity of `entries`.
     pub(crate) fn new(entries: usize) -> Self {
@@ -60,7 +72,7 @@ impl Sketch {
             blocks: vec![Block::default(); count as usize].into_boxed_slice(),
             count,
             additions: 0,
-            period: (entries * 10).max(16),
+            period: (entries * Self::SAMPLE).max(16),
         }
     }
 
@@ -301,8 +313,8 @@ mod tests {
         assert!(sketch.estimate(42) > sketch.estimate(7));
         sketch.add(42, 100);
         assert_eq!(sketch.estimate(42), 15, "counters saturate");
-        // Ten thousand other additions halve everything.
-        for k in 1000..11_000u64 {
+        // A sample's worth of other additions halves everything.
+        for k in 1000..1000 + Sketch::SAMPLE * 1000 {
             sketch.add(k.wrapping_mul(0x9E37_79B9_7F4A_7C15), 1);
         }
         assert!(sketch.estimate(42) < 15, "old counts fade");
