@@ -152,8 +152,11 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         self
     }
 
-    /// The wheel's tick: entries are removed within about one tick of their
-    /// deadline. Default: 1 ms; at most [`MAX_TICK`](Self::MAX_TICK).
+    /// The wheel's tick, the step in which deadlines are served: most
+    /// entries are removed within a tick or two of their deadline, later
+    /// when the machine is busy or a mass expiry is being worked off (the
+    /// README gives the measured figures). Default: 1 ms; at most
+    /// [`MAX_TICK`](Self::MAX_TICK).
     pub fn tick(mut self, tick: Duration) -> Self {
         self.tick = tick;
         self
