@@ -284,6 +284,9 @@ where
         attempt: Try,
     ) -> Result<u32, Refused<K, V>> {
         if self.inner.room.is_some() {
+            if let Some(hash) = self.hash {
+                self.state_ref().prefetch_admission(hash);
+            }
             let incoming = self.hash.map(|hash| (hash, u64::from(weight)));
             if let Err(elsewhere) = self.make_room(u64::from(weight), None, incoming, attempt) {
                 return Err((key, value, elsewhere));

@@ -364,7 +364,25 @@ impl Policy {
         if let Some((id, queue, weight)) = spared {
             self.push(entries, queue, id, weight);
         }
+        self.prefetch_fronts(entries);
         victim
+    }
+
+    /// Starts fetching the second entry of the window and of probation.
+    /// The next eviction takes the first off its queue, which writes the
+    /// second's link; the first is in the cache already (this eviction
+    /// wrote its link), the second, added long ago, seldom is.
+    #[inline]
+    fn prefetch_fronts<K, V>(&self, entries: &[Entry<K, V>]) {
+        for queue in [WINDOW, PROBATION] {
+            let first = self.sentinels[queue as usize].next;
+            if !is_sentinel(first) {
+                let second = entries[first as usize].order_next();
+                if !is_sentinel(second) {
+                    super::entry::prefetch(&entries[second as usize]);
+                }
+            }
+        }
     }
 
     fn choose<K, V>(
@@ -467,6 +485,14 @@ impl Policy {
                 false
             }
         }
+    }
+
+    /// Starts fetching what counting a miss of `hash`'s key reads: its
+    /// blocks of the sketch and of the shadows.
+    #[inline]
+    pub(crate) fn prefetch(&self, hash: u64) {
+        self.sketch.prefetch(hash);
+        self.shadows.prefetch(hash);
     }
 
     /// Takes an entry that is leaving the cache (not by eviction) off its

@@ -637,6 +637,15 @@ impl<K, V, P> ShardState<K, V, P> {
 
     // ---- eviction -------------------------------------------------------
 
+    /// Starts fetching what admitting a new key whose hash is `hash` will
+    /// read of the policy.
+    #[inline]
+    pub(crate) fn prefetch_admission(&self, hash: u64) {
+        if let Some(policy) = &self.policy {
+            policy.prefetch(hash);
+        }
+    }
+
     /// Evicts one entry by the policy, never `protect`, to make room for a
     /// new key whose hash and weight are `incoming` (`None`: a heavier
     /// value for an entry already there); `None` if there is nothing else

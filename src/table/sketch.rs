@@ -117,6 +117,13 @@ impl Sketch {
         at(a).min(at(b)).min(at(c)).min(at(d))
     }
 
+    /// Starts fetching `hash`'s block into the cache.
+    #[inline]
+    pub(crate) fn prefetch(&self, hash: u64) {
+        let (block, _) = self.place(hash);
+        crate::table::entry::prefetch(&self.blocks[block]);
+    }
+
     /// Counts `n` requests of `hash`'s key.
     pub(crate) fn add(&mut self, hash: u64, n: u64) {
         if n == 0 {
@@ -254,6 +261,13 @@ impl Shadows {
         let block = reduce(h, self.count) as usize;
         let bit = |n: u32| 1u64 << ((h >> (6 * n)) & 63);
         (block, [bit(0) | bit(1) | bit(2), bit(3) | bit(4) | bit(5)])
+    }
+
+    /// Starts fetching `hash`'s block into the cache.
+    #[inline]
+    pub(crate) fn prefetch(&self, hash: u64) {
+        let (block, _) = self.place(hash);
+        crate::table::entry::prefetch(&self.blocks[block]);
     }
 
     /// Remembers that `hash`'s key was evicted from `left`.
