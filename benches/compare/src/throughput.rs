@@ -3,12 +3,20 @@
 //!
 //! Each run replays a fixed, pre-generated trace (see `workload`) and is
 //! timed with `Instant` from a barrier release until every thread is done.
-//! Each contender gets a fresh cache per thread count, warmed up with its
-//! own trace, then several timed rounds of which the median is reported; the
-//! cache is dropped before the next contender starts, so that no background
-//! work of one (wheelcache's expiry thread) runs during another's turn. The
-//! single-thread get-hit runs (no background work) take turns round by
-//! round instead.
+//!
+//! - The read-heavy and write-heavy mixes (no TTLs, so no background work)
+//!   give every contender its own cache, warmed up, and have them take
+//!   turns slice by slice through the same traces (see `interleave`): a
+//!   change in the machine's load falls on all of them alike, and each
+//!   ratio is the median over the slices of one contender's time against
+//!   wheelcache's on the same operations.
+//! - TTL churn gives each contender a fresh cache per thread count, warmed
+//!   up with its own trace, then several timed rounds of which the median
+//!   is reported; the cache is dropped before the next contender starts, so
+//!   that no background work of one (wheelcache's expiry thread) runs
+//!   during another's turn.
+//! - The single-thread get-hit runs (no background work) take turns round
+//!   by round.
 
 use std::hint::black_box;
 use std::sync::Barrier;
@@ -42,8 +50,17 @@ struct Measure {
 }
 
 impl Measure {
+    const ZERO: Measure = Measure { ops: 0, elapsed: Duration::ZERO, reads: 0, hits: 0 };
+
     fn rate(&self) -> f64 {
         self.ops as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn add(&mut self, other: Measure) {
+        self.ops += other.ops;
+        self.elapsed += other.elapsed;
+        self.reads += other.reads;
+        self.hits += other.hits;
     }
 }
 
@@ -73,7 +90,7 @@ fn replay<C: Contender>(c: &C, trace: &[Op], kind: Kind) -> (u64, u64) {
 }
 
 /// Replays one trace per thread, all released together.
-fn run<C: Contender>(c: &C, traces: &[Vec<Op>], kind: Kind) -> Measure {
+fn run<C: Contender, T: AsRef<[Op]> + Sync>(c: &C, traces: &[T], kind: Kind) -> Measure {
     let barrier = Barrier::new(traces.len() + 1);
     std::thread::scope(|s| {
         let handles: Vec<_> = traces
@@ -82,7 +99,7 @@ fn run<C: Contender>(c: &C, traces: &[Vec<Op>], kind: Kind) -> Measure {
                 let barrier = &barrier;
                 s.spawn(move || {
                     barrier.wait();
-                    replay(c, trace, kind)
+                    replay(c, trace.as_ref(), kind)
                 })
             })
             .collect();
@@ -95,7 +112,7 @@ fn run<C: Contender>(c: &C, traces: &[Vec<Op>], kind: Kind) -> Measure {
             hits += h;
         }
         Measure {
-            ops: traces.iter().map(|t| t.len() as u64).sum(),
+            ops: traces.iter().map(|t| t.as_ref().len() as u64).sum(),
             elapsed: start.elapsed(),
             reads,
             hits,
@@ -247,28 +264,26 @@ fn bounded_mix(table: &mut Table, opts: &Opts, name: &str, mix: Mix, kind: Kind)
     let ops = opts.ops(4_000_000);
     let warm = traces(mix, ops / 2, 1, opts.seed ^ 0xAAAA);
     let names = ["wheelcache", "quick_cache", "moka", "dashmap (unbounded, no eviction)"];
-    let sessions: [Session<'_>; 4] = [
-        session(|| Wheel::bounded(CAPACITY), kind, &warm, names[0]),
-        session(|| Quick::bounded(CAPACITY), kind, &warm, names[1]),
-        session(|| Moka::bounded(CAPACITY), kind, &warm, names[2]),
-        session(Dash::unbounded, kind, &warm, names[3]),
-    ];
     // Each contender's rate on 1 and 2 threads, for the scaling rows.
     let mut rates = [[0.0; 2]; 4];
     for threads in [1, 2] {
         let w = format!("{name}/{threads}t");
         eprintln!("  {w}");
         let rounds = round_traces(mix, ops, threads, opts, 0x100);
-        let results: Vec<Measure> = sessions.iter().map(|s| s(&rounds)).collect();
-        for (rate, m) in rates.iter_mut().zip(&results) {
+        let (wheel, quick) = (Wheel::bounded(CAPACITY), Quick::bounded(CAPACITY));
+        let (moka, dash) = (Moka::bounded(CAPACITY), Dash::unbounded());
+        let turns: [Turn<'_>; 4] =
+            [turn(&wheel, kind), turn(&quick, kind), turn(&moka, kind), turn(&dash, kind)];
+        let results = interleave(&turns, &names, &warm, &rounds);
+        for (rate, (m, _)) in rates.iter_mut().zip(&results) {
             rate[threads - 1] = m.rate();
         }
-        let ours = results[0].rate();
-        for (contender, m) in names.iter().zip(&results) {
+        for (contender, (m, slices)) in names.iter().zip(&results) {
             let hit = 100.0 * m.hits as f64 / m.reads.max(1) as f64;
             let row =
                 table.push(&w, contender, format!("{}, hits {hit:.1}%", ops_per_sec(m.rate())));
-            let r = ours / m.rate();
+            // wheelcache's speed ÷ the contender's, slice by slice.
+            let r = median(slices);
             match *contender {
                 "quick_cache" => {
                     row.ratio(r).target("≥ 1.0×", r >= 1.0);
@@ -294,6 +309,80 @@ fn bounded_mix(table: &mut Table, opts: &Opts, name: &str, mix: Mix, kind: Kind)
     }
     let theirs = scaling(rates[1]);
     table.push(&w, names[1], format!("{theirs:.2}×")).ratio(ours / theirs);
+}
+
+/// Slices each round's traces are cut into for the mixes.
+const SLICES: usize = 20;
+/// The part of each slice a contender replays untimed before the rest is
+/// timed: the turn before left the processor's caches holding another
+/// contender's data, and this brings its own back.
+const UNTIMED_PART: usize = 10;
+
+/// One contender's cache in a mix: replays a part of each thread's trace
+/// (`run`), then finishes deferred work outside the timing.
+type Turn<'a> = Box<dyn Fn(&[&[Op]]) -> Measure + 'a>;
+
+fn turn<C: Contender>(c: &C, kind: Kind) -> Turn<'_> {
+    Box::new(move |parts| {
+        let m = run(c, parts, kind);
+        c.settle();
+        m
+    })
+}
+
+/// Warms every contender's cache with `warm`, then has them take turns
+/// through each round's traces, slice by slice, the first to go moving
+/// one on with each slice. Each turn replays the first `1/UNTIMED_PART` of
+/// its slice untimed and times the rest. Returns, per contender, its timed
+/// work summed over all slices, and for every slice wheelcache's speed ÷
+/// its own (its time ÷ wheelcache's: wheelcache is the first turn).
+fn interleave(
+    turns: &[Turn<'_>],
+    names: &[&str],
+    warm: &[Vec<Op>],
+    rounds: &[Vec<Vec<Op>>],
+) -> Vec<(Measure, Vec<f64>)> {
+    let whole: Vec<&[Op]> = warm.iter().map(Vec::as_slice).collect();
+    for turn in turns {
+        turn(&whole);
+    }
+    let n = turns.len();
+    let mut results = vec![(Measure::ZERO, Vec::new()); n];
+    let mut first = 0;
+    for (round, traces) in rounds.iter().enumerate() {
+        for slice in 0..SLICES {
+            let cut = |t: &[Op], k: usize| t.len() * k / (SLICES * UNTIMED_PART);
+            let part = |from: usize, to: usize| -> Vec<&[Op]> {
+                traces.iter().map(|t| &t[cut(t, from)..cut(t, to)]).collect()
+            };
+            let at = slice * UNTIMED_PART;
+            let (untimed, timed) = (part(at, at + 1), part(at + 1, at + UNTIMED_PART));
+            let mut took = vec![Measure::ZERO; n];
+            for k in 0..n {
+                let c = (first + k) % n;
+                turns[c](&untimed);
+                took[c] = turns[c](&timed);
+            }
+            first = (first + 1) % n;
+            let ours = took[0].elapsed.as_secs_f64();
+            for ((total, ratios), m) in results.iter_mut().zip(&took) {
+                total.add(*m);
+                ratios.push(m.elapsed.as_secs_f64() / ours);
+            }
+        }
+        let so_far: Vec<String> = (names.iter().zip(&results))
+            .map(|(name, (m, _))| format!("{name} {}", ops_per_sec(m.rate())))
+            .collect();
+        eprintln!("    after round {}: {}", round + 1, so_far.join(", "));
+    }
+    results
+}
+
+/// The median of `values` (the upper one of an even count).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
 }
 
 // ---- a replay for profilers ----------------------------------------------
