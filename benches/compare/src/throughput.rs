@@ -15,8 +15,9 @@
 //!   is reported; the cache is dropped before the next contender starts, so
 //!   that no background work of one (wheelcache's expiry thread) runs
 //!   during another's turn.
-//! - The single-thread get-hit runs (no background work) take turns round
-//!   by round.
+//! - The single-thread get-hit runs (no background work) take turns the
+//!   same way, ten turns a round, each after an untimed pass over its
+//!   keys.
 
 use std::hint::black_box;
 use std::sync::Barrier;
@@ -201,43 +202,55 @@ pub fn get_hit(table: &mut Table, opts: &Opts) {
     moka.settle();
 
     type Get<'a> = Box<dyn Fn() -> Measure + 'a>;
+    // Each contender's turn: `ops / TURNS` lookups, after a pass over the
+    // walk that brings its own data back into the processor's caches.
+    let turn = (ops / GET_HIT_TURNS as u64).max(walk.len() as u64);
     let contenders: Vec<(&str, Get<'_>)> = vec![
-        ("wheelcache", Box::new(|| time(|k| wheel.get(k), &walk, ops))),
-        ("hashbrown::HashMap (limit)", Box::new(|| time(|k| map.get(&k).copied(), &walk, ops))),
-        ("wheelcache (capacity 200k)", Box::new(|| time(|k| wheel_bounded.get(k), &walk, ops))),
-        ("wheelcache, entries with TTL", Box::new(|| time(|k| wheel_ttl.get(k), &walk, ops))),
-        ("quick_cache", Box::new(|| time(|k| quick.get(k), &walk, ops))),
-        ("moka", Box::new(|| time(|k| moka.get(k), &walk, ops))),
-        ("dashmap", Box::new(|| time(|k| dash.get(k), &walk, ops))),
+        ("wheelcache", Box::new(|| time(|k| wheel.get(k), &walk, turn))),
+        ("hashbrown::HashMap (limit)", Box::new(|| time(|k| map.get(&k).copied(), &walk, turn))),
+        ("wheelcache (capacity 200k)", Box::new(|| time(|k| wheel_bounded.get(k), &walk, turn))),
+        ("wheelcache, entries with TTL", Box::new(|| time(|k| wheel_ttl.get(k), &walk, turn))),
+        ("quick_cache", Box::new(|| time(|k| quick.get(k), &walk, turn))),
+        ("moka", Box::new(|| time(|k| moka.get(k), &walk, turn))),
+        ("dashmap", Box::new(|| time(|k| dash.get(k), &walk, turn))),
     ];
-    let mut results: Vec<Vec<Measure>> = vec![Vec::new(); contenders.len()];
-    for _ in 0..opts.rounds {
-        for ((_, f), r) in contenders.iter().zip(&mut results) {
-            r.push(f());
+    // Turns in rotation, as in the mixes (see `interleave`): every
+    // contender's work summed, and per turn its time ÷ wheelcache's.
+    let n = contenders.len();
+    let mut results = vec![(Measure::ZERO, Vec::new()); n];
+    let mut first = 0;
+    for _ in 0..opts.rounds * GET_HIT_TURNS {
+        let mut took = vec![Measure::ZERO; n];
+        for k in 0..n {
+            let c = (first + k) % n;
+            took[c] = (contenders[c].1)();
+        }
+        first = (first + 1) % n;
+        let ours = took[0].elapsed.as_secs_f64();
+        for ((total, ratios), m) in results.iter_mut().zip(&took) {
+            total.add(*m);
+            ratios.push(m.elapsed.as_secs_f64() / ours);
         }
     }
-    let median = |mut ms: Vec<Measure>| {
-        ms.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
-        ms[ms.len() / 2]
-    };
-    let results: Vec<Measure> = results.into_iter().map(median).collect();
-    let ours = results[0].rate();
     let w = "get_hit/1t";
-    for ((name, _), m) in contenders.iter().zip(&results) {
+    for ((name, _), (m, ratios)) in contenders.iter().zip(&results) {
         assert_eq!(m.hits, m.reads, "{name}: every get should hit");
         let row = table.push(w, name, ops_per_sec(m.rate()));
+        let r = median(ratios);
         match *name {
             "wheelcache" => {}
             "hashbrown::HashMap (limit)" => {
-                let r = ours / m.rate();
                 row.ratio(r).target("≥ 0.50× (≤ 2× its time)", r >= 0.5);
             }
             _ => {
-                row.ratio(ours / m.rate());
+                row.ratio(r);
             }
         }
     }
 }
+
+/// Turns per round each get-hit contender takes.
+const GET_HIT_TURNS: usize = 10;
 
 // ---- 2, 3. read-heavy and write-heavy -----------------------------------
 
