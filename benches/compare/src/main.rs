@@ -299,7 +299,7 @@ fn main() {
         report::dur(step)
     );
     println!(
-        "- run: scale {}, {} rounds (the mixes: of 20 slices each, the contenders taking turns slice by slice, ratios the median over the slices; TTL churn, get hit, storm, neighbours: median of the rounds), seed {}, {:.0} s",
+        "- run: scale {}, {} rounds (the mixes: of 20 slices each, and get hit: of 10 turns each, the contenders taking turns, ratios the median over the turns; TTL churn, storm, neighbours: median of the rounds), seed {}, {:.0} s",
         opts.scale,
         opts.rounds,
         opts.seed,

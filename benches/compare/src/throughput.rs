@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use crate::contenders::{Contender, Dash, Moka, Quick, ValueExpiry, Wheel};
 use crate::report::{ops_per_sec, Table};
+use crate::spread::Spread;
 use crate::workload::{traces, Mix, Op, Rng};
 use crate::Opts;
 
@@ -214,23 +215,11 @@ pub fn get_hit(table: &mut Table, opts: &Opts) {
         ("moka", Box::new(|| time(|k| moka.get(k), &walk, turn))),
         ("dashmap", Box::new(|| time(|k| dash.get(k), &walk, turn))),
     ];
-    // Turns in rotation, as in the mixes (see `interleave`): every
-    // contender's work summed, and per turn its time ÷ wheelcache's.
-    let n = contenders.len();
-    let mut results = vec![(Measure::ZERO, Vec::new()); n];
+    // Turns in rotation, as in the mixes (see `interleave`).
+    let mut results = vec![(Measure::ZERO, Vec::new()); contenders.len()];
     let mut first = 0;
     for _ in 0..opts.rounds * GET_HIT_TURNS {
-        let mut took = vec![Measure::ZERO; n];
-        for k in 0..n {
-            let c = (first + k) % n;
-            took[c] = (contenders[c].1)();
-        }
-        first = (first + 1) % n;
-        let ours = took[0].elapsed.as_secs_f64();
-        for ((total, ratios), m) in results.iter_mut().zip(&took) {
-            total.add(*m);
-            ratios.push(m.elapsed.as_secs_f64() / ours);
-        }
+        turn_each(&mut results, &mut first, |c| (contenders[c].1)());
     }
     let w = "get_hit/1t";
     for ((name, _), (m, ratios)) in contenders.iter().zip(&results) {
@@ -359,8 +348,7 @@ fn interleave(
     for turn in turns {
         turn(&whole);
     }
-    let n = turns.len();
-    let mut results = vec![(Measure::ZERO, Vec::new()); n];
+    let mut results = vec![(Measure::ZERO, Vec::new()); turns.len()];
     let mut first = 0;
     for (round, traces) in rounds.iter().enumerate() {
         for slice in 0..SLICES {
@@ -370,18 +358,10 @@ fn interleave(
             };
             let at = slice * UNTIMED_PART;
             let (untimed, timed) = (part(at, at + 1), part(at + 1, at + UNTIMED_PART));
-            let mut took = vec![Measure::ZERO; n];
-            for k in 0..n {
-                let c = (first + k) % n;
+            turn_each(&mut results, &mut first, |c| {
                 turns[c](&untimed);
-                took[c] = turns[c](&timed);
-            }
-            first = (first + 1) % n;
-            let ours = took[0].elapsed.as_secs_f64();
-            for ((total, ratios), m) in results.iter_mut().zip(&took) {
-                total.add(*m);
-                ratios.push(m.elapsed.as_secs_f64() / ours);
-            }
+                turns[c](&timed)
+            });
         }
         let so_far: Vec<String> = (names.iter().zip(&results))
             .map(|(name, (m, _))| format!("{name} {}", ops_per_sec(m.rate())))
@@ -391,11 +371,32 @@ fn interleave(
     results
 }
 
-/// The median of `values` (the upper one of an even count).
+/// One turn for each contender (`turn(c)` runs contender `c`'s), in
+/// rotation starting at `first`, which moves on by one: adds each one's
+/// work to its total in `results`, and its time ÷ the first contender's
+/// (wheelcache's) to its ratios.
+fn turn_each(
+    results: &mut [(Measure, Vec<f64>)],
+    first: &mut usize,
+    mut turn: impl FnMut(usize) -> Measure,
+) {
+    let n = results.len();
+    let mut took = vec![Measure::ZERO; n];
+    for k in 0..n {
+        let c = (*first + k) % n;
+        took[c] = turn(c);
+    }
+    *first = (*first + 1) % n;
+    let ours = took[0].elapsed.as_secs_f64();
+    for ((total, ratios), m) in results.iter_mut().zip(&took) {
+        total.add(*m);
+        ratios.push(m.elapsed.as_secs_f64() / ours);
+    }
+}
+
+/// The median of `values`.
 fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[sorted.len() / 2]
+    Spread::new(values.iter().copied()).median()
 }
 
 // ---- a replay for profilers ----------------------------------------------
@@ -483,6 +484,34 @@ pub fn ttl_churn(table: &mut Table, opts: &Opts) {
             } else if contender.starts_with("moka") {
                 row.ratio(r).target("≥ 5×", r >= 5.0);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn took(ms: u64) -> Measure {
+        Measure { ops: 10, elapsed: Duration::from_millis(ms), reads: 10, hits: ms }
+    }
+
+    #[test]
+    fn turns_rotate_and_ratios_are_against_the_first_contender() {
+        let mut results = vec![(Measure::ZERO, Vec::new()); 3];
+        let (mut first, mut order) = (0, Vec::new());
+        for _ in 0..3 {
+            turn_each(&mut results, &mut first, |c| {
+                order.push(c);
+                took([2, 4, 1][c])
+            });
+        }
+        assert_eq!(order, [0, 1, 2, 1, 2, 0, 2, 0, 1], "each turn starts one further on");
+        assert_eq!(first, 0);
+        for (c, (total, ratios)) in results.iter().enumerate() {
+            assert_eq!(total.ops, 30);
+            assert_eq!(total.elapsed, Duration::from_millis(3 * [2, 4, 1][c]));
+            assert_eq!(ratios, &vec![[1.0, 2.0, 0.5][c]; 3]);
         }
     }
 }
