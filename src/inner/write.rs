@@ -214,6 +214,11 @@ where
 
     /// Gives entry `id` a new deadline.
     pub(crate) fn retime(&mut self, id: u32, deadline: u64) {
+        if self.inner.idle.is_none() && self.state_ref().expiry(id) == deadline {
+            // The same deadline, as every write without a TTL keeps: the
+            // wheel and the expiry thread know it already.
+            return;
+        }
         // A write counts as an access only for the time to idle.
         let now = if self.inner.idle.is_some() { self.now.get() } else { 0 };
         self.state().retime(id, deadline, now);
