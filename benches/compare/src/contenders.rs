@@ -42,11 +42,22 @@ impl Wheel {
         Wheel(cache)
     }
 
-    /// Bounded, with `shards` lock stripes instead of the default number.
-    pub fn bounded_with_shards(capacity: u64, shards: usize) -> Self {
+    /// Bounded, with `shards` lock stripes instead of the default number,
+    /// and its keys hashed with fixed seeds derived from `seed` (the hash
+    /// seeds decide which keys share a shard and a sketch counter, and so
+    /// move a hit ratio by themselves; fixing them isolates the shards'
+    /// effect).
+    pub fn bounded_with_shards(capacity: u64, shards: usize, seed: u64) -> Self {
+        let hasher = ahash::RandomState::with_seeds(
+            seed,
+            seed ^ 0x9E37_79B9_7F4A_7C15,
+            seed ^ 0xC2B2_AE3D_27D4_EB4F,
+            seed ^ 0x1656_67B1_9E37_79F9,
+        );
         let cache = wheelcache::Cache::builder()
             .max_capacity(capacity)
             .shards(shards)
+            .hasher(hasher)
             .build()
             .expect("valid settings");
         Wheel(cache)
