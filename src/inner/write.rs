@@ -213,6 +213,7 @@ where
     }
 
     /// Gives entry `id` a new deadline.
+    #[inline]
     pub(crate) fn retime(&mut self, id: u32, deadline: u64) {
         if self.inner.idle.is_none() && self.state_ref().expiry(id) == deadline {
             // The same deadline, as every write without a TTL keeps: the
@@ -233,6 +234,7 @@ where
     /// Stores `value` of `weight` in entry `id` (live or expired) under
     /// `key` (the notice of the replaced value carries it), with
     /// `deadline`, or keeping the deadline if `None`.
+    #[inline]
     pub(crate) fn overwrite(
         &mut self,
         id: u32,
@@ -390,6 +392,7 @@ where
     V: Send + Sync + 'static,
     S: BuildHasher,
 {
+    #[inline]
     fn drop(&mut self) {
         let Some(mut state) = self.state.take() else {
             return;

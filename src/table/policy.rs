@@ -439,6 +439,7 @@ impl Policy {
     /// window (or probation, for a key the window lately let go); a window
     /// left over its size passes its oldest entries to probation (room was
     /// made before, so nothing is evicted here).
+    #[inline]
     pub(crate) fn admit<K, V>(
         &mut self,
         entries: &mut [Entry<K, V>],

@@ -317,6 +317,7 @@ impl<K, V, P> ShardState<K, V, P> {
     /// Entries the index could not re-hash while growing are dropped into
     /// `dropped`.
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub(crate) fn insert(
         &mut self,
         hash: u64,
@@ -395,6 +396,7 @@ impl<K, V, P> ShardState<K, V, P> {
 
     /// Puts `id` into the index, dropping any entry whose key could not be
     /// hashed while the index grew.
+    #[inline]
     fn index_insert(
         &mut self,
         hash: u64,
@@ -413,6 +415,7 @@ impl<K, V, P> ShardState<K, V, P> {
 
     /// Puts a new value (or marker) of `weight` in entry `id`; returns the
     /// old one.
+    #[inline]
     pub(crate) fn replace(&mut self, id: u32, value: Option<V>, weight: u32) -> Option<V> {
         let i = id as usize;
         let was = self.entries[i].has_value();
@@ -432,6 +435,7 @@ impl<K, V, P> ShardState<K, V, P> {
     /// access for the time to idle. Its one timer moves only if it must
     /// fire earlier: a later expiry leaves it in place, to be filed again
     /// when its old slot comes round (renewing a TTL touches no list).
+    #[inline]
     pub(crate) fn retime(&mut self, id: u32, deadline: u64, now: u64) {
         let tick = self.layout.tick;
         let i = id as usize;
