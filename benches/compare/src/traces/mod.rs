@@ -157,8 +157,9 @@ fn push(table: &mut Table, m: &Measured) {
         ("wheelcache (1 shard, fixed hash seeds)", &m.wheel_1_shard),
         ("wheelcache (64 shards, the same seeds)", &m.wheel_64_shards),
     ] {
-        let (low, high) = seeded.range();
-        let cell = format!("{:.2}% (mean; seeds {low:.2}–{high:.2})", seeded.mean());
+        let seeds = seeded.spread();
+        let cell =
+            format!("{:.2}% (mean; seeds {:.2}–{:.2})", seeded.mean(), seeds.min(), seeds.max());
         let row = table.push(&w, name, cell).points(ours - seeded.mean());
         if name.contains("64") {
             row.target("1 vs 64 shards within 0.5 point", m.shard_spread() <= 0.5);

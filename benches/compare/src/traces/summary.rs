@@ -4,6 +4,7 @@
 
 use super::published::Published;
 use crate::report::Table;
+use crate::spread::Spread;
 
 /// Hit ratios (percent) of one trace at one size.
 #[derive(Debug, Clone)]
@@ -40,17 +41,15 @@ impl Seeded {
         self.0.iter().sum::<f64>() / self.0.len() as f64
     }
 
-    /// The lowest and the highest.
-    pub fn range(&self) -> (f64, f64) {
-        self.0
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+    /// The hit ratios' range over the seeds.
+    pub fn spread(&self) -> Spread {
+        Spread::new(self.0)
     }
 
     /// Highest − lowest: how far the seeds alone move the hit ratio.
     pub fn width(&self) -> f64 {
-        let (low, high) = self.range();
-        high - low
+        let spread = self.spread();
+        spread.max() - spread.min()
     }
 }
 
