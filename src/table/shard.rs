@@ -178,10 +178,18 @@ pub(crate) struct ShardState<K, V, P> {
     used: u64,
     /// Single-flight loads in progress: few at a time, so a plain list.
     loads: Vec<(u64, K, P)>,
-    /// Whether the wheel may have changed since `wheel_changed` last said
-    /// so: every change goes through `timed` (or replaces the wheel), which
-    /// sets it.
+    /// No timer is due before this tick (`u64::MAX`: none in the wheel):
+    /// the wheel's `next_expiration` when it was last polled, lowered by
+    /// each insert since to the tick its list is taken up. Removals leave
+    /// it: a bound a little early costs the reaper one visit that finds
+    /// nothing, where recomputing it costs every write with a TTL a search
+    /// of the wheel's levels.
+    due_from: u64,
+    /// Whether `due_from` may have changed since `wheel_changed` last
+    /// said: set by an insert that lowers it, and by the polls.
     wheel_moved: bool,
+    /// Whether the wheel was polled since `due_from` was last recomputed.
+    wheel_polled: bool,
 }
 
 impl<K, V, P> ShardState<K, V, P> {
@@ -200,13 +208,16 @@ impl<K, V, P> ShardState<K, V, P> {
             values: 0,
             used: 0,
             loads: Vec::new(),
+            due_from: u64::MAX,
             wheel_moved: true,
+            wheel_polled: true,
         }
     }
 
-    /// The wheel, to change, with the entries as its timers.
+    /// The wheel, to change, with the entries as its timers. A change that
+    /// can make a timer due earlier than `due_from` says so (`filed`, or
+    /// `polled`).
     fn timed(&mut self) -> (&mut Wheel, Timed<'_, K, V>) {
-        self.wheel_moved = true;
         let timed = Timed {
             entries: &mut self.entries,
             touched: &self.touched,
@@ -362,8 +373,7 @@ impl<K, V, P> ShardState<K, V, P> {
             policy.admit(&mut self.entries, &of, id, hash, self.occupied);
         }
         if self.expiry(id) != NEVER {
-            let (wheel, mut timed) = self.timed();
-            wheel.insert(&mut timed, id);
+            self.file(id);
         }
         id
     }
@@ -458,13 +468,31 @@ impl<K, V, P> ShardState<K, V, P> {
     /// line, as most writes leave the wheel alone.
     #[inline(never)]
     fn refile(&mut self, id: u32, remove: bool, insert: bool) {
-        let (wheel, mut timed) = self.timed();
         if remove {
+            let (wheel, mut timed) = self.timed();
             wheel.remove(&mut timed, id);
         }
         if insert {
-            wheel.insert(&mut timed, id);
+            self.file(id);
         }
+    }
+
+    /// Files entry `id`'s timer, lowering `due_from` if it comes first.
+    #[inline]
+    fn file(&mut self, id: u32) {
+        let (wheel, mut timed) = self.timed();
+        let from = wheel.insert(&mut timed, id);
+        if from < self.due_from {
+            self.due_from = from;
+            self.wheel_moved = true;
+        }
+    }
+
+    /// The wheel was polled: `due_from` is recomputed when it is next
+    /// published.
+    fn polled(&mut self) {
+        self.wheel_moved = true;
+        self.wheel_polled = true;
     }
 
     /// Removes entry `id`; `hash` is its key's hash when the caller has it.
@@ -511,7 +539,7 @@ impl<K, V, P> ShardState<K, V, P> {
     pub(crate) fn take_all(&mut self) -> Taken<K, V> {
         self.index = Index::default();
         self.wheel = Wheel::starting_at(self.wheel.elapsed());
-        self.wheel_moved = true;
+        self.polled();
         if let Some(policy) = &mut self.policy {
             policy.clear();
         }
@@ -532,6 +560,7 @@ impl<K, V, P> ShardState<K, V, P> {
     /// Starts a pass of reaping: timers put aside by the last pass are
     /// looked at again.
     pub(crate) fn begin_reaping(&mut self) {
+        self.polled();
         let (wheel, mut timed) = self.timed();
         wheel.undefer(&mut timed);
     }
@@ -595,11 +624,19 @@ impl<K, V, P> ShardState<K, V, P> {
     /// Polls the wheel once: an expired entry (off the wheel, still
     /// indexed), or work done, or nothing due.
     fn poll_due(&mut self, now: u64) -> Polled {
+        self.polled();
         let tick = self.layout.tick;
         let (wheel, mut timed) = self.timed();
         let id = match wheel.poll_step(&mut timed, tick.of(now)) {
             Polled::Due(id) => id,
-            other => return other,
+            Polled::Idle => {
+                // Nothing due now: the bound is made exact, so that a writer
+                // that reaps before it evicts does not poll again for
+                // nothing.
+                self.due_from = self.wheel.next_expiration().unwrap_or(u64::MAX);
+                return Polled::Idle;
+            }
+            busy @ Polled::Busy => return busy,
         };
         let expiry = self.expiry(id);
         if expiry <= now {
@@ -619,22 +656,28 @@ impl<K, V, P> ShardState<K, V, P> {
         Polled::Busy
     }
 
-    /// The start (nanoseconds) of the earliest tick in which reaping can
-    /// find work: nothing expires before it ends. `NEVER` without timers.
+    /// The start (nanoseconds) of a tick before whose end reaping finds
+    /// nothing: the earliest in which it can find work, or one before.
+    /// `NEVER` without timers.
+    #[inline]
     pub(crate) fn next_tick_start(&self) -> u64 {
-        match self.wheel.next_expiration() {
-            Some(t) => t.saturating_mul(self.layout.tick.nanos()),
-            None => NEVER,
+        match self.due_from {
+            u64::MAX => NEVER,
+            t => t.saturating_mul(self.layout.tick.nanos()),
         }
     }
 
-    /// [`next_tick_start`](ShardState::next_tick_start) if the wheel may
-    /// have changed since the last call (the first call always says), or
-    /// `None`: what the shard published after that call still holds.
+    /// [`next_tick_start`](ShardState::next_tick_start) if it may have
+    /// changed since the last call (the first call always says), made
+    /// exact if the wheel was polled since; or `None`: what the shard
+    /// published after that call still holds.
     #[inline]
     pub(crate) fn wheel_changed(&mut self) -> Option<u64> {
         if !mem::take(&mut self.wheel_moved) {
             return None;
+        }
+        if mem::take(&mut self.wheel_polled) {
+            self.due_from = self.wheel.next_expiration().unwrap_or(u64::MAX);
         }
         Some(self.next_tick_start())
     }
@@ -800,6 +843,8 @@ impl<K, V, P> ShardState<K, V, P> {
             policy.assert_invariants(&self.entries, &Weighing { weights: &self.weights, hasher });
         }
         self.wheel.assert_invariants(&TimedView(self));
+        let exact = self.wheel.next_expiration().unwrap_or(u64::MAX);
+        assert!(self.due_from <= exact, "due from {} after the wheel's {exact}", self.due_from);
     }
 }
 

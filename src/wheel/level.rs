@@ -29,6 +29,11 @@ impl Level {
         1u64 << (BITS * (self.level + 1))
     }
 
+    /// The first tick of the slot of level `level` that holds tick `when`.
+    pub(crate) fn start_of(level: usize, when: u64) -> u64 {
+        when & !((1u64 << (BITS as usize * level)) - 1)
+    }
+
     /// The slot of this level that holds tick `when`.
     pub(crate) fn slot_for(&self, when: u64) -> usize {
         ((when >> (BITS * self.level)) as usize) & (SLOTS - 1)

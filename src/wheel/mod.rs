@@ -214,19 +214,25 @@ impl Wheel {
     }
 
     /// Files timer `id` by its tick. It must not be in the wheel already.
-    pub(crate) fn insert<T: Timers>(&mut self, timers: &mut T, id: u32) {
+    /// Returns the tick at which the timer's list is taken up: the start of
+    /// its slot, or the wheel's tick if it is due already. Until timers are
+    /// polled, [`next_expiration`](Wheel::next_expiration) is the least of
+    /// what the inserts returned (removals can only make it later).
+    pub(crate) fn insert<T: Timers>(&mut self, timers: &mut T, id: u32) -> u64 {
         debug_assert!(!timers.link(id).is_linked(), "timer {id} is in the wheel already");
         if self.sentinels.is_empty() {
             self.sentinels = (0..LISTS).map(|k| Link::empty(SENTINEL_BASE + k as u32)).collect();
         }
-        self.file(timers, id);
         self.len += 1;
+        self.file(timers, id)
     }
 
-    fn file<T: Timers>(&mut self, timers: &mut T, id: u32) {
+    /// Links timer `id` into the list of its tick; returns when that list
+    /// is taken up (see [`insert`](Wheel::insert)).
+    fn file<T: Timers>(&mut self, timers: &mut T, id: u32) -> u64 {
         let when = timers.when(id);
-        let head = if when <= self.elapsed {
-            PENDING
+        let (head, from) = if when <= self.elapsed {
+            (PENDING, self.elapsed)
         } else {
             // Far-future timers are filed at most one top-level rotation
             // ahead and filed again when their slot comes round (the caller
@@ -235,9 +241,10 @@ impl Wheel {
             let level = Self::level_for(self.elapsed, filed);
             let slot = self.levels[level].slot_for(filed);
             self.levels[level].set_occupied(slot);
-            slot_list(level, slot)
+            (slot_list(level, slot), Level::start_of(level, filed))
         };
         list::push_back(&mut Self::nodes(&mut self.sentinels, timers), head, id);
+        from
     }
 
     /// Takes timer `id` out of its list (of the `len` timers, or deferred),

@@ -69,11 +69,14 @@ fn run(ops: Vec<Op>) {
     // Model: id -> when, for every timer in the wheel.
     let mut model: BTreeMap<u32, u64> = BTreeMap::new();
     let mut now = 0u64;
+    // What a shard keeps of the wheel between polls: the least tick the
+    // inserts since the last poll returned, and what the poll left.
+    let mut bound = u64::MAX;
     for op in ops {
         match op {
             Op::Insert(ahead) => {
                 let id = store.add(now + ahead);
-                wheel.insert(&mut store, id);
+                bound = bound.min(wheel.insert(&mut store, id));
                 model.insert(id, now + ahead);
             }
             Op::Remove(pick) if !model.is_empty() => {
@@ -122,6 +125,7 @@ fn run(ops: Vec<Op>) {
                 // Everything due has been handed out, but what was deferred.
                 let due = model.values().filter(|&&w| w <= now).count();
                 assert_eq!(due, deferred, "due timers left behind at {now}");
+                bound = wheel.next_expiration().unwrap_or(u64::MAX);
             }
             _ => {}
         }
@@ -135,6 +139,30 @@ fn run(ops: Vec<Op>) {
             }
             (next, earliest) => panic!("next_expiration {next:?} with earliest {earliest:?}"),
         }
+        // Inserts and removals keep the bound at or below it.
+        assert!(bound <= wheel.next_expiration().unwrap_or(u64::MAX), "bound {bound} too late");
+    }
+}
+
+#[test]
+fn an_insert_returns_when_its_list_is_taken_up() {
+    let mut wheel = Wheel::starting_at(100);
+    let mut store = Store::default();
+    let mut least = u64::MAX;
+    // Due already, then one per level, then past the top level's reach.
+    for when in [90, 100, 101, 100 + 64, 100 + 5000, 100 + (1 << 20), 1 << 40, u64::MAX / 2] {
+        let id = store.add(when);
+        let from = wheel.insert(&mut store, id);
+        assert!(from <= when.max(100), "{when}: taken up at {from}, after it is due");
+        least = least.min(from);
+        assert_eq!(wheel.next_expiration(), Some(least), "after filing {when}");
+    }
+    // In reverse, each insert makes the earliest list earlier.
+    let mut wheel = Wheel::starting_at(0);
+    for when in [1 << 40, 1 << 30, 1 << 20, 5000, 64, 1] {
+        let id = store.add(when);
+        let from = wheel.insert(&mut store, id);
+        assert_eq!(wheel.next_expiration(), Some(from), "after filing {when}");
     }
 }
 
