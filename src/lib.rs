@@ -177,8 +177,11 @@
 //! the eviction policy (two `u32` links each, with the flags and the read
 //! counter in their spare bits): 40 bytes for `u64` keys and values. The
 //! index adds 5 bytes a bucket. A bounded cache's policy adds about 3.8
-//! bytes per entry of capacity (its frequency sketch and shadow filters,
-//! the sketch at least 16 KiB a shard), grown with the shards. The entries
+//! bytes per entry of capacity (its frequency sketch and shadow filters),
+//! grown with the shards. The sketch takes at least 128 KiB a cache, split
+//! evenly over its shards: a small cache in front of many keys needs the
+//! counters to tell them apart, and the same counters whatever the number
+//! of shards keep the hit ratio from depending on it. The entries
 //! of a bounded shard grow to its share of the capacity and a small margin
 //! rather than to the next power of two. A shard that lost three quarters
 //! of its entries is compacted and gives the memory back.

@@ -206,8 +206,13 @@ mod tests {
 
     #[test]
     fn a_lookup_finds_the_entries_and_the_index_on_the_lock_words_cache_line() {
-        let layout =
-            Layout { tick: Tick::new(1_000_000), idle: None, weighted: false, share: None };
+        let layout = Layout {
+            tick: Tick::new(1_000_000),
+            idle: None,
+            weighted: false,
+            share: None,
+            shards: 1,
+        };
         let shard: Shard<String, String, ()> = Shard {
             state: RwLock::new(ShardState::new(layout, 0)),
             counters: Counters::default(),

@@ -130,8 +130,8 @@ pub(crate) struct Policy {
 
 impl Policy {
     /// The policy of a shard whose share of the capacity is about `share`
-    /// entries.
-    pub(crate) fn new(share: usize) -> Self {
+    /// entries, in a cache of `shards`.
+    pub(crate) fn new(share: usize, shards: usize) -> Self {
         let sized_for = share.clamp(1, Self::FIRST_SIZE);
         Policy {
             sentinels: [
@@ -143,7 +143,7 @@ impl Policy {
             share: share.max(2) as u64,
             sized_for,
             window: Self::first_window(share as u64),
-            sketch: Sketch::new(sized_for),
+            sketch: Sketch::new(sized_for, shards),
             shadows: Shadows::new(Self::shadow_keys(sized_for)),
             returning: None,
             counted: None,

@@ -71,6 +71,8 @@ pub(crate) struct Layout {
     /// The shard's share of the capacity, in entries, for a bounded cache
     /// (`None`: unbounded, no eviction policy).
     pub(crate) share: Option<usize>,
+    /// The cache's number of shards.
+    pub(crate) shards: usize,
 }
 
 /// The entries as the wheel sees them: timers with a tick and a link.
@@ -200,7 +202,7 @@ impl<K, V, P> ShardState<K, V, P> {
             vacant: Vacancies::default(),
             index: Index::default(),
             wheel: Wheel::starting_at(layout.tick.of(now)),
-            policy: layout.share.map(Policy::new),
+            policy: layout.share.map(|share| Policy::new(share, layout.shards)),
             layout,
             weights: Vec::new(),
             touched: Vec::new(),

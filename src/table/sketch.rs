@@ -32,6 +32,8 @@ pub(crate) struct Sketch {
     blocks: Box<[Block]>,
     /// `blocks.len()`.
     count: u64,
+    /// The fewest blocks, whatever the capacity (see `MIN_BLOCKS`).
+    floor: u64,
     additions: u64,
     /// Additions between two halvings.
     period: u64,
@@ -42,17 +44,19 @@ impl Sketch {
     const PER_ENTRY: u64 = 13;
     /// 4-bit counters in a block.
     const PER_BLOCK: u64 = 128;
-    /// The fewest blocks (16 KiB, 32,768 counters). The sketch counts
-    /// every key asked for in its sample of `SAMPLE` times the capacity, and
-    /// a small cache in front of a large set of keys sees up to that many
-    /// times as many distinct keys there as it holds: sized by the capacity
-    /// alone, its counters are shared by so many keys that estimates turn
-    /// to noise and admission into a coin toss. Over the 42 trace/size rows
-    /// of the OLTP, P12 and LIRS traces (24 to 524,288 entries, one shard,
-    /// four hash seeds, a sample of twenty times the capacity), the least
-    /// of 64 blocks gave 0.20 point of hit ratio less on average than 256,
-    /// and 1024 only 0.04 more than 256.
-    const MIN_BLOCKS: u64 = 256;
+    /// The fewest blocks of a cache's sketches together (128 KiB, 262,144
+    /// counters), split evenly over its shards: the same counters whatever
+    /// the number of shards, so that the hit ratio does not depend on it.
+    /// The sketch counts every key asked for in its sample of `SAMPLE` times
+    /// the capacity, and a small cache in front of a large set of keys sees
+    /// up to that many times as many distinct keys there as it holds: sized
+    /// by the capacity alone, its counters are shared by so many keys that
+    /// estimates turn to noise and admission into a coin toss. Over the 42
+    /// trace/size rows of the OLTP, P12 and LIRS traces (24 to 524,288
+    /// entries, one shard, four hash seeds, a sample of twenty times the
+    /// capacity), a floor of 64 blocks gave 0.20 point of hit ratio less on
+    /// average than 256, and 1024 0.04 more than 256.
+    const MIN_BLOCKS: u64 = 2048;
     /// The sample between two halvings, in entries of capacity. TinyLFU
     /// and Caffeine take ten; this sketch learns of hits only when a hand
     /// passes the entry read (at most seven at a time), and a longer memory
@@ -65,13 +69,18 @@ impl Sketch {
     /// 0.64 point and 80 lost 0.03.
     const SAMPLE: u64 = 16;
 
-    /// A sketch for a capacity of `entries`.
-    pub(crate) fn new(entries: usize) -> Self {
+    /// A sketch for a capacity of `entries`, in one of a cache's `shards`.
+    pub(crate) fn new(entries: usize, shards: usize) -> Self {
+        Self::with_floor(entries, Self::MIN_BLOCKS.div_ceil(shards.max(1) as u64))
+    }
+
+    fn with_floor(entries: usize, floor: u64) -> Self {
         let entries = entries.max(1) as u64;
-        let count = (entries * Self::PER_ENTRY).div_ceil(2 * Self::PER_BLOCK).max(Self::MIN_BLOCKS);
+        let count = (entries * Self::PER_ENTRY).div_ceil(2 * Self::PER_BLOCK).max(floor);
         Sketch {
             blocks: vec![Block::default(); count as usize].into_boxed_slice(),
             count,
+            floor,
             additions: 0,
             period: (entries * Self::SAMPLE).max(16),
         }
@@ -84,7 +93,7 @@ impl Sketch {
     /// as the counter-wise largest of those. No estimate drops; keys that
     /// now share fewer counters part as the counts age.
     pub(crate) fn grow(&mut self, entries: usize) {
-        let mut grown = Sketch::new(entries);
+        let mut grown = Sketch::with_floor(entries, self.floor);
         spread(&self.blocks, &mut grown.blocks, |into, from| {
             for (a, b) in into.iter_mut().zip(from) {
                 *a = nibble_max(*a, *b);
@@ -318,7 +327,7 @@ mod tests {
 
     #[test]
     fn the_sketch_counts_and_ages() {
-        let mut sketch = Sketch::new(1000);
+        let mut sketch = Sketch::new(1000, 1);
         for _ in 0..5 {
             sketch.add(42, 1);
         }
@@ -367,7 +376,7 @@ mod tests {
 
     #[test]
     fn a_grown_sketch_keeps_every_estimate() {
-        let mut sketch = Sketch::new(10_000);
+        let mut sketch = Sketch::new(10_000, 16);
         let keys: Vec<u64> = (0..2_000u64).map(mix).collect();
         for (i, &k) in keys.iter().enumerate() {
             sketch.add(k, 1 + i as u64 % 7);
