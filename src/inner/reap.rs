@@ -331,6 +331,33 @@ mod tests {
         assert_eq!(cache.len(), 0);
     }
 
+    /// A shard's published bound is a lower bound: an earlier timer lowers
+    /// it at once, a removal leaves it early, and the next reaping pass,
+    /// finding nothing due there, makes it exact again.
+    #[test]
+    fn a_bound_left_early_by_a_removal_is_made_exact_by_the_next_pass() {
+        const MS: u64 = 1_000_000;
+        let clock = MockClock::new();
+        let cache: Cache<u64, u64> =
+            Cache::builder().clock(clock.clone()).shards(1).build().unwrap();
+        cache.setx(2, 2, Some(Duration::from_secs(10)));
+        let inner = cache.inner();
+        let shard = &inner.table.shards()[0];
+        let late = shard.next_due();
+        assert!(late > 5 * MS && late <= 10_000 * MS, "{late}");
+        cache.setx(1, 1, Some(Duration::from_millis(5)));
+        let early = shard.next_due();
+        assert!(early <= 5 * MS, "{early}: not lowered by the earlier timer");
+        assert_eq!(cache.pop(&1), Some(1));
+        assert_eq!(shard.next_due(), early, "a removal leaves the bound");
+        cache.assert_invariants();
+        clock.advance(Duration::from_millis(10));
+        cache.run_pending_tasks();
+        assert_eq!(shard.next_due(), late, "the pass made the bound exact");
+        assert_eq!(cache.get(&2), Some(2));
+        cache.assert_invariants();
+    }
+
     /// The expiry thread's turn reuses the cache's scratch memory: reaping
     /// a thousand entries (two hundred under Miri, which interprets every
     /// step) over many shards allocates nothing. (Compacting a shard left

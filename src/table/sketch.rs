@@ -347,6 +347,22 @@ mod tests {
     }
 
     #[test]
+    fn the_floor_is_the_caches_whatever_its_shards() {
+        // Small shares: the floor decides, and the shards share it evenly.
+        for shards in [1usize, 2, 4, 8, 64] {
+            let each = Sketch::new(8192 / shards, shards);
+            assert_eq!(each.count * shards as u64, Sketch::MIN_BLOCKS, "{shards} shards");
+        }
+        // A large share is sized by its entries alone.
+        assert_eq!(Sketch::new(1 << 20, 1).count, Sketch::new(1 << 20, 64).count);
+        assert!(Sketch::new(1 << 20, 1).count > Sketch::MIN_BLOCKS);
+        // Growth keeps the floor it was built with.
+        let mut sketch = Sketch::new(100, 8);
+        sketch.grow(200);
+        assert_eq!(sketch.count, Sketch::MIN_BLOCKS / 8);
+    }
+
+    #[test]
     fn the_shadows_remember_recent_keys_by_side_and_forget_old_ones() {
         let mut shadows = Shadows::new(100);
         for k in 0..100u64 {
