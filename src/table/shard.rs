@@ -217,7 +217,7 @@ impl<K, V, P> ShardState<K, V, P> {
     }
 
     /// The wheel, to change, with the entries as its timers. A change that
-    /// can make a timer due earlier than `due_from` says so (`filed`, or
+    /// can make a timer due earlier than `due_from` says so (`file`, or
     /// `polled`).
     fn timed(&mut self) -> (&mut Wheel, Timed<'_, K, V>) {
         let timed = Timed {
@@ -490,6 +490,12 @@ impl<K, V, P> ShardState<K, V, P> {
         }
     }
 
+    /// What `due_from` is when exact: the wheel's next expiration tick, or
+    /// `u64::MAX` without timers.
+    fn exact_due(&self) -> u64 {
+        self.wheel.next_expiration().unwrap_or(u64::MAX)
+    }
+
     /// The wheel was polled: `due_from` is recomputed when it is next
     /// published.
     fn polled(&mut self) {
@@ -635,7 +641,7 @@ impl<K, V, P> ShardState<K, V, P> {
                 // Nothing due now: the bound is made exact, so that a writer
                 // that reaps before it evicts does not poll again for
                 // nothing.
-                self.due_from = self.wheel.next_expiration().unwrap_or(u64::MAX);
+                self.due_from = self.exact_due();
                 return Polled::Idle;
             }
             busy @ Polled::Busy => return busy,
@@ -679,7 +685,7 @@ impl<K, V, P> ShardState<K, V, P> {
             return None;
         }
         if mem::take(&mut self.wheel_polled) {
-            self.due_from = self.wheel.next_expiration().unwrap_or(u64::MAX);
+            self.due_from = self.exact_due();
         }
         Some(self.next_tick_start())
     }
@@ -845,7 +851,7 @@ impl<K, V, P> ShardState<K, V, P> {
             policy.assert_invariants(&self.entries, &Weighing { weights: &self.weights, hasher });
         }
         self.wheel.assert_invariants(&TimedView(self));
-        let exact = self.wheel.next_expiration().unwrap_or(u64::MAX);
+        let exact = self.exact_due();
         assert!(self.due_from <= exact, "due from {} after the wheel's {exact}", self.due_from);
     }
 }
