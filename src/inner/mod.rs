@@ -211,7 +211,6 @@ where
                 let entries = entries_in(c, weigher.is_some());
                 usize::try_from(entries / shards as u64).unwrap_or(usize::MAX).max(1)
             }),
-            shards,
         };
         let threads = std::thread::available_parallelism().map_or(4, |n| n.get() * 4);
         let driven = clock.is_real();

@@ -12,6 +12,16 @@ use crate::stats::Read;
 use crate::table::ShardState;
 use crate::time::NEVER;
 
+/// How a lookup counts in the read counters.
+#[inline]
+fn read_of<V>(lookup: &Lookup<V>) -> Read {
+    match lookup {
+        Lookup::Hit(_) => Read::Hit,
+        Lookup::Miss => Read::Miss,
+        Lookup::Negative => Read::Negative,
+    }
+}
+
 /// What a walk over one shard at a time yields: keys, or entries.
 pub(crate) trait ShardKeys<K, V> {
     /// What one entry gives.
@@ -53,15 +63,8 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        let hash = self.table.hash(key);
-        let state = self.table.shard(hash).read();
-        let lookup = self.look(&state, hash, key);
-        drop(state);
-        self.reads.record(match lookup {
-            Lookup::Hit(_) => Read::Hit,
-            Lookup::Miss => Read::Miss,
-            Lookup::Negative => Read::Negative,
-        });
+        let lookup = self.lookup(key);
+        self.reads.record(read_of(&lookup));
         lookup
     }
 
@@ -75,16 +78,26 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        let hash = self.table.hash(key);
-        let state = self.table.shard(hash).read();
-        let lookup = self.look(&state, hash, key);
-        drop(state);
+        let lookup = self.lookup(key);
         match lookup {
             Lookup::Hit(_) => self.reads.record(Read::Hit),
             Lookup::Negative if markers => self.reads.record(Read::Negative),
             Lookup::Negative | Lookup::Miss => return None,
         }
         Some(lookup)
+    }
+
+    /// Looks `key` up under its shard's shared lock, counting nothing.
+    #[inline]
+    fn lookup<Q>(&self, key: &Q) -> Lookup<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        let hash = self.table.hash(key);
+        let state = self.table.shard(hash).read();
+        self.look(&state, hash, key)
     }
 
     /// Looks `key` up in a locked shard, recording the read for the policy
@@ -133,11 +146,7 @@ where
             let state = self.table.shards()[group[0].0].read();
             for &(_, hash, i) in group {
                 let lookup = self.look(&state, hash, keys[i]);
-                self.reads.record(match lookup {
-                    Lookup::Hit(_) => Read::Hit,
-                    Lookup::Miss => Read::Miss,
-                    Lookup::Negative => Read::Negative,
-                });
+                self.reads.record(read_of(&lookup));
                 out[i] = lookup.into_option();
             }
         }

@@ -171,6 +171,22 @@ where
         self.state_ref().find(hash, key)
     }
 
+    /// The entry of `key` if it is live now; an expired one is reaped
+    /// (reported `Expired`) and counts as absent.
+    pub(crate) fn find_live<Q>(&mut self, key: &Q) -> Option<u32>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let id = self.find(key)?;
+        if self.is_live(id) {
+            Some(id)
+        } else {
+            self.reap(id);
+            None
+        }
+    }
+
     /// Whether entry `id` is live now.
     #[inline]
     pub(crate) fn is_live(&mut self, id: u32) -> bool {
@@ -506,10 +522,8 @@ where
             // whole capacity: either way the key is left without an entry.
             let mut w = self.write(hash);
             first(&mut w);
-            if let Some(id) = w.find(&key) {
-                if !w.is_live(id) {
-                    w.reap(id);
-                } else if ttl == Some(Duration::ZERO) {
+            if let Some(id) = w.find_live(&key) {
+                if ttl == Some(Duration::ZERO) {
                     let parts = w.take(id, Event::Removal);
                     w.out.push(parts, RemovalCause::Removed);
                 } else {
@@ -616,13 +630,9 @@ where
             let mut w = self.write_shard(&self.table.shards()[n], None);
             for key in gone {
                 w.rekey(self.table.hash(&key));
-                let Some(id) = w.find(&key) else {
+                let Some(id) = w.find_live(&key) else {
                     continue;
                 };
-                if !w.is_live(id) {
-                    w.reap(id);
-                    continue;
-                }
                 let parts = w.remove(id);
                 w.out.push(parts, RemovalCause::Removed);
             }
@@ -765,13 +775,9 @@ where
             return self.delete(key);
         }
         let mut w = self.write(self.table.hash(key));
-        let Some(id) = w.find(key) else {
+        let Some(id) = w.find_live(key) else {
             return false;
         };
-        if !w.is_live(id) {
-            w.reap(id);
-            return false;
-        }
         let deadline = w.now.deadline(ttl);
         w.retime(id, deadline);
         true
@@ -787,11 +793,7 @@ where
         V: Clone,
     {
         let mut w = self.write(self.table.hash(key));
-        let id = w.find(key)?;
-        if !w.is_live(id) {
-            w.reap(id);
-            return None;
-        }
+        let id = w.find_live(key)?;
         let (key, value) = w.remove(id);
         w.commit();
         Some(self.removed(key, value, keep))
@@ -805,13 +807,9 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let mut w = self.write(self.table.hash(key));
-        let Some(id) = w.find(key) else {
+        let Some(id) = w.find_live(key) else {
             return false;
         };
-        if !w.is_live(id) {
-            w.reap(id);
-            return false;
-        }
         let parts = w.remove(id);
         w.out.push(parts, RemovalCause::Removed);
         true

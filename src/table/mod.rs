@@ -149,7 +149,7 @@ impl<K, V, P, S: BuildHasher> Table<K, V, P, S> {
         Table {
             shards: (0..shards)
                 .map(|_| Shard {
-                    state: RwLock::new(ShardState::new(layout, now)),
+                    state: RwLock::new(ShardState::new(layout, shards, now)),
                     counters: Counters::default(),
                     next_due: AtomicU64::new(NEVER),
                 })
@@ -206,15 +206,10 @@ mod tests {
 
     #[test]
     fn a_lookup_finds_the_entries_and_the_index_on_the_lock_words_cache_line() {
-        let layout = Layout {
-            tick: Tick::new(1_000_000),
-            idle: None,
-            weighted: false,
-            share: None,
-            shards: 1,
-        };
+        let layout =
+            Layout { tick: Tick::new(1_000_000), idle: None, weighted: false, share: None };
         let shard: Shard<String, String, ()> = Shard {
-            state: RwLock::new(ShardState::new(layout, 0)),
+            state: RwLock::new(ShardState::new(layout, 1, 0)),
             counters: Counters::default(),
             next_due: AtomicU64::new(NEVER),
         };

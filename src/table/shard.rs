@@ -71,8 +71,6 @@ pub(crate) struct Layout {
     /// The shard's share of the capacity, in entries, for a bounded cache
     /// (`None`: unbounded, no eviction policy).
     pub(crate) share: Option<usize>,
-    /// The cache's number of shards.
-    pub(crate) shards: usize,
 }
 
 /// The entries as the wheel sees them: timers with a tick and a link.
@@ -195,14 +193,15 @@ pub(crate) struct ShardState<K, V, P> {
 }
 
 impl<K, V, P> ShardState<K, V, P> {
-    /// An empty shard whose wheel stands at `now` (nanoseconds).
-    pub(crate) fn new(layout: Layout, now: u64) -> Self {
+    /// An empty shard, one of a cache's `shards`, whose wheel stands at
+    /// `now` (nanoseconds).
+    pub(crate) fn new(layout: Layout, shards: usize, now: u64) -> Self {
         ShardState {
             entries: Vec::new(),
             vacant: Vacancies::default(),
             index: Index::default(),
             wheel: Wheel::starting_at(layout.tick.of(now)),
-            policy: layout.share.map(|share| Policy::new(share, layout.shards)),
+            policy: layout.share.map(|share| Policy::new(share, shards)),
             layout,
             weights: Vec::new(),
             touched: Vec::new(),
@@ -642,6 +641,7 @@ impl<K, V, P> ShardState<K, V, P> {
                 // that reaps before it evicts does not poll again for
                 // nothing.
                 self.due_from = self.exact_due();
+                self.wheel_polled = false;
                 return Polled::Idle;
             }
             busy @ Polled::Busy => return busy,
