@@ -89,9 +89,15 @@ impl Row {
         self
     }
 
-    /// Records a target `what` and whether `met`.
+    /// Records a target `what` and whether `met`; a second target of the
+    /// same row is added after the first.
     pub fn target(&mut self, what: &str, met: bool) -> &mut Self {
-        self.target = format!("{what}: {}", if met { "met" } else { "**missed**" });
+        let cell = format!("{what}: {}", if met { "met" } else { "**missed**" });
+        if self.target.is_empty() {
+            self.target = cell;
+        } else {
+            self.target = format!("{}; {cell}", self.target);
+        }
         self
     }
 
