@@ -73,6 +73,20 @@ fn get_hit(c: &mut Criterion) {
     group.bench_function("wheelcache_ttl", |b| {
         b.iter(|| walk.iter().map(|k| ttl_cache.get(black_box(k)).unwrap()).sum::<u64>())
     });
+
+    // The same keys in batches of 64: `get_many` reads the clock once a
+    // shard, not once a key.
+    let batches: Vec<Vec<&u64>> = walk.chunks(64).map(|c| c.iter().collect()).collect();
+    let many = |cache: &Cache<u64, u64>| {
+        batches
+            .iter()
+            .map(|keys| {
+                cache.get_many(black_box(keys)).into_iter().map(Option::unwrap).sum::<u64>()
+            })
+            .sum::<u64>()
+    };
+    group.bench_function("wheelcache_get_many", |b| b.iter(|| many(&cache)));
+    group.bench_function("wheelcache_ttl_get_many", |b| b.iter(|| many(&ttl_cache)));
     group.finish();
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::load::Load;
 use super::reap::Mode;
-use super::Inner;
+use super::{Inner, Now};
 use crate::lookup::{Lookup, Ttl};
 use crate::stats::Read;
 use crate::table::ShardState;
@@ -97,13 +97,20 @@ where
     {
         let hash = self.table.hash(key);
         let state = self.table.shard(hash).read();
-        self.look(&state, hash, key)
+        self.look(&state, hash, key, &mut self.now())
     }
 
     /// Looks `key` up in a locked shard, recording the read for the policy
-    /// and the time to idle.
+    /// and the time to idle. `now` is read (once) only if the entry has an
+    /// expiry.
     #[inline]
-    fn look<Q>(&self, state: &ShardState<K, V, Load<V>>, hash: u64, key: &Q) -> Lookup<V>
+    fn look<Q>(
+        &self,
+        state: &ShardState<K, V, Load<V>>,
+        hash: u64,
+        key: &Q,
+        now: &mut Now<'_>,
+    ) -> Lookup<V>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
@@ -113,7 +120,6 @@ where
             return Lookup::Miss;
         };
         let expiry = state.expiry(id);
-        let mut now = self.now();
         if expiry != NEVER && now.get() >= expiry {
             return Lookup::Miss;
         }
@@ -125,7 +131,10 @@ where
     }
 
     /// The values of live entries of `keys`, in order, looking each shard
-    /// up under one shared lock; counts every read.
+    /// up under one shared lock; counts every read. The keys of one shard
+    /// are read as of one instant of that hold (the clock is read once,
+    /// and only if one of them has an expiry): no writer can come between
+    /// them.
     pub(crate) fn get_many<Q>(&self, keys: &[&Q]) -> Vec<Option<V>>
     where
         K: Borrow<Q>,
@@ -144,8 +153,9 @@ where
         let mut out: Vec<Option<V>> = (0..keys.len()).map(|_| None).collect();
         for group in order.chunk_by(|a, b| a.0 == b.0) {
             let state = self.table.shards()[group[0].0].read();
+            let mut now = self.now();
             for &(_, hash, i) in group {
-                let lookup = self.look(&state, hash, keys[i]);
+                let lookup = self.look(&state, hash, keys[i], &mut now);
                 self.reads.record(read_of(&lookup));
                 out[i] = lookup.into_option();
             }
@@ -209,12 +219,14 @@ where
             .sum()
     }
 
-    /// Visits every live value's entry, shard by shard, under a shared lock.
+    /// Visits every live value's entry, shard by shard, under a shared lock
+    /// (as of a clock reading taken under it: an entry that expired while
+    /// the lock was awaited is left out).
     pub(crate) fn collect<T>(&self, mut f: impl FnMut(&K, &V) -> T) -> Vec<T> {
-        let now = self.clock.now();
         let mut out = Vec::new();
         for shard in self.table.shards() {
             let state = shard.read();
+            let now = self.clock.now();
             out.reserve(state.values());
             for (id, entry) in state.entries().iter().enumerate() {
                 let (Some(key), Some(value)) = (entry.occupied_key(), entry.value()) else {
@@ -232,8 +244,8 @@ where
     /// shard.
     pub(crate) fn shard_items<T: ShardKeys<K, V>>(&self, n: usize) -> Option<Vec<T::Item>> {
         let shard = self.table.shards().get(n)?;
-        let now = self.clock.now();
         let state = shard.read();
+        let now = self.clock.now();
         let mut out = Vec::with_capacity(state.values());
         for (id, entry) in state.entries().iter().enumerate() {
             let (Some(key), Some(value)) = (entry.occupied_key(), entry.value()) else {
