@@ -9,7 +9,7 @@ use super::reap::Mode;
 use super::{Inner, Now};
 use crate::lookup::{Lookup, Ttl};
 use crate::stats::Read;
-use crate::table::ShardState;
+use crate::table::{Shard, ShardState};
 use crate::time::NEVER;
 
 /// How a lookup counts in the read counters.
@@ -219,23 +219,12 @@ where
             .sum()
     }
 
-    /// Visits every live value's entry, shard by shard, under a shared lock
-    /// (as of a clock reading taken under it: an entry that expired while
-    /// the lock was awaited is left out).
+    /// Visits every live value's entry, shard by shard (see
+    /// [`push_live`](Inner::push_live)).
     pub(crate) fn collect<T>(&self, mut f: impl FnMut(&K, &V) -> T) -> Vec<T> {
         let mut out = Vec::new();
         for shard in self.table.shards() {
-            let state = shard.read();
-            let now = self.clock.now();
-            out.reserve(state.values());
-            for (id, entry) in state.entries().iter().enumerate() {
-                let (Some(key), Some(value)) = (entry.occupied_key(), entry.value()) else {
-                    continue;
-                };
-                if state.expiry(crate::list::id_at(id)) > now {
-                    out.push(f(key, value));
-                }
-            }
+            self.push_live(shard, &mut out, &mut f);
         }
         out
     }
@@ -244,18 +233,32 @@ where
     /// shard.
     pub(crate) fn shard_items<T: ShardKeys<K, V>>(&self, n: usize) -> Option<Vec<T::Item>> {
         let shard = self.table.shards().get(n)?;
+        let mut out = Vec::new();
+        self.push_live(shard, &mut out, T::item);
+        Some(out)
+    }
+
+    /// Pushes what `f` makes of each live value's entry of `shard` onto
+    /// `out`, under the shard's shared lock, as of a clock reading taken
+    /// under it: an entry that expired while the lock was awaited is left
+    /// out.
+    fn push_live<T>(
+        &self,
+        shard: &Shard<K, V, Load<V>>,
+        out: &mut Vec<T>,
+        mut f: impl FnMut(&K, &V) -> T,
+    ) {
         let state = shard.read();
         let now = self.clock.now();
-        let mut out = Vec::with_capacity(state.values());
+        out.reserve(state.values());
         for (id, entry) in state.entries().iter().enumerate() {
             let (Some(key), Some(value)) = (entry.occupied_key(), entry.value()) else {
                 continue;
             };
             if state.expiry(crate::list::id_at(id)) > now {
-                out.push(T::item(key, value));
+                out.push(f(key, value));
             }
         }
-        Some(out)
     }
 
     /// The room of the shards' entry vectors.
