@@ -288,3 +288,23 @@ impl Contender for Dash {
         self.0.len()
     }
 }
+
+// ---- a bare map ---------------------------------------------------------
+
+/// A bare `hashbrown::HashMap` behind a `std::sync::Mutex`: one table that
+/// grows in one step (the growth workload's reference), and, one per
+/// thread, work that shares nothing (the mixes' reference for scaling).
+#[derive(Default)]
+pub struct LockedMap(std::sync::Mutex<hashbrown::HashMap<u64, u64, ahash::RandomState>>);
+
+impl Contender for LockedMap {
+    fn get(&self, key: u64) -> Option<u64> {
+        self.0.lock().unwrap().get(&key).copied()
+    }
+    fn set(&self, key: u64, value: u64) {
+        self.0.lock().unwrap().insert(key, value);
+    }
+    fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}

@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use crate::contenders::{Contender, Quick, Wheel};
+use crate::contenders::{Contender, LockedMap, Quick, Wheel};
 use crate::report::{count, dur, quantile, Table};
 use crate::Opts;
 
@@ -25,22 +25,6 @@ fn fill(c: &impl Contender, keys: u64) -> Vec<u64> {
     took
 }
 
-/// A bare `hashbrown::HashMap` (one table, no lock) filled the same way: the
-/// one-step growth of the table underneath the others.
-struct Map(std::sync::Mutex<hashbrown::HashMap<u64, u64, ahash::RandomState>>);
-
-impl Contender for Map {
-    fn get(&self, key: u64) -> Option<u64> {
-        self.0.lock().unwrap().get(&key).copied()
-    }
-    fn set(&self, key: u64, value: u64) {
-        self.0.lock().unwrap().insert(key, value);
-    }
-    fn len(&self) -> usize {
-        self.0.lock().unwrap().len()
-    }
-}
-
 pub fn growth(table: &mut Table, opts: &Opts) {
     let keys = opts.ops(2_000_000);
     eprintln!("  growth");
@@ -48,7 +32,7 @@ pub fn growth(table: &mut Table, opts: &Opts) {
         ("wheelcache", fill(&Wheel::unbounded(), keys)),
         ("wheelcache (capacity = keys)", fill(&Wheel::bounded(keys), keys)),
         ("quick_cache (capacity = keys)", fill(&Quick::bounded(keys), keys)),
-        ("hashbrown::HashMap in a Mutex (reference)", fill(&Map(Default::default()), keys)),
+        ("hashbrown::HashMap in a Mutex (reference)", fill(&LockedMap::default(), keys)),
     ];
     let w = format!("growth/{}", count(keys));
     for (contender, mut took) in rows {

@@ -23,7 +23,7 @@ use std::hint::black_box;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use crate::contenders::{Contender, Dash, Moka, Quick, ValueExpiry, Wheel};
+use crate::contenders::{Contender, Dash, LockedMap, Moka, Quick, ValueExpiry, Wheel};
 use crate::report::{ops_per_sec, Table};
 use crate::spread::Spread;
 use crate::workload::{traces, Mix, Op, Rng};
@@ -269,8 +269,10 @@ fn bounded_mix(table: &mut Table, opts: &Opts, name: &str, mix: Mix, kind: Kind)
     let ops = opts.ops(4_000_000);
     let warm = traces(mix, ops / 2, 1, opts.seed ^ 0xAAAA);
     let names = ["wheelcache", "quick_cache", "moka", "dashmap (unbounded, no eviction)"];
-    // Each contender's rate on 1 and 2 threads, for the scaling rows.
+    // Each contender's rate on 1 and 2 threads, for the scaling rows, and
+    // the machine's own (see `private_rate`).
     let mut rates = [[0.0; 2]; 4];
+    let mut private = [0.0; 2];
     for threads in [1, 2] {
         let w = format!("{name}/{threads}t");
         eprintln!("  {w}");
@@ -280,6 +282,7 @@ fn bounded_mix(table: &mut Table, opts: &Opts, name: &str, mix: Mix, kind: Kind)
         let turns: [Turn<'_>; 4] =
             [turn(&wheel, kind), turn(&quick, kind), turn(&moka, kind), turn(&dash, kind)];
         let results = interleave(&turns, &names, &warm, &rounds);
+        private[threads - 1] = private_rate(kind, &rounds);
         for (rate, (m, _)) in rates.iter_mut().zip(&results) {
             rate[threads - 1] = m.rate();
         }
@@ -314,6 +317,55 @@ fn bounded_mix(table: &mut Table, opts: &Opts, name: &str, mix: Mix, kind: Kind)
     }
     let theirs = scaling(rates[1]);
     table.push(&w, names[1], format!("{theirs:.2}×")).ratio(ours / theirs);
+    let machine = scaling(private);
+    table
+        .push(
+            &w,
+            "a map of its own per thread (reference: nothing shared)",
+            format!("{machine:.2}×"),
+        )
+        .ratio(ours / machine);
+}
+
+/// The machine's own rate for a mix, nothing shared: each thread replays its
+/// trace of each round against a `hashbrown` map of its own behind a mutex
+/// of its own (an uncontended lock a call, as a cache's read lock), filled
+/// beforehand with every key of the key space, so that it neither grows nor
+/// touches new memory while timed; the median over the rounds. Its change
+/// from 1 thread to 2 is what the second core gives memory-bound work that
+/// shares nothing, beside which the caches' own change shows what sharing
+/// one costs them.
+fn private_rate(kind: Kind, rounds: &[Vec<Vec<Op>>]) -> f64 {
+    let rates: Vec<f64> = rounds
+        .iter()
+        .map(|traces| {
+            let barrier = Barrier::new(traces.len() + 1);
+            std::thread::scope(|s| {
+                let handles: Vec<_> = traces
+                    .iter()
+                    .map(|trace| {
+                        let barrier = &barrier;
+                        s.spawn(move || {
+                            let map = LockedMap::default();
+                            for key in 1..=KEY_SPACE {
+                                map.set(key, key);
+                            }
+                            barrier.wait();
+                            replay(&map, trace, kind);
+                        })
+                    })
+                    .collect();
+                barrier.wait();
+                let start = Instant::now();
+                for h in handles {
+                    h.join().expect("worker panicked");
+                }
+                let ops: usize = traces.iter().map(Vec::len).sum();
+                ops as f64 / start.elapsed().as_secs_f64()
+            })
+        })
+        .collect();
+    median(&rates)
 }
 
 /// Slices each round's traces are cut into for the mixes.
