@@ -93,32 +93,43 @@ fn replay<C: Contender>(c: &C, trace: &[Op], kind: Kind) -> (u64, u64) {
 
 /// Replays one trace per thread, all released together.
 fn run<C: Contender, T: AsRef<[Op]> + Sync>(c: &C, traces: &[T], kind: Kind) -> Measure {
+    let (counts, elapsed) = released(traces, |trace, ready| {
+        ready();
+        replay(c, trace.as_ref(), kind)
+    });
+    Measure {
+        ops: traces.iter().map(|t| t.as_ref().len() as u64).sum(),
+        elapsed,
+        reads: counts.iter().map(|&(r, _)| r).sum(),
+        hits: counts.iter().map(|&(_, h)| h).sum(),
+    }
+}
+
+/// Runs `work` on a thread per trace; each thread calls the `ready` it is
+/// given once prepared, and the clock starts when every thread is ready.
+/// Returns each thread's result and the time from that start until the last
+/// one finished.
+fn released<T: Sync, R: Send>(
+    traces: &[T],
+    work: impl Fn(&T, &dyn Fn()) -> R + Sync,
+) -> (Vec<R>, Duration) {
     let barrier = Barrier::new(traces.len() + 1);
     std::thread::scope(|s| {
         let handles: Vec<_> = traces
             .iter()
             .map(|trace| {
-                let barrier = &barrier;
+                let (barrier, work) = (&barrier, &work);
                 s.spawn(move || {
-                    barrier.wait();
-                    replay(c, trace.as_ref(), kind)
+                    work(trace, &|| {
+                        barrier.wait();
+                    })
                 })
             })
             .collect();
         barrier.wait();
         let start = Instant::now();
-        let (mut reads, mut hits) = (0, 0);
-        for h in handles {
-            let (r, h) = h.join().expect("worker panicked");
-            reads += r;
-            hits += h;
-        }
-        Measure {
-            ops: traces.iter().map(|t| t.as_ref().len() as u64).sum(),
-            elapsed: start.elapsed(),
-            reads,
-            hits,
-        }
+        let results = handles.into_iter().map(|h| h.join().expect("worker panicked")).collect();
+        (results, start.elapsed())
     })
 }
 
@@ -339,30 +350,16 @@ fn private_rate(kind: Kind, rounds: &[Vec<Vec<Op>>]) -> f64 {
     let rates: Vec<f64> = rounds
         .iter()
         .map(|traces| {
-            let barrier = Barrier::new(traces.len() + 1);
-            std::thread::scope(|s| {
-                let handles: Vec<_> = traces
-                    .iter()
-                    .map(|trace| {
-                        let barrier = &barrier;
-                        s.spawn(move || {
-                            let map = LockedMap::default();
-                            for key in 1..=KEY_SPACE {
-                                map.set(key, key);
-                            }
-                            barrier.wait();
-                            replay(&map, trace, kind);
-                        })
-                    })
-                    .collect();
-                barrier.wait();
-                let start = Instant::now();
-                for h in handles {
-                    h.join().expect("worker panicked");
+            let (_, elapsed) = released(traces, |trace, ready| {
+                let map = LockedMap::default();
+                for key in 1..=KEY_SPACE {
+                    map.set(key, key);
                 }
-                let ops: usize = traces.iter().map(Vec::len).sum();
-                ops as f64 / start.elapsed().as_secs_f64()
-            })
+                ready();
+                replay(&map, trace, kind)
+            });
+            let ops: usize = traces.iter().map(Vec::len).sum();
+            ops as f64 / elapsed.as_secs_f64()
         })
         .collect();
     median(&rates)
