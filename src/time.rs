@@ -47,8 +47,8 @@ enum Kind {
 }
 
 /// The process-wide real clock: quanta's calibrated TSC reading where the
-/// processor's TSC is invariant (about half the cost of `Instant::now`,
-/// which fences its TSC read), the OS monotonic clock otherwise.
+/// processor's TSC is invariant (a read costs about half what
+/// `Instant::now` costs), the OS monotonic clock otherwise.
 #[cfg(not(miri))]
 struct Real {
     clock: quanta::Clock,
