@@ -24,14 +24,15 @@
 //! weight; a miss on a key main let go shrinks it. A key the window
 //! rejected and that is asked for again soon goes straight to probation.
 //!
-//! Other ways to size the window lost hit ratio against this one over the
-//! 40 trace/size rows of the OLTP and LIRS traces (one shard, fixed hash
-//! seeds, so the figures are exact; mean change in points, worst row):
+//! Other ways to size the window, or to admit to main, lost hit ratio
+//! against these over the 40 trace/size rows of the OLTP and LIRS traces
+//! (one shard, fixed hash seeds, so the figures are exact; mean change in
+//! points, worst row):
 //! - Caffeine's hill climber on the exact hit rate instead of the shadows
 //!   (a sample of ten capacities, steps of 6.25 % decaying by 0.98,
 //!   restarted on a 5-point change): −0.46, worst −2.3. With a sample of
 //!   three capacities it adapts fast enough for lirs-sprite at 40 % (+0.5
-//!   there) and loses −1.3 on average, −8.8 at worst. Added to the shadows:
+//!   there) and −1.3 on average, −8.8 at worst. Added to the shadows:
 //!   −0.11, and −0.75 with the short sample.
 //! - ARC's sizing of the shadows (the window's as deep as main, main's as
 //!   deep as the window, in the same memory): −0.78, worst −5.0.
@@ -39,7 +40,8 @@
 //!   −0.52, worst −7.5.
 //! - Unequal steps: a window growing twice as fast −0.62, shrinking twice
 //!   as fast −0.12. A fixed window of 1 %: −0.59, worst −5.1.
-//! - Shadows remembering 30 % of the entries: −0.28; 5 %: the same as 10 %.
+//! - Shadows remembering 30 % of the entries: −0.28; 5 %: the same as 10 %
+//!   on average, rows moving by up to 0.7.
 //! - Admitting the window's candidate on a tie with main's victim: −1.78.
 //!
 //! The queues are lists, so their order survives removals anywhere: an
