@@ -40,6 +40,16 @@
 //!   −0.52, worst −7.5.
 //! - Unequal steps: a window growing twice as fast −0.62, shrinking twice
 //!   as fast −0.12. A fixed window of 1 %: −0.59, worst −5.1.
+//! - Faster steps: 1/1024, 1/256 or 1/64 of the shard a shadow hit:
+//!   −0.01, −0.14, −0.88 (worst −7.8); a step that doubles while batches
+//!   of 32 (128) shadow hits lean the same way, and halves when they do
+//!   not: −0.37 (−0.15). They pay only where a trace is short for its
+//!   cache: on lirs-sprite at 40 % (47 capacities long) the unit steps
+//!   are still growing the window, from 1 % to about 20 %, when it ends.
+//! - A first window of 5 %, 20 % or 50 %, instead of 1 %: −0.14, −0.83,
+//!   −2.53.
+//! - Protected at 50 %, 67 % or 90 % of main, instead of 80 %: −0.05,
+//!   −0.03, −0.17.
 //! - Shadows remembering 30 % of the entries: −0.28; 5 %: the same as 10 %
 //!   on average, rows moving by up to 0.7.
 //! - Admitting the window's candidate on a tie with main's victim: −1.78.
