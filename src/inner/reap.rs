@@ -254,7 +254,17 @@ where
 
     /// Hands one entry a call removed to the listener on this thread, or
     /// drops it; outside every lock.
-    pub(crate) fn dispose_one(&self, (key, value): Parts<K, V>, cause: RemovalCause) {
+    #[inline]
+    pub(crate) fn dispose_one(&self, parts: Parts<K, V>, cause: RemovalCause) {
+        // Nothing to report and nothing to drop (plain keys and values):
+        // the write's commit costs no call.
+        if self.notifier.is_some() || std::mem::needs_drop::<Parts<K, V>>() {
+            self.report_one(parts, cause);
+        }
+    }
+
+    #[inline(never)]
+    fn report_one(&self, (key, value): Parts<K, V>, cause: RemovalCause) {
         match (&self.notifier, value) {
             (Some(notifier), Some(value)) => notifier.report([(key, value, cause)]),
             (_, value) => {

@@ -425,8 +425,10 @@ where
         // `rest` fills only after `first`.
         if let Some((parts, cause)) = self.out.first.take() {
             inner.dispose_one(parts, cause);
-            for (parts, cause) in mem::take(&mut self.out.rest) {
-                inner.dispose_one(parts, cause);
+            if !self.out.rest.is_empty() {
+                for (parts, cause) in mem::take(&mut self.out.rest) {
+                    inner.dispose_one(parts, cause);
+                }
             }
         }
     }

@@ -67,7 +67,7 @@
 
 use super::entry::Entry;
 use super::sketch::{mix, Left, Shadows, Sketch};
-use crate::list::{self, is_sentinel, Link, Links, Nodes, SENTINEL_BASE};
+use crate::list::{self, is_sentinel, Link, Links, Nodes, NIL, SENTINEL_BASE};
 
 /// Where new keys start.
 const WINDOW: u8 = 0;
@@ -113,21 +113,21 @@ impl<K, V> Links for Order<'_, K, V> {
     }
 }
 
+/// An id past the entries is a sentinel's (the entries stop short of
+/// `SENTINEL_BASE`), so one bounds check tells the two apart.
 impl<K, V> Nodes for Order<'_, K, V> {
     #[inline]
     fn set_prev(&mut self, id: u32, prev: u32) {
-        if is_sentinel(id) {
-            self.sentinels[(id - SENTINEL_BASE) as usize].prev = prev;
-        } else {
-            self.entries[id as usize].set_order_prev(prev);
+        match self.entries.get_mut(id as usize) {
+            Some(entry) => entry.set_order_prev(prev),
+            None => self.sentinels[(id - SENTINEL_BASE) as usize].prev = prev,
         }
     }
     #[inline]
     fn set_next(&mut self, id: u32, next: u32) {
-        if is_sentinel(id) {
-            self.sentinels[(id - SENTINEL_BASE) as usize].next = next;
-        } else {
-            self.entries[id as usize].set_order_next(next);
+        match self.entries.get_mut(id as usize) {
+            Some(entry) => entry.set_order_next(next),
+            None => self.sentinels[(id - SENTINEL_BASE) as usize].next = next,
         }
     }
 }
@@ -138,6 +138,10 @@ pub(crate) trait Weighed<K, V> {
     fn weight(&self, id: u32) -> u64;
     fn hash(&self, entry: &Entry<K, V>) -> Option<u64>;
 }
+
+/// An evicted entry: its id, its key's hash (`None` if the key's `Hash`
+/// panicked) and its weight.
+pub(crate) type Evicted = (u32, Option<u64>, u64);
 
 /// A shard's policy state (under the shard's lock).
 pub(crate) struct Policy {
@@ -205,10 +209,17 @@ impl Policy {
     /// Sizes the sketch and the shadows for a shard that holds `entries`
     /// entries, doubling them as it grows, up to its share; they keep
     /// what they counted and remembered (see `Sketch::grow`).
+    #[inline]
     fn grow(&mut self, entries: usize) {
-        if entries <= self.sized_for || self.sized_for as u64 >= self.share {
-            return;
+        // Checked on every insert, needed on a few: the check goes inline.
+        if entries > self.sized_for && (self.sized_for as u64) < self.share {
+            self.regrow(entries);
         }
+    }
+
+    /// [`grow`](Policy::grow)'s work, once the shard outgrew its sizing.
+    #[inline(never)]
+    fn regrow(&mut self, entries: usize) {
         let share = usize::try_from(self.share).unwrap_or(usize::MAX);
         self.sized_for = entries.max(self.sized_for.saturating_mul(2)).min(share);
         self.sketch.grow(self.sized_for);
@@ -222,26 +233,72 @@ impl Policy {
         Order { sentinels, entries }
     }
 
-    fn front<K, V>(&mut self, entries: &mut [Entry<K, V>], queue: u8) -> Option<u32> {
-        list::front(&Self::order(&mut self.sentinels, entries), head(queue))
+    /// The first entry of `queue`: its sentinel's next link, read without
+    /// going through the entries.
+    #[inline]
+    fn front(&self, queue: u8) -> Option<u32> {
+        let first = self.sentinels[queue as usize].next;
+        (first != head(queue)).then_some(first)
     }
 
+    /// Links entry `id` (on no queue's list) in at the back of `queue`'s.
+    /// The entry and the sentinel are known for what they are: only the
+    /// old last node, an entry or the sentinel itself, needs telling
+    /// apart.
+    #[inline(always)]
+    fn link_back<K, V>(&mut self, entries: &mut [Entry<K, V>], queue: u8, id: u32) {
+        let sentinel = &mut self.sentinels[queue as usize];
+        let last = sentinel.prev;
+        sentinel.prev = id;
+        let entry = &mut entries[id as usize];
+        entry.set_order_prev(last);
+        entry.set_order_next(head(queue));
+        Self::order(&mut self.sentinels, entries).set_next(last, id);
+    }
+
+    /// Joins entry `id`'s neighbours to each other, leaving its own links
+    /// stale: the caller links it in again, or marks it unlinked.
+    #[inline(always)]
+    fn unlink<K, V>(&mut self, entries: &mut [Entry<K, V>], id: u32) {
+        let entry = &entries[id as usize];
+        let (prev, next) = (entry.order_prev(), entry.order_next());
+        let mut order = Self::order(&mut self.sentinels, entries);
+        order.set_next(prev, next);
+        order.set_prev(next, prev);
+    }
+
+    #[inline(always)]
     fn push<K, V>(&mut self, entries: &mut [Entry<K, V>], queue: u8, id: u32, weight: u64) {
         entries[id as usize].set_queue(queue);
         self.weight[queue as usize] += weight;
-        list::push_back(&mut Self::order(&mut self.sentinels, entries), head(queue), id);
+        self.link_back(entries, queue, id);
     }
 
+    #[inline(always)]
     fn pop<K, V>(&mut self, entries: &mut [Entry<K, V>], id: u32, weight: u64) -> u8 {
         let queue = entries[id as usize].queue();
         self.weight[queue as usize] -= weight;
-        list::unlink(&mut Self::order(&mut self.sentinels, entries), id);
+        self.unlink(entries, id);
+        let entry = &mut entries[id as usize];
+        entry.set_order_prev(NIL);
+        entry.set_order_next(NIL);
         queue
     }
 
+    /// Moves entry `id` from the queue it is on to the back of `to`.
+    #[inline(always)]
     fn relist<K, V>(&mut self, entries: &mut [Entry<K, V>], id: u32, to: u8, weight: u64) {
-        self.pop(entries, id, weight);
+        let from = entries[id as usize].queue();
+        self.weight[from as usize] -= weight;
+        self.unlink(entries, id);
         self.push(entries, to, id, weight);
+    }
+
+    /// Moves entry `id`, on `queue`, to its back: no weight changes queue.
+    #[inline(always)]
+    fn requeue<K, V>(&mut self, entries: &mut [Entry<K, V>], queue: u8, id: u32) {
+        self.unlink(entries, id);
+        self.link_back(entries, queue, id);
     }
 
     /// The shard's size now: its share, or the weight on the queues if a
@@ -252,7 +309,10 @@ impl Policy {
         self.share.max(window + probation + protected)
     }
 
-    /// The window's and protected's most at the shard's size now.
+    /// The window's and protected's most at the shard's size now. Moving
+    /// entries between queues changes neither, so an eviction or an
+    /// admission works them out once, when the window's target and the
+    /// weight on the queues are settled.
     #[inline]
     fn limits(&self) -> (u64, u64) {
         let size = self.size();
@@ -276,34 +336,72 @@ impl Policy {
     }
 
     /// The window's oldest entry not read since the hand last passed it.
+    #[inline]
     fn window_candidate<K, V>(
         &mut self,
         entries: &mut [Entry<K, V>],
         of: &impl Weighed<K, V>,
     ) -> Option<u32> {
-        for _ in 0..=entries.len() {
-            let id = self.front(entries, WINDOW)?;
-            if entries[id as usize].freq() == 0 {
-                return Some(id);
-            }
-            self.fold(entries, of, id);
-            self.relist(entries, id, WINDOW, of.weight(id));
+        // Most often the oldest entry itself, found without a call.
+        let id = self.front(WINDOW)?;
+        if entries[id as usize].freq() == 0 {
+            return Some(id);
         }
-        self.front(entries, WINDOW)
+        self.window_hand(entries, of)
     }
 
-    /// Main's victim: probation's oldest entry not read since the hand
-    /// last passed it (read ones are promoted on the way).
-    fn main_victim<K, V>(
+    /// The window's hand, from its oldest entry: passes the read ones on to
+    /// the back (their reads to the sketch) up to the first one not read.
+    #[inline(never)]
+    fn window_hand<K, V>(
         &mut self,
         entries: &mut [Entry<K, V>],
         of: &impl Weighed<K, V>,
     ) -> Option<u32> {
+        for _ in 0..=entries.len() {
+            let id = self.front(WINDOW)?;
+            if entries[id as usize].freq() == 0 {
+                return Some(id);
+            }
+            self.fold(entries, of, id);
+            self.requeue(entries, WINDOW, id);
+        }
+        self.front(WINDOW)
+    }
+
+    /// Main's victim: probation's oldest entry not read since the hand
+    /// last passed it (read ones are promoted on the way, protected kept
+    /// to `protected_most`).
+    #[inline]
+    fn main_victim<K, V>(
+        &mut self,
+        entries: &mut [Entry<K, V>],
+        of: &impl Weighed<K, V>,
+        protected_most: u64,
+    ) -> Option<u32> {
+        // Most often probation's oldest entry itself, found without a call.
+        if let Some(id) = self.front(PROBATION) {
+            if entries[id as usize].freq() == 0 {
+                return Some(id);
+            }
+        }
+        self.main_hand(entries, of, protected_most)
+    }
+
+    /// Main's hand, from probation's oldest entry (or, probation empty,
+    /// protected's): promotes the read ones up to the first one not read.
+    #[inline(never)]
+    fn main_hand<K, V>(
+        &mut self,
+        entries: &mut [Entry<K, V>],
+        of: &impl Weighed<K, V>,
+        protected_most: u64,
+    ) -> Option<u32> {
         for _ in 0..=2 * entries.len() {
-            let id = match self.front(entries, PROBATION) {
+            let id = match self.front(PROBATION) {
                 Some(id) => id,
                 None => {
-                    let oldest = self.front(entries, PROTECTED)?;
+                    let oldest = self.front(PROTECTED)?;
                     self.relist(entries, oldest, PROBATION, of.weight(oldest));
                     oldest
                 }
@@ -313,27 +411,41 @@ impl Policy {
             }
             self.fold(entries, of, id);
             self.relist(entries, id, PROTECTED, of.weight(id));
-            self.balance_protected(entries, of);
+            self.balance_protected(entries, of, protected_most);
         }
-        self.front(entries, PROBATION)
+        self.front(PROBATION)
     }
 
-    /// Sends protected's overflow back to probation (read entries get a
-    /// second chance first).
-    fn balance_protected<K, V>(&mut self, entries: &mut [Entry<K, V>], of: &impl Weighed<K, V>) {
-        let (_, most) = self.limits();
+    /// Sends protected's overflow over `most` back to probation (read
+    /// entries get a second chance first).
+    #[inline]
+    fn balance_protected<K, V>(
+        &mut self,
+        entries: &mut [Entry<K, V>],
+        of: &impl Weighed<K, V>,
+        most: u64,
+    ) {
+        // Most often there is none, seen without a call.
+        if self.weight[PROTECTED as usize] > most {
+            self.demote(entries, of, most);
+        }
+    }
+
+    /// [`balance_protected`](Policy::balance_protected)'s work, once
+    /// protected is over `most`.
+    #[inline(never)]
+    fn demote<K, V>(&mut self, entries: &mut [Entry<K, V>], of: &impl Weighed<K, V>, most: u64) {
         let mut looks = entries.len();
         while self.weight[PROTECTED as usize] > most && looks > 0 {
             looks -= 1;
-            let Some(id) = self.front(entries, PROTECTED) else {
+            let Some(id) = self.front(PROTECTED) else {
                 return;
             };
-            let weight = of.weight(id);
             if entries[id as usize].freq() > 0 {
                 self.fold(entries, of, id);
-                self.relist(entries, id, PROTECTED, weight);
+                self.requeue(entries, PROTECTED, id);
             } else {
-                self.relist(entries, id, PROBATION, weight);
+                self.relist(entries, id, PROBATION, of.weight(id));
             }
         }
     }
@@ -341,6 +453,7 @@ impl Policy {
     /// Whether the window's candidate should take the place of main's
     /// victim: it is asked for more often (Caffeine's rule, with a rare
     /// random admission of a popular candidate against hash flooding).
+    #[inline]
     fn admits(&mut self, candidate: Option<u64>, victim: Option<u64>) -> bool {
         let estimate = |h: Option<u64>, s: &Sketch| h.map_or(0, |h| s.estimate(h));
         let (c, v) = (estimate(candidate, &self.sketch), estimate(victim, &self.sketch));
@@ -356,48 +469,42 @@ impl Policy {
 
     /// Takes an evicted entry off its queue and remembers its key in the
     /// shadow of where it left from; returns it with its key's hash (`None`
-    /// if its `Hash` panicked), so that the shard need not hash it again.
+    /// if its `Hash` panicked) and its weight, so that the shard need not
+    /// work them out again.
+    #[inline]
     fn evict<K, V>(
         &mut self,
         entries: &mut [Entry<K, V>],
         of: &impl Weighed<K, V>,
         id: u32,
         hash: Option<u64>,
-    ) -> (u32, Option<u64>) {
-        let queue = self.pop(entries, id, of.weight(id));
+    ) -> Evicted {
+        let weight = of.weight(id);
+        let queue = self.pop(entries, id, weight);
         if let Some(hash) = hash {
             self.shadows.insert(if queue == WINDOW { Left::Window } else { Left::Main }, hash);
         }
-        (id, hash)
-    }
-
-    /// [`evict`](Policy::evict), hashing the key.
-    fn evict_unhashed<K, V>(
-        &mut self,
-        entries: &mut [Entry<K, V>],
-        of: &impl Weighed<K, V>,
-        id: u32,
-    ) -> (u32, Option<u64>) {
-        let hash = of.hash(&entries[id as usize]);
-        self.evict(entries, of, id, hash)
+        (id, hash, weight)
     }
 
     /// Picks the entry to evict to make room for a new key whose hash is
     /// `incoming` (`None`: room for a heavier value of an entry already
     /// there), never `protect`; takes it off its queue. `None` when there
-    /// is nothing else to evict. The victim comes with its key's hash.
+    /// is nothing else to evict. The victim comes with its key's hash and
+    /// its weight.
     pub(crate) fn victim<K, V>(
         &mut self,
         entries: &mut [Entry<K, V>],
         of: &impl Weighed<K, V>,
         protect: Option<u32>,
         incoming: Option<(u64, u64)>,
-    ) -> Option<(u32, Option<u64>)> {
+    ) -> Option<Evicted> {
         let spared = protect.map(|id| {
             let weight = of.weight(id);
             (id, self.pop(entries, id, weight), weight)
         });
-        let victim = self.choose(entries, of, incoming);
+        let victim =
+            self.choose(entries, of, incoming).map(|(id, hash)| self.evict(entries, of, id, hash));
         if let Some((id, queue, weight)) = spared {
             self.push(entries, queue, id, weight);
         }
@@ -411,64 +518,68 @@ impl Policy {
     /// wrote its link), the second, added long ago, seldom is.
     #[inline]
     fn prefetch_fronts<K, V>(&self, entries: &[Entry<K, V>]) {
+        // A sentinel's id is past the entries: `get` skips it.
         for queue in [WINDOW, PROBATION] {
             let first = self.sentinels[queue as usize].next;
-            if !is_sentinel(first) {
-                let second = entries[first as usize].order_next();
-                if !is_sentinel(second) {
-                    super::entry::prefetch(&entries[second as usize]);
+            if let Some(first) = entries.get(first as usize) {
+                if let Some(second) = entries.get(first.order_next() as usize) {
+                    super::entry::prefetch(second);
                 }
             }
         }
     }
 
+    /// The entry to evict (see [`victim`](Policy::victim)), with its key's
+    /// hash; still on its queue.
     fn choose<K, V>(
         &mut self,
         entries: &mut [Entry<K, V>],
         of: &impl Weighed<K, V>,
         incoming: Option<(u64, u64)>,
     ) -> Option<(u32, Option<u64>)> {
-        if let Some((hash, weight)) = incoming {
-            let from_window = match self.counted {
-                Some((counted, from_window)) if counted == hash => from_window,
-                _ => {
-                    let from_window = self.count_miss(hash, weight);
-                    self.counted = Some((hash, from_window));
-                    from_window
-                }
-            };
+        let from_window = incoming.is_some_and(|(hash, weight)| match self.counted {
+            Some((counted, from_window)) if counted == hash => from_window,
+            _ => {
+                let from_window = self.count_miss(hash, weight);
+                self.counted = Some((hash, from_window));
+                from_window
+            }
+        });
+        // Only the miss just counted moves the window's target, and no
+        // entry leaves the queues before the victim: the limits hold for
+        // the whole choice.
+        let (window_most, protected_most) = self.limits();
+        if let Some((hash, _)) = incoming {
             if self.returning != Some(hash) && from_window {
                 // Asked for again soon after the window let it go: it goes
                 // to probation, in the place of main's victim.
-                if let Some(victim) = self.main_victim(entries, of) {
+                if let Some(victim) = self.main_victim(entries, of, protected_most) {
                     self.returning = Some(hash);
-                    return Some(self.evict_unhashed(entries, of, victim));
+                    return Some((victim, of.hash(&entries[victim as usize])));
                 }
             }
         }
-        let (window_most, _) = self.limits();
         let coming = if self.returning.is_some() { 0 } else { incoming.map_or(0, |(_, w)| w) };
         if self.weight[WINDOW as usize] + coming > window_most {
             if let Some(candidate) = self.window_candidate(entries, of) {
                 let candidate_hash = of.hash(&entries[candidate as usize]);
-                let Some(victim) = self.main_victim(entries, of) else {
-                    return Some(self.evict(entries, of, candidate, candidate_hash));
+                let Some(victim) = self.main_victim(entries, of, protected_most) else {
+                    return Some((candidate, candidate_hash));
                 };
                 let victim_hash = of.hash(&entries[victim as usize]);
-                return Some(if self.admits(candidate_hash, victim_hash) {
-                    self.relist(entries, candidate, PROBATION, of.weight(candidate));
-                    self.balance_protected(entries, of);
-                    self.evict(entries, of, victim, victim_hash)
-                } else {
-                    self.evict(entries, of, candidate, candidate_hash)
-                });
+                if !self.admits(candidate_hash, victim_hash) {
+                    return Some((candidate, candidate_hash));
+                }
+                self.relist(entries, candidate, PROBATION, of.weight(candidate));
+                self.balance_protected(entries, of, protected_most);
+                return Some((victim, victim_hash));
             }
         }
-        if let Some(victim) = self.main_victim(entries, of) {
-            return Some(self.evict_unhashed(entries, of, victim));
+        if let Some(victim) = self.main_victim(entries, of, protected_most) {
+            return Some((victim, of.hash(&entries[victim as usize])));
         }
         let candidate = self.window_candidate(entries, of)?;
-        Some(self.evict_unhashed(entries, of, candidate))
+        Some((candidate, of.hash(&entries[candidate as usize])))
     }
 
     /// Places a new entry whose key hashes to `hash`: counted in the
@@ -493,7 +604,7 @@ impl Policy {
         entries[id as usize].set_freq(0);
         let queue = if self.returning.take() == Some(hash) { PROBATION } else { WINDOW };
         self.push(entries, queue, id, weight);
-        let (window_most, _) = self.limits();
+        let (window_most, protected_most) = self.limits();
         let mut looks = entries.len();
         while self.weight[WINDOW as usize] > window_most && looks > 0 {
             looks -= 1;
@@ -502,12 +613,13 @@ impl Policy {
             };
             self.relist(entries, candidate, PROBATION, of.weight(candidate));
         }
-        self.balance_protected(entries, of);
+        self.balance_protected(entries, of, protected_most);
     }
 
     /// Counts a miss of `hash`'s key (a new key of `weight` coming in) in
     /// the sketch, and moves the window's target by the shadows' evidence;
     /// returns whether the window's shadow remembers the key.
+    #[inline]
     fn count_miss(&mut self, hash: u64, weight: u64) -> bool {
         self.sketch.add(hash, 1);
         let size = self.size();

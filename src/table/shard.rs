@@ -514,6 +514,7 @@ impl<K, V, P> ShardState<K, V, P> {
     }
 
     /// Takes entry `id` out of the index.
+    #[inline]
     fn unindex(&mut self, id: u32, hash: Option<u64>, hasher: &impl Fn(&K) -> u64) {
         let hash = hash.or_else(|| rehash(hasher, self.entries[id as usize].key()));
         // Without a hash (the key's `Hash` panicked) the index scans.
@@ -525,13 +526,20 @@ impl<K, V, P> ShardState<K, V, P> {
     /// policy's queue (unless the policy took it off already) and vacates it.
     fn detach(&mut self, id: u32) -> Parts<K, V> {
         let weight = self.weight(id);
-        if self.entries[id as usize].timer.is_linked() {
-            self.refile(id, true, false);
-        }
         if let Some(policy) = &mut self.policy {
             if self.entries[id as usize].order_prev() != crate::list::NIL {
                 policy.forget(&mut self.entries, id, weight);
             }
+        }
+        self.release(id, weight)
+    }
+
+    /// Takes entry `id` of `weight` (already out of the index and off the
+    /// policy's queue) off the wheel and vacates it.
+    #[inline(always)]
+    fn release(&mut self, id: u32, weight: u64) -> Parts<K, V> {
+        if self.entries[id as usize].timer.is_linked() {
+            self.refile(id, true, false);
         }
         let entry = &mut self.entries[id as usize];
         self.values -= usize::from(entry.has_value());
@@ -712,10 +720,11 @@ impl<K, V, P> ShardState<K, V, P> {
         hasher: &impl Fn(&K) -> u64,
     ) -> Option<(Parts<K, V>, u64)> {
         let of = Weighing { weights: &self.weights, hasher };
-        let (id, hash) = self.policy.as_mut()?.victim(&mut self.entries, &of, protect, incoming)?;
-        let weight = self.weight(id);
+        let (id, hash, weight) =
+            self.policy.as_mut()?.victim(&mut self.entries, &of, protect, incoming)?;
         self.unindex(id, hash, hasher);
-        Some((self.detach(id), weight))
+        // The policy took it off its queue already.
+        Some((self.release(id, weight), weight))
     }
 
     // ---- compaction -------------------------------------------------------

@@ -106,27 +106,42 @@ impl Sketch {
         *self = grown;
     }
 
-    /// `hash`'s block, and its four counters there: (word, shift) each,
-    /// row `r` in word `2r` or `2r + 1`. One mix: the block comes from the
-    /// high bits (`reduce`), the counters from the low twenty.
+    /// `hash`'s block, and the mixed hash that places its four counters
+    /// there (see `counter`). One mix: the block comes from the high bits
+    /// (`reduce`), the counters from the low twenty.
     #[inline]
-    fn place(&self, hash: u64) -> (usize, [(usize, u32); 4]) {
+    fn place(&self, hash: u64) -> (usize, u64) {
         let h = mix(hash ^ 0x5851_F42D_4C95_7F2D);
-        let block = reduce(h, self.count) as usize;
-        let counters = std::array::from_fn(|row| {
-            let b = (h >> (row * 5)) as u32;
-            (2 * row + (b & 1) as usize, ((b >> 1) & 15) * 4)
-        });
-        (block, counters)
+        (reduce(h, self.count) as usize, h)
+    }
+
+    /// Row `row`'s counter of the mixed hash `h` in its block: (word,
+    /// shift), in word `2 * row` or `2 * row + 1` by bit `5 * row` of `h`,
+    /// at the nibble that the next four bits name. The word comes masked
+    /// to the block, which spares its users a bounds check; the shift, those
+    /// four bits times four, is them moved up by one place and masked.
+    #[inline(always)]
+    fn counter(h: u64, row: usize) -> (usize, u32) {
+        let b = (h >> (5 * row)) as u32;
+        ((2 * row + (b & 1) as usize) & 7, (b << 1) & 0x3c)
     }
 
     /// How often `hash`'s key was counted (recently), at most 15.
     #[inline]
     pub(crate) fn estimate(&self, hash: u64) -> u64 {
-        let (block, [a, b, c, d]) = self.place(hash);
+        let (block, h) = self.place(hash);
         let words = &self.blocks[block].0;
-        let at = |(w, shift): (usize, u32)| (words[w & 7] >> shift) & 15;
-        at(a).min(at(b)).min(at(c)).min(at(d))
+        // Each counter's word shifted left to put the counter on top, by
+        // `60 - shift`: `shift`'s four bits inverted, which `counter` takes
+        // from the inverted hash. What lies below a counter cannot outweigh
+        // it, so the smallest of the four words has the smallest on top.
+        let up = !h;
+        let top = |row: usize| {
+            let (w, _) = Self::counter(h, row);
+            let (_, rise) = Self::counter(up, row);
+            words[w] << rise
+        };
+        top(0).min(top(1)).min(top(2)).min(top(3)) >> 60
     }
 
     /// Starts fetching `hash`'s block into the cache.
@@ -136,27 +151,29 @@ impl Sketch {
         crate::table::entry::prefetch(&self.blocks[block]);
     }
 
-    /// Counts `n` requests of `hash`'s key.
+    /// Counts `n` requests of `hash`'s key (`n` = 0 changes nothing).
+    #[inline]
     pub(crate) fn add(&mut self, hash: u64, n: u64) {
-        if n == 0 {
-            return;
-        }
-        let (block, counters) = self.place(hash);
+        let (block, h) = self.place(hash);
         let words = &mut self.blocks[block].0;
-        let mut changed = 0;
-        for (w, shift) in counters {
-            // `w` is below 8 by construction; the mask spares a bounds check.
-            let word = &mut words[w & 7];
-            let old = (*word >> shift) & 15;
-            let new = (old + n).min(15);
-            *word += (new - old) << shift;
-            changed |= new ^ old;
+        // What the four counters took, each at its place, or'ed: zero only
+        // if none changed.
+        let mut added = 0;
+        for row in 0..4 {
+            let (w, shift) = Self::counter(h, row);
+            // `min(old + n, 15) - old`, as the room left above the counter
+            // (its bits inverted) capped at `n`: a saturated one takes 0.
+            let step = n.min((!words[w] >> shift) & 15) << shift;
+            words[w] += step;
+            added |= step;
         }
-        if changed != 0 {
+        if added != 0 {
             self.additions += n;
             if self.additions >= self.period {
-                for word in self.blocks.iter_mut().flat_map(|b| b.0.iter_mut()) {
-                    *word = (*word >> 1) & 0x7777_7777_7777_7777;
+                for block in &mut self.blocks {
+                    for word in &mut block.0 {
+                        *word = (*word >> 1) & 0x7777_7777_7777_7777;
+                    }
                 }
                 self.additions /= 2;
             }
@@ -285,26 +302,41 @@ impl Shadows {
     /// Remembers that `hash`'s key was evicted from `left`.
     pub(crate) fn insert(&mut self, left: Left, hash: u64) {
         let side = left as usize;
-        let (current, count) = self.current[side];
-        let current = if count >= self.keys {
-            // The older filter is cleared and becomes current.
-            let older = current ^ 1;
-            let word = 4 * side + 2 * older;
-            for block in &mut self.blocks {
-                block.0[word] = 0;
-                block.0[word + 1] = 0;
-            }
-            self.current[side] = (older, 0);
-            older
-        } else {
-            current
-        };
+        if self.current[side].1 >= self.keys {
+            return self.turn_and_put(side, hash);
+        }
+        self.put(side, hash);
+    }
+
+    /// Clears `side`'s older filter, makes it current and puts `hash`'s
+    /// key in it: once in `keys` insertions, kept out of `insert` (and
+    /// reached by a tail call) so that its loop costs the other calls
+    /// nothing, not even saved registers.
+    #[cold]
+    #[inline(never)]
+    fn turn_and_put(&mut self, side: usize, hash: u64) {
+        let older = self.current[side].0 ^ 1;
+        let word = 4 * side + 2 * older;
+        for block in &mut self.blocks {
+            block.0[word] = 0;
+            block.0[word + 1] = 0;
+        }
+        self.current[side] = (older, 0);
+        self.put(side, hash);
+    }
+
+    /// Puts `hash`'s key in `side`'s current filter.
+    #[inline(always)]
+    fn put(&mut self, side: usize, hash: u64) {
         let (block, [m0, m1]) = self.place(hash);
-        let word = 4 * side + 2 * current;
+        let (current, count) = &mut self.current[side];
+        // Below 8 by construction (`current` is 0 or 1); the mask spares
+        // the bounds checks.
+        let word = (4 * side + 2 * *current) & 6;
         let words = &mut self.blocks[block].0;
         words[word] |= m0;
         words[word + 1] |= m1;
-        self.current[side].1 += 1;
+        *count += 1;
     }
 
     /// Whether each side remembers `hash`'s key, `[window, main]` (false
@@ -347,6 +379,50 @@ mod tests {
         assert!(sketch.estimate(42) < 15, "old counts fade");
         sketch.clear();
         assert_eq!(sketch.estimate(42), 0);
+    }
+
+    #[test]
+    fn the_sketch_counts_each_counter_as_written_out() {
+        // Every counter, addition and halving against the counters placed,
+        // saturated and halved one at a time, with `n` from 0 to past
+        // saturation and enough additions to halve several times.
+        let mut sketch = Sketch::with_floor(64, 4);
+        let mut model = sketch.blocks.to_vec();
+        let mut additions = 0;
+        for k in 0..20_000u64 {
+            let (hash, n) = (mix(k % 3_000), [0, 1, 1, 2, 7, 20][k as usize % 6]);
+            sketch.add(hash, n);
+            let h = mix(hash ^ 0x5851_F42D_4C95_7F2D);
+            let block = reduce(h, sketch.count) as usize;
+            let counters: Vec<(usize, u64)> = (0..4)
+                .map(|row| {
+                    let b = h >> (5 * row);
+                    (2 * row + (b & 1) as usize, ((b >> 1) & 15) * 4)
+                })
+                .collect();
+            let mut changed = false;
+            for &(w, shift) in &counters {
+                let word = &mut model[block].0[w];
+                let old = (*word >> shift) & 15;
+                let new = (old + n).min(15);
+                *word = *word & !(15 << shift) | new << shift;
+                changed |= new != old;
+            }
+            if changed {
+                additions += n;
+                if additions >= sketch.period {
+                    for word in model.iter_mut().flat_map(|b| &mut b.0) {
+                        *word = (*word >> 1) & 0x7777_7777_7777_7777;
+                    }
+                    additions /= 2;
+                }
+            }
+            assert_eq!(sketch.additions, additions);
+            let smallest =
+                counters.iter().map(|&(w, shift)| (model[block].0[w] >> shift) & 15).min();
+            assert_eq!(Some(sketch.estimate(hash)), smallest);
+        }
+        assert!(sketch.blocks.iter().zip(&model).all(|(a, b)| a.0 == b.0));
     }
 
     #[test]
