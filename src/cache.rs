@@ -137,7 +137,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.inner.get_item(key).into_option()
+        self.inner.get(key)
     }
 
     /// [`get`](Cache::get) for many keys at once, in order; each shard's

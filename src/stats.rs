@@ -103,15 +103,26 @@ impl ReadCounters {
     }
 
     /// Counts one read.
+    ///
+    /// A thread that has not asked for its slot yet holds `usize::MAX`,
+    /// past every owned stripe, so one bounds check finds both it and a
+    /// thread without a stripe of its own, off the common path.
     #[inline]
     pub(crate) fn record(&self, read: Read) {
+        match self.owned.get(SLOT.get()) {
+            Some(stripe) => count_owned(stripe, read),
+            None => self.record_unowned(read),
+        }
+    }
+
+    /// [`record`](ReadCounters::record) for a thread without a stripe of
+    /// its own, or that has not asked for its slot yet.
+    #[cold]
+    #[inline(never)]
+    fn record_unowned(&self, read: Read) {
         let slot = slot();
         match self.owned.get(slot) {
-            Some(stripe) => {
-                let counter = &stripe.counts[read as usize];
-                // Only this thread writes this stripe while it holds its slot.
-                counter.store(counter.load(Relaxed).wrapping_add(1), Relaxed);
-            }
+            Some(stripe) => count_owned(stripe, read),
             None => {
                 let stripe = &self.shared[slot % self.shared.len()];
                 stripe.counts[read as usize].fetch_add(1, Relaxed);
@@ -129,6 +140,14 @@ impl ReadCounters {
             s.load_waits += waits.load(Relaxed);
         }
     }
+}
+
+/// Counts `read` in this thread's own stripe.
+#[inline]
+fn count_owned(stripe: &Stripe, read: Read) {
+    let counter = &stripe.counts[read as usize];
+    // Only this thread writes this stripe while it holds its slot.
+    counter.store(counter.load(Relaxed).wrapping_add(1), Relaxed);
 }
 
 /// Slot numbers of the threads alive: the free ones, handed out lowest

@@ -87,7 +87,10 @@ impl Index {
             self.renew(&hash_of, lost);
         }
         place(&mut self.table, hash, id, &hash_of, lost);
-        self.drain(MOVE_PER_WRITE, &hash_of, lost);
+        // Checked here, so that the inserts between drains make no call.
+        if self.draining {
+            self.drain(MOVE_PER_WRITE, &hash_of, lost);
+        }
     }
 
     /// Starts draining the full table into a new one (after finishing the

@@ -266,10 +266,22 @@ impl<K, V, P> ShardState<K, V, P> {
     #[inline]
     pub(crate) fn on_read(&self, id: u32, now: impl FnOnce() -> u64) {
         let i = id as usize;
+        self.record_read(&self.entries[i], self.touched.get(i), now);
+    }
+
+    /// [`on_read`](ShardState::on_read) of `entry`, whose last access is
+    /// `touched`.
+    #[inline]
+    fn record_read(
+        &self,
+        entry: &Entry<K, V>,
+        touched: Option<&AtomicU64>,
+        now: impl FnOnce() -> u64,
+    ) {
         if self.policy.is_some() {
-            self.entries[i].touch();
+            entry.touch();
         }
-        if let Some(at) = self.touched.get(i) {
+        if let Some(at) = touched {
             // Renewed lazily: the timer stays where it is and is filed
             // again when it comes round. A store at most once a tick.
             let now = now();
@@ -277,6 +289,66 @@ impl<K, V, P> ShardState<K, V, P> {
                 at.fetch_max(now, Relaxed);
             }
         }
+    }
+
+    /// `key`'s entry if it is live at `now`, its read recorded as
+    /// [`on_read`](ShardState::on_read) records it; `None` for no entry or
+    /// an expired one (whose read is not recorded). `now` is called once
+    /// if the entry has an expiry or a time to idle, else not at all. The
+    /// read path's [`find`](ShardState::find), [`expiry`](ShardState::expiry)
+    /// and `on_read` in one: the entry and its last access are looked up
+    /// once for all three. Always inlined, as the read path is (see
+    /// `Inner::get`).
+    #[inline(always)]
+    pub(crate) fn find_live<Q>(
+        &self,
+        hash: u64,
+        key: &Q,
+        now: impl FnOnce() -> u64,
+    ) -> Option<&Entry<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let entries = &self.entries;
+        let mut found = None;
+        self.index.find(hash, |i| {
+            let entry = &entries[i as usize];
+            let hit = entry.key().borrow() == key;
+            if hit {
+                found = Some((i as usize, entry));
+            }
+            hit
+        })?;
+        let (i, entry) = found?;
+        let touched = self.touched.get(i);
+        if touched.is_none() && entry.deadline == NEVER {
+            // Never expires, and no time to idle: no clock to read.
+            if self.policy.is_some() {
+                entry.touch();
+            }
+            return Some(entry);
+        }
+        self.timed_read(entry, touched, now())
+    }
+
+    /// [`find_live`](ShardState::find_live)'s part for an entry with an
+    /// expiry or a time to idle, read at `now`. Out of line: inlined, its
+    /// clock reading and renewal would cost every lookup registers kept
+    /// across their calls.
+    #[inline(never)]
+    fn timed_read<'a>(
+        &self,
+        entry: &'a Entry<K, V>,
+        touched: Option<&AtomicU64>,
+        now: u64,
+    ) -> Option<&'a Entry<K, V>> {
+        let expiry = expiry(entry, touched, self.layout.idle);
+        if expiry != NEVER && now >= expiry {
+            return None;
+        }
+        self.record_read(entry, touched, || now);
+        Some(entry)
     }
 
     /// Records a write of entry `id` at `now` for the time to idle (a
