@@ -122,6 +122,16 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// bounded cache uses at most one shard per
     /// [`MIN_SHARD_CAPACITY`](Self::MIN_SHARD_CAPACITY) of capacity. Zero,
     /// or more than [`MAX_SHARDS`](Self::MAX_SHARDS), is a [`BuildError`].
+    ///
+    /// More shards make it less likely that two threads want the same
+    /// lock at once, which pays when several threads keep asking for the
+    /// same few hot keys: every call, a read too, writes its shard's lock
+    /// word, and that word then moves between the threads' cores. Each
+    /// shard has its costs too: a bounded shard's entries grow to its share
+    /// of the capacity plus a margin for keys falling on it unevenly (more
+    /// shards, more margins), and the expiry thread serves each shard's
+    /// timers on their own. The repository's compare package measures the
+    /// trade on a machine (`--wheel-shards`).
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = Some(shards);
         self

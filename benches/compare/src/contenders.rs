@@ -37,9 +37,17 @@ impl Wheel {
     }
 
     pub fn bounded(capacity: u64) -> Self {
-        let cache =
-            wheelcache::Cache::builder().max_capacity(capacity).build().expect("valid settings");
-        Wheel(cache)
+        Self::bounded_striped(capacity, None)
+    }
+
+    /// Bounded, with `shards` lock stripes (`None`: the default number).
+    pub fn bounded_striped(capacity: u64, shards: Option<usize>) -> Self {
+        let builder = wheelcache::Cache::builder().max_capacity(capacity);
+        let builder = match shards {
+            Some(n) => builder.shards(n),
+            None => builder,
+        };
+        Wheel(builder.build().expect("valid settings"))
     }
 
     /// Bounded, with `shards` lock stripes instead of the default number,

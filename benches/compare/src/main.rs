@@ -41,6 +41,9 @@ pub struct Opts {
     pub long: bool,
     /// The traces the `traces` workload replays (`None`: all).
     pub traces: Option<Vec<String>>,
+    /// `--wheel-shards`: wheelcache's lock stripes in the read- and
+    /// write-heavy mixes (`None`: its default).
+    pub wheel_shards: Option<usize>,
 }
 
 impl Opts {
@@ -127,7 +130,8 @@ const WORKLOADS: &[(&str, Workload, &str)] = &[
 
 const USAGE: &str = "\
 usage: compare [--long] [--only NAME[,NAME...]] [--traces NAME[,NAME...]] [--scale F]
-               [--rounds N] [--seed N] [--list] [--replay CONTENDER [--mix MIX]]
+               [--rounds N] [--seed N] [--wheel-shards N] [--list]
+               [--replay CONTENDER [--mix MIX]]
 
   --long        5x the operations and 5 rounds, and every cache size of the traces
                 workload (the default run takes a few minutes)
@@ -137,6 +141,9 @@ usage: compare [--long] [--only NAME[,NAME...]] [--traces NAME[,NAME...]] [--sca
   --rounds N    timed rounds per contender, or per configuration in storm and
                 neighbours (default 3)
   --seed N      the workloads' seed (default 42)
+  --wheel-shards N  wheelcache's shards in read_heavy and write_heavy, instead
+                of its default (4 per core): a power of two, at most 64 (one
+                per 1024 entries of the mixes' capacity)
   --list        list the workloads and the traces, and exit
   --replay CONTENDER  only replay one mix on one thread with wheelcache
                 or quick_cache, for a profiler (perf, or callgrind with
@@ -146,7 +153,8 @@ usage: compare [--long] [--only NAME[,NAME...]] [--traces NAME[,NAME...]] [--sca
                 same trace with set; these two with wheelcache only)";
 
 fn parse() -> Result<(Opts, Vec<&'static str>), String> {
-    let mut opts = Opts { scale: 1.0, rounds: 3, seed: 42, long: false, traces: None };
+    let mut opts =
+        Opts { scale: 1.0, rounds: 3, seed: 42, long: false, traces: None, wheel_shards: None };
     let mut only: Option<Vec<String>> = None;
     let mut replay: Option<String> = None;
     let mut mix: Option<String> = None;
@@ -182,6 +190,16 @@ fn parse() -> Result<(Opts, Vec<&'static str>), String> {
                 }
             }
             "--seed" => opts.seed = value("--seed")?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--wheel-shards" => {
+                let n: usize =
+                    value("--wheel-shards")?.parse().map_err(|e| format!("--wheel-shards: {e}"))?;
+                // The mixes' capacity of 100k entries allows wheelcache one
+                // shard per 1024 entries of it: 64 at most.
+                if n == 0 || !n.is_power_of_two() || n > 64 {
+                    return Err("--wheel-shards must be a power of two, at most 64".into());
+                }
+                opts.wheel_shards = Some(n);
+            }
             "--replay" => replay = Some(value("--replay")?),
             "--mix" => mix = Some(value("--mix")?),
             "--list" => {

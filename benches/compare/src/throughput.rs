@@ -279,7 +279,11 @@ pub fn write_heavy(table: &mut Table, opts: &Opts) {
 fn bounded_mix(table: &mut Table, opts: &Opts, name: &str, mix: Mix, kind: Kind) {
     let ops = opts.ops(4_000_000);
     let warm = traces(mix, ops / 2, 1, opts.seed ^ 0xAAAA);
-    let names = ["wheelcache", "quick_cache", "moka", "dashmap (unbounded, no eviction)"];
+    let ours = match opts.wheel_shards {
+        Some(n) => format!("wheelcache ({n} shards)"),
+        None => "wheelcache".to_string(),
+    };
+    let names = [ours.as_str(), "quick_cache", "moka", "dashmap (unbounded, no eviction)"];
     // Each contender's rate on 1 and 2 threads, for the scaling rows, and
     // the machine's own (see `private_rate`).
     let mut rates = [[0.0; 2]; 4];
@@ -288,7 +292,8 @@ fn bounded_mix(table: &mut Table, opts: &Opts, name: &str, mix: Mix, kind: Kind)
         let w = format!("{name}/{threads}t");
         eprintln!("  {w}");
         let rounds = round_traces(mix, ops, threads, opts, 0x100);
-        let (wheel, quick) = (Wheel::bounded(CAPACITY), Quick::bounded(CAPACITY));
+        let wheel = Wheel::bounded_striped(CAPACITY, opts.wheel_shards);
+        let quick = Quick::bounded(CAPACITY);
         let (moka, dash) = (Moka::bounded(CAPACITY), Dash::unbounded());
         let turns: [Turn<'_>; 4] =
             [turn(&wheel, kind), turn(&quick, kind), turn(&moka, kind), turn(&dash, kind)];
