@@ -193,10 +193,9 @@ fn parse() -> Result<(Opts, Vec<&'static str>), String> {
             "--wheel-shards" => {
                 let n: usize =
                     value("--wheel-shards")?.parse().map_err(|e| format!("--wheel-shards: {e}"))?;
-                // The mixes' capacity of 100k entries allows wheelcache one
-                // shard per 1024 entries of it: 64 at most.
-                if n == 0 || !n.is_power_of_two() || n > 64 {
-                    return Err("--wheel-shards must be a power of two, at most 64".into());
+                let most = throughput::MOST_WHEEL_SHARDS;
+                if n == 0 || !n.is_power_of_two() || n > most {
+                    return Err(format!("--wheel-shards must be a power of two, at most {most}"));
                 }
                 opts.wheel_shards = Some(n);
             }

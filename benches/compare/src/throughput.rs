@@ -261,6 +261,13 @@ const GET_HIT_TURNS: usize = 10;
 const CAPACITY: u64 = 100_000;
 const KEY_SPACE: u64 = 1_000_000;
 
+/// The most shards wheelcache gives a cache bounded at `CAPACITY`: one
+/// per `MIN_SHARD_CAPACITY` entries, rounded down to a power of two.
+pub const MOST_WHEEL_SHARDS: usize = {
+    let most = CAPACITY / wheelcache::CacheBuilder::<u64, u64>::MIN_SHARD_CAPACITY;
+    1 << (63 - most.leading_zeros())
+};
+
 /// The read-heavy mix: 5% writes, replayed cache-aside.
 const READ_HEAVY: (Mix, Kind) =
     (Mix { keys: KEY_SPACE, zipf_s: 0.99, write_fraction: 0.05, ttl_ms: None }, Kind::CacheAside);
