@@ -44,6 +44,8 @@ pub struct Opts {
     /// `--wheel-shards`: wheelcache's lock stripes in the read- and
     /// write-heavy mixes (`None`: its default).
     pub wheel_shards: Option<usize>,
+    /// `--churn-zipf`: the TTL churn's Zipf exponent (`None`: 0.99).
+    pub churn_zipf: Option<f64>,
 }
 
 impl Opts {
@@ -130,7 +132,7 @@ const WORKLOADS: &[(&str, Workload, &str)] = &[
 
 const USAGE: &str = "\
 usage: compare [--long] [--only NAME[,NAME...]] [--traces NAME[,NAME...]] [--scale F]
-               [--rounds N] [--seed N] [--wheel-shards N] [--list]
+               [--rounds N] [--seed N] [--wheel-shards N] [--churn-zipf S] [--list]
                [--replay CONTENDER [--mix MIX]]
 
   --long        5x the operations and 5 rounds, and every cache size of the traces
@@ -144,6 +146,9 @@ usage: compare [--long] [--only NAME[,NAME...]] [--traces NAME[,NAME...]] [--sca
   --wheel-shards N  wheelcache's shards in read_heavy and write_heavy, instead
                 of its default (4 per core): a power of two, at most 64 (one
                 per 1024 entries of the mixes' capacity)
+  --churn-zipf S  the Zipf exponent of ttl_churn's keys, instead of 0.99 (from
+                0.5 to 3): above 1 the threads meet on a few hot keys and on
+                their shards' locks
   --list        list the workloads and the traces, and exit
   --replay CONTENDER  only replay one mix on one thread with wheelcache
                 or quick_cache, for a profiler (perf, or callgrind with
@@ -153,8 +158,15 @@ usage: compare [--long] [--only NAME[,NAME...]] [--traces NAME[,NAME...]] [--sca
                 same trace with set; these two with wheelcache only)";
 
 fn parse() -> Result<(Opts, Vec<&'static str>), String> {
-    let mut opts =
-        Opts { scale: 1.0, rounds: 3, seed: 42, long: false, traces: None, wheel_shards: None };
+    let mut opts = Opts {
+        scale: 1.0,
+        rounds: 3,
+        seed: 42,
+        long: false,
+        traces: None,
+        wheel_shards: None,
+        churn_zipf: None,
+    };
     let mut only: Option<Vec<String>> = None;
     let mut replay: Option<String> = None;
     let mut mix: Option<String> = None;
@@ -198,6 +210,14 @@ fn parse() -> Result<(Opts, Vec<&'static str>), String> {
                     return Err(format!("--wheel-shards must be a power of two, at most {most}"));
                 }
                 opts.wheel_shards = Some(n);
+            }
+            "--churn-zipf" => {
+                let s: f64 =
+                    value("--churn-zipf")?.parse().map_err(|e| format!("--churn-zipf: {e}"))?;
+                if !(0.5..=3.0).contains(&s) {
+                    return Err("--churn-zipf must be from 0.5 to 3".into());
+                }
+                opts.churn_zipf = Some(s);
             }
             "--replay" => replay = Some(value("--replay")?),
             "--mix" => mix = Some(value("--mix")?),

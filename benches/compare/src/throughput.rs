@@ -524,7 +524,9 @@ const TTL_CHURN: Mix =
     Mix { keys: KEY_SPACE, zipf_s: 0.99, write_fraction: 1.0, ttl_ms: Some((1_000, 60_000)) };
 
 pub fn ttl_churn(table: &mut Table, opts: &Opts) {
-    let mix = TTL_CHURN;
+    let mix = Mix { zipf_s: opts.churn_zipf.unwrap_or(TTL_CHURN.zipf_s), ..TTL_CHURN };
+    // A skew other than the default names itself in the rows.
+    let skew = opts.churn_zipf.map_or(String::new(), |s| format!(" (Zipf {s})"));
     let ops = opts.ops(3_000_000);
     let warm = traces(mix, ops / 2, 1, opts.seed ^ 0xBBBB);
     let names =
@@ -535,7 +537,7 @@ pub fn ttl_churn(table: &mut Table, opts: &Opts) {
         session(|| Moka::new(None, Some(ValueExpiry::TtlMillis), None), Kind::Ttl, &warm, names[2]),
     ];
     for threads in [1, 2] {
-        let w = format!("ttl_churn/{threads}t");
+        let w = format!("ttl_churn{skew}/{threads}t");
         eprintln!("  {w}");
         let rounds = round_traces(mix, ops, threads, opts, 0x200);
         let results: Vec<Measure> = sessions.iter().map(|s| s(&rounds)).collect();
