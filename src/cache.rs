@@ -218,6 +218,8 @@ where
     ///
     /// A TTL is kept exactly, never capped by the default TTL. TTLs up to
     /// `Duration::MAX` are accepted; deadlines saturate at about 584 years.
+    /// It runs from the start of the call: the clock is read before the
+    /// call waits for its shard's lock, not while holding it.
     ///
     /// # Example
     ///

@@ -134,7 +134,8 @@ impl<K, V, S> std::ops::Deref for Handle<K, V, S> {
     }
 }
 
-/// The current time, read from the clock at most once, when first needed.
+/// A call's time, read from the clock at most once, when first needed, or
+/// given by [`set`](Now::set).
 pub(crate) struct Now<'a> {
     clock: &'a Clock,
     at: Option<u64>,
@@ -144,6 +145,13 @@ impl Now<'_> {
     #[inline]
     pub(crate) fn get(&mut self) -> u64 {
         *self.at.get_or_insert_with(|| self.clock.now())
+    }
+
+    /// Takes `at`, a reading of the clock made before the call took its
+    /// lock, as the call's time.
+    #[inline]
+    pub(crate) fn set(&mut self, at: u64) {
+        self.at = Some(at);
     }
 
     /// The deadline of a TTL starting now (`NEVER` for none).

@@ -548,7 +548,14 @@ where
         let mut reaped = false;
         for tries in 0..=TRIES {
             let attempt = Try::nth(tries, reaped);
+            // A TTL's start is read before the lock is taken: a clock read
+            // held under it makes every other writer of the shard wait the
+            // longer (and the TTL starts when the call does either way).
+            let at = ttl.map(|_| self.clock.now());
             let mut w = self.write(hash);
+            if let Some(at) = at {
+                w.now.set(at);
+            }
             first(&mut w);
             let deadline = w.now.deadline(ttl);
             let done = match w.find(&key) {
