@@ -101,6 +101,21 @@ where
         self.write_shard(self.table.shard(hash), Some(hash))
     }
 
+    /// [`write`](Inner::write) for a write that may give a TTL (`ttl`):
+    /// with one, the clock is read before the lock is taken and is the
+    /// write's time. A reading under the lock would make every other caller
+    /// of the shard wait the longer, and the TTL runs from the start of the
+    /// call either way.
+    #[inline]
+    pub(crate) fn write_timed(&self, hash: u64, ttl: Option<Duration>) -> Write<'_, K, V, S> {
+        let at = ttl.map(|_| self.clock.now());
+        let mut w = self.write(hash);
+        if let Some(at) = at {
+            w.now.set(at);
+        }
+        w
+    }
+
     fn write_shard<'a>(
         &'a self,
         shard: &'a Shard<K, V, Load<V>>,
@@ -548,14 +563,7 @@ where
         let mut reaped = false;
         for tries in 0..=TRIES {
             let attempt = Try::nth(tries, reaped);
-            // A TTL's start is read before the lock is taken: a clock read
-            // held under it makes every other writer of the shard wait the
-            // longer (and the TTL starts when the call does either way).
-            let at = ttl.map(|_| self.clock.now());
-            let mut w = self.write(hash);
-            if let Some(at) = at {
-                w.now.set(at);
-            }
+            let mut w = self.write_timed(hash, ttl);
             first(&mut w);
             let deadline = w.now.deadline(ttl);
             let done = match w.find(&key) {
@@ -592,7 +600,7 @@ where
         let mut items = order.into_iter().peekable();
         while let Some((shard, hash, key, value)) = items.next() {
             let mut next = Some((hash, key, value));
-            let mut w = self.write(hash);
+            let mut w = self.write_timed(hash, self.default_ttl);
             while let Some((hash, key, value)) = next.take() {
                 w.rekey(hash);
                 let weight = self.weigh(&key, Some(&value));
@@ -617,7 +625,7 @@ where
                 if let Err((key, value, _)) = done {
                     w.commit();
                     self.put_with(hash, key, value, Expiry::Default, |_| {});
-                    w = self.write(hash);
+                    w = self.write_timed(hash, self.default_ttl);
                 }
                 next = items.next_if(|item| item.0 == shard).map(|(_, h, k, v)| (h, k, v));
             }
@@ -670,7 +678,7 @@ where
         let (mut key, mut value) = (key, Some(stored));
         let mut reaped = false;
         for tries in 0..=TRIES {
-            let mut w = self.write(hash);
+            let mut w = self.write_timed(hash, self.default_ttl);
             let found = w.find(&key);
             let live = found.filter(|&id| w.is_live(id));
             if let Some(v) = live.and_then(|id| w.value(id)) {
@@ -717,7 +725,7 @@ where
         let mut key = key;
         let mut reaped = false;
         for tries in 0..=TRIES {
-            let mut w = self.write(hash);
+            let mut w = self.write_timed(hash, self.default_ttl);
             let found = w.find(&key);
             let live = found.filter(|&id| w.is_live(id));
             if let (Some(id), Some(current)) = (live, live.and_then(|id| w.value(id))) {
@@ -788,7 +796,7 @@ where
         if ttl == Some(Duration::ZERO) {
             return self.delete(key);
         }
-        let mut w = self.write(self.table.hash(key));
+        let mut w = self.write_timed(self.table.hash(key), ttl);
         let Some(id) = w.find_live(key) else {
             return false;
         };
