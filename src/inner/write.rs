@@ -921,3 +921,30 @@ where
         }
     }
 }
+
+#[cfg(all(test, feature = "test-util"))]
+mod tests {
+    use std::time::Duration;
+
+    use crate::{Cache, MockClock};
+
+    /// A write that gives a TTL takes its time from a reading made before
+    /// its lock: the clock moving while the lock is held leaves the write's
+    /// time where it was. Without a TTL the time is read when first needed.
+    #[test]
+    fn a_write_with_a_ttl_reads_the_clock_before_its_lock() {
+        const MS: u64 = 1_000_000;
+        let clock = MockClock::new();
+        let cache: Cache<u64, u64> = Cache::builder().clock(clock.clone()).build().unwrap();
+        let inner = cache.inner();
+        let hash = inner.table.hash(&1);
+        let mut w = inner.write_timed(hash, Some(Duration::from_secs(1)));
+        clock.advance(Duration::from_millis(5));
+        assert_eq!(w.now.get(), 0);
+        assert_eq!(w.now.deadline(Some(Duration::from_secs(1))), 1_000 * MS);
+        w.commit();
+        let mut w = inner.write_timed(hash, None);
+        clock.advance(Duration::from_millis(5));
+        assert_eq!(w.now.get(), 10 * MS);
+    }
+}
