@@ -94,6 +94,8 @@ where
 impl<K, V, S> CacheBuilder<K, V, S> {
     /// The most shards a cache can have.
     pub const MAX_SHARDS: usize = 1 << 16;
+    /// Shards per available core when [`shards`](Self::shards) is not set.
+    const SHARDS_PER_CORE: usize = 16;
     /// The longest tick the wheel accepts.
     pub const MAX_TICK: Duration = Duration::from_secs(1);
     /// A bounded cache gets at most one shard per this much capacity: an
@@ -118,7 +120,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
 
     /// The number of lock stripes, rounded up to a power of two.
     ///
-    /// Default: four per available core, rounded up to a power of two. A
+    /// Default: sixteen per available core, rounded up to a power of two. A
     /// bounded cache uses at most one shard per
     /// [`MIN_SHARD_CAPACITY`](Self::MIN_SHARD_CAPACITY) of capacity. Zero,
     /// or more than [`MAX_SHARDS`](Self::MAX_SHARDS), is a [`BuildError`].
@@ -254,7 +256,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
             Some(n) => n.next_power_of_two(),
             None => {
                 let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-                (cores * 4).next_power_of_two().min(Self::MAX_SHARDS)
+                (cores * Self::SHARDS_PER_CORE).next_power_of_two().min(Self::MAX_SHARDS)
             }
         };
         if self.max_capacity == Some(0) {

@@ -38,8 +38,8 @@
 //!
 //! ## Striping
 //!
-//! The table is split into a power-of-two number of shards (by default four
-//! per core), each a `parking_lot::RwLock` around its entries (by id, in a
+//! The table is split into a power-of-two number of shards (by default
+//! sixteen per core), each a `parking_lot::RwLock` around its entries (by id, in a
 //! vector), a `hashbrown::HashTable` index of their ids, the shard's timing
 //! wheel and its eviction policy. A key is hashed once with `ahash`; the
 //! shard comes from hash bits the index does not use. Reads take the

@@ -155,29 +155,32 @@ impl<K, V, H: Fn(&K) -> u64> Weighed<K, V> for Weighing<'_, H> {
 /// In declaration order (`repr(C)`): what every lookup reads, the entry
 /// vector and then the index, whose hash table's control pointer and mask
 /// come first, so that both share the lock word's cache line (see
-/// `Shard`).
+/// `Shard`); then, on the next line with the rest of the index, whether
+/// reads renew a time to idle, the one other field a hit reads; then what
+/// inserts and evictions use; last the wheel and the loads. With many
+/// shards a shard's lines are often cold when a call comes: a hit then
+/// misses on two of them, not on the three or four it would if `touched`
+/// and the policy were read too.
 #[repr(C)]
 pub(crate) struct ShardState<K, V, P> {
     entries: Vec<Entry<K, V>>,
     index: Index,
+    /// Reads renew a time to idle: `touched` is kept (`layout.idle` is
+    /// set). A copy of that, where a hit reads it.
+    renews: bool,
+    /// Whether `due_from` may have changed since `wheel_changed` last
+    /// said: set by an insert that lowers it, and by the polls.
+    wheel_moved: bool,
+    /// Whether the wheel was polled since `due_from` was last recomputed.
+    wheel_polled: bool,
     /// The vacant entries.
     vacant: Vacancies,
-    wheel: Wheel,
-    /// The eviction policy of a bounded cache.
-    policy: Option<Policy>,
-    layout: Layout,
-    /// Each entry's weight, by id (a weighted cache only).
-    weights: Vec<u32>,
-    /// Each entry's last access, by id (a cache with a time to idle only).
-    touched: Vec<AtomicU64>,
     /// Occupied entries, markers included.
     occupied: usize,
     /// Entries holding a value (not markers), expired or not.
     values: usize,
     /// The weight of the entries (their number, unless weighted).
     used: u64,
-    /// Single-flight loads in progress: few at a time, so a plain list.
-    loads: Vec<(u64, K, P)>,
     /// No timer is due before this tick (`u64::MAX`: none in the wheel):
     /// the wheel's `next_expiration` when it was last polled, lowered by
     /// each insert since to the tick its list is taken up. Removals leave
@@ -185,11 +188,16 @@ pub(crate) struct ShardState<K, V, P> {
     /// nothing, where recomputing it costs every write with a TTL a search
     /// of the wheel's levels.
     due_from: u64,
-    /// Whether `due_from` may have changed since `wheel_changed` last
-    /// said: set by an insert that lowers it, and by the polls.
-    wheel_moved: bool,
-    /// Whether the wheel was polled since `due_from` was last recomputed.
-    wheel_polled: bool,
+    layout: Layout,
+    /// Each entry's weight, by id (a weighted cache only).
+    weights: Vec<u32>,
+    /// Each entry's last access, by id (a cache with a time to idle only).
+    touched: Vec<AtomicU64>,
+    /// The eviction policy of a bounded cache.
+    policy: Option<Policy>,
+    wheel: Wheel,
+    /// Single-flight loads in progress: few at a time, so a plain list.
+    loads: Vec<(u64, K, P)>,
 }
 
 impl<K, V, P> ShardState<K, V, P> {
@@ -205,6 +213,7 @@ impl<K, V, P> ShardState<K, V, P> {
             layout,
             weights: Vec::new(),
             touched: Vec::new(),
+            renews: layout.idle.is_some(),
             occupied: 0,
             values: 0,
             used: 0,
@@ -230,11 +239,15 @@ impl<K, V, P> ShardState<K, V, P> {
 
     // ---- lookups ------------------------------------------------------
 
-    /// The addresses of the entry vector and the index, for the layout's
-    /// test.
+    /// The addresses of the entry vector, the index and the flag a hit
+    /// reads, for the layout's test.
     #[cfg(test)]
-    pub(crate) fn lookup_fields(&self) -> (usize, usize) {
-        ((&raw const self.entries).addr(), (&raw const self.index).addr())
+    pub(crate) fn lookup_fields(&self) -> (usize, usize, usize) {
+        (
+            (&raw const self.entries).addr(),
+            (&raw const self.index).addr(),
+            (&raw const self.renews).addr(),
+        )
     }
 
     /// The id of `key`'s entry.
@@ -278,9 +291,10 @@ impl<K, V, P> ShardState<K, V, P> {
         touched: Option<&AtomicU64>,
         now: impl FnOnce() -> u64,
     ) {
-        if self.policy.is_some() {
-            entry.touch();
-        }
+        // Marked in an unbounded cache too, where nothing reads the mark:
+        // it saturates after a few reads, and a hit need not read whether
+        // the shard has a policy.
+        entry.touch();
         if let Some(at) = touched {
             // Renewed lazily: the timer stays where it is and is filed
             // again when it comes round. A store at most once a tick.
@@ -321,15 +335,15 @@ impl<K, V, P> ShardState<K, V, P> {
             hit
         })?;
         let (i, entry) = found?;
-        let touched = self.touched.get(i);
-        if touched.is_none() && entry.deadline == NEVER {
-            // Never expires, and no time to idle: no clock to read.
-            if self.policy.is_some() {
+        if !self.renews {
+            if entry.deadline == NEVER {
+                // Never expires, and no time to idle: no clock to read.
                 entry.touch();
+                return Some(entry);
             }
-            return Some(entry);
+            return self.timed_read(entry, None, now());
         }
-        self.timed_read(entry, touched, now())
+        self.timed_read(entry, self.touched.get(i), now())
     }
 
     /// [`find_live`](ShardState::find_live)'s part for an entry with an

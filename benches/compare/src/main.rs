@@ -143,9 +143,10 @@ usage: compare [--long] [--only NAME[,NAME...]] [--traces NAME[,NAME...]] [--sca
   --rounds N    timed rounds per contender, or per configuration in storm and
                 neighbours (default 3)
   --seed N      the workloads' seed (default 42)
-  --wheel-shards N  wheelcache's shards in read_heavy and write_heavy, instead
-                of its default (4 per core): a power of two, at most 64 (one
-                per 1024 entries of the mixes' capacity)
+  --wheel-shards N  wheelcache's shards in read_heavy and write_heavy (and in
+                --replay of those), instead of its default (16 per core): a
+                power of two, at most 64 (one per 1024 entries of the mixes'
+                capacity)
   --churn-zipf S  the Zipf exponent of ttl_churn's keys, instead of 0.99 (from
                 0.5 to 3): above 1 the threads meet on a few hot keys and on
                 their shards' locks
