@@ -39,11 +39,12 @@
 //! ## Striping
 //!
 //! The table is split into a power-of-two number of shards (by default
-//! sixteen per core), each a `parking_lot::RwLock` around its entries (by id, in a
-//! vector), a `hashbrown::HashTable` index of their ids, the shard's timing
-//! wheel and its eviction policy. A key is hashed once with `ahash`; the
-//! shard comes from hash bits the index does not use. Reads take the
-//! shard's lock shared; writes take it exclusive; no call holds two.
+//! sixteen per core), each a `parking_lot::RwLock` around its entries (by
+//! id, in a vector), a `hashbrown::HashTable` index of their ids, the
+//! shard's timing wheel and its eviction policy. A key is hashed once
+//! with `ahash`; the shard comes from hash bits the index does not use.
+//! Reads take the shard's lock shared; writes take it exclusive; no call
+//! holds two.
 //!
 //! The index never re-hashes all its keys in one call: once it is full, a
 //! table of twice the buckets takes the new ids and the old one is moved
