@@ -496,7 +496,9 @@ pub fn replay_for_profiler(contender: &str, mix: &str, opts: &Opts) -> Result<()
         (start.elapsed(), reads, hits)
     }
     let (elapsed, reads, hits) = match contender {
-        "wheelcache" if bounded => go(&Wheel::bounded_striped(CAPACITY, opts.wheel_shards), kind, &warm[0], &timed[0]),
+        "wheelcache" if bounded => {
+            go(&Wheel::bounded_striped(CAPACITY, opts.wheel_shards), kind, &warm[0], &timed[0])
+        }
         "wheelcache" => go(&Wheel::unbounded(), kind, &warm[0], &timed[0]),
         "quick_cache" if bounded => go(&Quick::bounded(CAPACITY), kind, &warm[0], &timed[0]),
         "quick_cache" => return Err(format!("--mix {mix_name}: wheelcache only")),
