@@ -75,8 +75,7 @@ pub(crate) struct Layout {
 
 /// The entries as the wheel sees them: timers with a tick and a link.
 struct Timed<'a, K, V> {
-    entries: &'a [Entry<K, V>],
-    links: &'a mut [Link],
+    entries: &'a mut [Entry<K, V>],
     touched: &'a [AtomicU64],
     idle: Option<u64>,
     tick: Tick,
@@ -103,7 +102,7 @@ impl<K, V> TimerView for Timed<'_, K, V> {
     }
     #[inline]
     fn link(&self, id: u32) -> &Link {
-        &self.links[id as usize]
+        &self.entries[id as usize].timer
     }
 }
 
@@ -117,14 +116,14 @@ impl<K, V, P> TimerView for TimedView<'_, K, V, P> {
         self.0.layout.tick.of(self.0.expiry(id))
     }
     fn link(&self, id: u32) -> &Link {
-        &self.0.timers[id as usize]
+        &self.0.entries[id as usize].timer
     }
 }
 
 impl<K, V> Timers for Timed<'_, K, V> {
     #[inline]
     fn link_mut(&mut self, id: u32) -> &mut Link {
-        &mut self.links[id as usize]
+        &mut self.entries[id as usize].timer
     }
 }
 
@@ -196,11 +195,6 @@ pub(crate) struct ShardState<K, V, P> {
     touched: Vec<AtomicU64>,
     /// The eviction policy of a bounded cache.
     policy: Option<Policy>,
-    /// Each entry's timer links, by id: where the wheel keeps it
-    /// (unlinked without an expiry, and in a vacant entry). Apart from the
-    /// entries, which lookups read, and five times as dense: moving a
-    /// timer writes its neighbours' links, entries nobody else asked for.
-    timers: Vec<Link>,
     wheel: Wheel,
     /// Single-flight loads in progress: few at a time, so a plain list.
     loads: Vec<(u64, K, P)>,
@@ -219,7 +213,6 @@ impl<K, V, P> ShardState<K, V, P> {
             layout,
             weights: Vec::new(),
             touched: Vec::new(),
-            timers: Vec::new(),
             renews: layout.idle.is_some(),
             occupied: 0,
             values: 0,
@@ -236,8 +229,7 @@ impl<K, V, P> ShardState<K, V, P> {
     /// `polled`).
     fn timed(&mut self) -> (&mut Wheel, Timed<'_, K, V>) {
         let timed = Timed {
-            entries: &self.entries,
-            links: &mut self.timers,
+            entries: &mut self.entries,
             touched: &self.touched,
             idle: self.layout.idle,
             tick: self.layout.tick,
@@ -442,7 +434,6 @@ impl<K, V, P> ShardState<K, V, P> {
                 assert!(id < MAX_ELEMENTS as usize, "a shard holds fewer than 2^29 entries");
                 self.make_room_for_entry();
                 self.entries.push(Entry::vacant());
-                self.timers.push(Link::UNLINKED);
                 if self.layout.weighted {
                     self.weights.push(0);
                 }
@@ -489,8 +480,8 @@ impl<K, V, P> ShardState<K, V, P> {
         let most = share.saturating_add(share_margin(share));
         if len < most && len.saturating_mul(2) > most {
             self.entries.reserve_exact(most - len);
-            // The per-entry side vectors, as long as the entries.
-            self.timers.reserve_exact(most - len);
+            // The per-entry side vectors a layout keeps, as long as the
+            // entries.
             if self.layout.weighted {
                 self.weights.reserve_exact(most - len);
             }
@@ -633,10 +624,7 @@ impl<K, V, P> ShardState<K, V, P> {
     /// policy's queue) off the wheel and vacates it.
     #[inline(always)]
     fn release(&mut self, id: u32, weight: u64) -> Parts<K, V> {
-        // Only an entry with an expiry has a timer, unless the reaper took
-        // it already (the wheel checks): the links of an entry without
-        // one, apart from the entry, are not read.
-        if self.expiry(id) != NEVER {
+        if self.entries[id as usize].timer.is_linked() {
             self.refile(id, true, false);
         }
         let entry = &mut self.entries[id as usize];
@@ -661,7 +649,6 @@ impl<K, V, P> ShardState<K, V, P> {
         self.used = 0;
         self.vacant = Vacancies::default();
         self.weights = Vec::new();
-        self.timers = Vec::new();
         Taken {
             entries: mem::take(&mut self.entries),
             touched: mem::take(&mut self.touched),
@@ -859,7 +846,6 @@ impl<K, V, P> ShardState<K, V, P> {
             // The hole, now last and off the list, goes.
             self.entries.pop();
         }
-        self.timers.truncate(self.entries.len());
         self.weights.truncate(self.entries.len());
         self.touched.truncate(self.entries.len());
         false
@@ -871,7 +857,6 @@ impl<K, V, P> ShardState<K, V, P> {
         let hash = rehash(hasher, self.entries[f].key());
         self.index.rename(hash, from, to);
         self.entries.swap(f, t);
-        self.timers.swap(f, t);
         if !self.weights.is_empty() {
             self.weights.swap(f, t);
         }
@@ -892,7 +877,6 @@ impl<K, V, P> ShardState<K, V, P> {
     fn shrink(&mut self, hasher: &impl Fn(&K) -> u64) {
         let len = self.entries.len();
         self.entries.shrink_to(len);
-        self.timers.shrink_to(len);
         self.weights.shrink_to(len);
         self.touched.shrink_to(len);
         self.vacant = Vacancies::default();
@@ -932,7 +916,6 @@ impl<K, V, P> ShardState<K, V, P> {
     pub(crate) fn assert_invariants(&self, hasher: &impl Fn(&K) -> u64) {
         let len = self.entries.len();
         assert_eq!(self.index.len(), self.occupied, "index and entries differ in size");
-        assert_eq!(self.timers.len(), len, "a timer link for each entry");
         let mut vacant = vec![false; len];
         let listed = self.vacant.walk(&self.entries, |id| {
             assert!((id as usize) < len, "vacancy {id} listed past the end");
@@ -945,7 +928,6 @@ impl<K, V, P> ShardState<K, V, P> {
             let id = id_at(i);
             if !entry.is_occupied() {
                 assert!(vacant[i], "vacant entry {i} is not listed");
-                assert!(!self.timers[i].is_linked(), "vacant entry {i} has a timer");
                 continue;
             }
             occupied += 1;
@@ -954,7 +936,7 @@ impl<K, V, P> ShardState<K, V, P> {
             let hash = hasher(entry.key());
             assert!(self.index.find(hash, |j| j == id).is_some(), "entry {i} not indexed");
             assert_eq!(
-                self.timers[i].is_linked(),
+                entry.timer.is_linked(),
                 self.expiry(id) != NEVER,
                 "entry {i}: timer vs expiry"
             );
@@ -984,6 +966,7 @@ impl<K, V> Taken<K, V> {
         entries.into_iter().enumerate().filter(|(_, e)| e.is_occupied()).map(
             move |(i, mut entry)| {
                 let expired = expiry(&entry, touched.get(i), idle) <= now;
+                entry.timer = Link::UNLINKED;
                 (entry.vacate(), expired)
             },
         )
