@@ -34,11 +34,16 @@
 //! wheelcache ran at 0.77× quick_cache's rate in the median (0.70–0.81)
 //! against 0.67× (0.61–0.83) with the links here. But in its growth
 //! workload, run after TTL churn, the unbounded cache then took 0.28 to
-//! 0.87 s over one of its first inserts in each of nine runs (six full
-//! runs and three of `--only ttl_churn,growth`), against 0.9 to 1.6 ms
-//! in each of six runs with the links here. Sampled with `perf`, the inserting thread did not run while the expiry
-//! thread, started anew for that cache, consolidated the allocator's free
-//! chunks (`settle_allocator` in `expiry`).
+//! 1.07 s over one of its first inserts in each of twelve runs (six full
+//! runs and six of `--only ttl_churn,growth`), against 0.9 to 1.6 ms in
+//! each of six runs with the links here. Sampled with `perf` (scheduler
+//! switches), the inserting thread waited in `realloc`, growing a shard's
+//! vector, for the lock of the allocator arena that the expiry thread,
+//! started anew for that cache, was consolidating (`settle_allocator` in
+//! `expiry`). That fits how glibc's allocator works: a small chunk a
+//! thread frees goes to that thread's own cache whatever arena it came
+//! from, so a new vector's first room can be another arena's chunk, and
+//! growing it takes that arena's lock.
 
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
