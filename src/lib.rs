@@ -183,12 +183,13 @@
 //! ## Memory per entry
 //!
 //! An entry is its key, its value (or a negative marker, told apart by a
-//! flag), a deadline (`u64` nanoseconds), its timer's links and its place in
-//! the eviction policy (two `u32` links each, with the flags and the read
-//! counter in their spare bits): 40 bytes for `u64` keys and values. The
-//! index adds 5 bytes a bucket. A bounded cache's policy adds about 3.8
-//! bytes per entry of capacity (its frequency sketch and shadow filters),
-//! grown with the shards. The sketch takes at least 128 KiB a cache, split
+//! flag), a deadline (`u64` nanoseconds) and its place in the eviction
+//! policy (two `u32` links, with the flags and the read counter in their
+//! spare bits): 32 bytes for `u64` keys and values. Its timer's two `u32`
+//! links, which no lookup reads, sit in a vector beside the entries: 40
+//! bytes in all. The index adds 5 bytes a bucket. A bounded cache's policy
+//! adds about 3.8 bytes per entry of capacity (its frequency sketch and
+//! shadow filters), grown with the shards. The sketch takes at least 128 KiB a cache, split
 //! evenly over its shards: a small cache in front of many keys needs the
 //! counters to tell them apart, and the same counters whatever the number
 //! of shards keep the hit ratio from depending on it. The entries

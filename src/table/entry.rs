@@ -1,19 +1,22 @@
-//! One entry of a shard: key, value or negative marker, deadline, its
-//! timer's links and its place in the eviction policy, in 40 bytes for
-//! `u64` keys and values.
+//! One entry of a shard: key, value or negative marker, deadline and its
+//! place in the eviction policy, in 32 bytes for `u64` keys and values.
+//! Its timer's links live apart, in a vector of the shard's beside the
+//! entries (see `shard`): a lookup reads key, value, deadline and read
+//! counter, never the links, so they are left out of the entries that
+//! lookups bring into the processor's caches.
 //!
 //! An entry is *occupied* (it holds a key) or *vacant* (a hole in the
 //! shard's entries, waiting for reuse, on the shard's list of vacancies
-//! through its deadline and its timer's next link).
+//! through its deadline's word, which holds both of that list's links).
 //! Key and value sit in `MaybeUninit`s rather than in `Option`s: for types
 //! without a spare bit pattern (integers, most structs) that saves two
 //! words an entry. This module holds the crate's only `unsafe` code: a
 //! prefetch hint (`prefetch`), and the blocks that read key and value,
 //! which all rely on one invariant, stated once:
 //!
-//! **`key` is initialised exactly when the entry is occupied
-//! (`timer.prev != VACANT`), and `value` exactly when it is occupied and
-//! its `HAS_VALUE` bit is set.**
+//! **`key` is initialised exactly when the entry is occupied (its queue
+//! bits in `order_next` are not `VACANT_QUEUE`), and `value` exactly when
+//! it is occupied and its `HAS_VALUE` bit is set.**
 //!
 //! It is established by [`Entry::occupy`], kept by [`Entry::replace`]
 //! (which reads the old value out before writing the new one), and
@@ -24,38 +27,21 @@
 //! The policy's links share their words with a few bits of state: the
 //! read counter in the top bits of `order_prev` (an atomic, because reads
 //! bump it under the shard's shared lock), and the value flag and the
-//! policy's queue in the top bits of `order_next`.
-//!
-//! The timer's links stay in the entry, though no lookup reads them. Kept
-//! instead in a vector of their own beside the entries (32-byte entries
-//! of `u64`s, occupancy in the queue bits, the vacancy links both in the
-//! deadline's word), they made `get` hits faster: in the compare
-//! package's `--only get_hit`, the two builds taking turns four times,
-//! wheelcache ran at 0.77× quick_cache's rate in the median (0.70–0.81)
-//! against 0.67× (0.61–0.83) with the links here. But in its growth
-//! workload, run after TTL churn, the unbounded cache then took 0.28 to
-//! 1.07 s over one of its first inserts in each of twelve runs (six full
-//! runs and six of `--only ttl_churn,growth`), against 0.9 to 1.6 ms in
-//! each of six runs with the links here. Sampled with `perf` (scheduler
-//! switches), the inserting thread waited in `realloc`, growing a shard's
-//! vector, for the lock of the allocator arena that the expiry thread,
-//! started anew for that cache, was consolidating (`settle_allocator` in
-//! `expiry`). That fits how glibc's allocator works: a small chunk a
-//! thread frees goes to that thread's own cache whatever arena it came
-//! from, so a new vector's first room can be another arena's chunk, and
-//! growing it takes that arena's lock.
+//! policy's queue (or the vacancy mark) in the top bits of `order_next`.
 
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use crate::list::{Link, ID_BITS, ID_MASK, NIL};
+use crate::list::{ID_BITS, ID_MASK, NIL};
 
-/// `timer.prev` of a vacant entry (outside every id's range).
-const VACANT: u32 = u32::MAX;
 /// In `order_next`: the entry holds a value (else a negative marker).
 const HAS_VALUE: u32 = 1 << ID_BITS;
 /// In `order_next`: the policy queue the entry is on (two bits).
 const QUEUE_SHIFT: u32 = ID_BITS + 1;
+/// The queue bits of a vacant entry: no policy queue has this number.
+const VACANT_QUEUE: u32 = 3;
+/// `order_next` of a vacant entry.
+const VACANT: u32 = (VACANT_QUEUE << QUEUE_SHIFT) | NIL;
 /// In `order_prev`: reads since the policy last looked (three bits).
 const FREQ_SHIFT: u32 = ID_BITS;
 /// The largest read count an entry remembers.
@@ -67,13 +53,13 @@ pub(crate) struct Entry<K, V> {
     key: MaybeUninit<K>,
     /// Initialised exactly when occupied and `HAS_VALUE` is set.
     value: MaybeUninit<V>,
-    /// Nanoseconds on the cache's clock; `NEVER` for no expiry.
+    /// Nanoseconds on the cache's clock; `NEVER` for no expiry. In a
+    /// vacant entry, the vacancy list's links.
     pub(crate) deadline: u64,
-    /// The timing wheel's links; in a vacant entry, `prev` is `VACANT`.
-    pub(crate) timer: Link,
     /// The policy's previous link and the read counter.
     order_prev: AtomicU32,
-    /// The policy's next link, the value flag and the queue.
+    /// The policy's next link, the value flag and the queue; `VACANT` in a
+    /// vacant entry.
     order_next: u32,
 }
 
@@ -84,15 +70,14 @@ impl<K, V> Entry<K, V> {
             key: MaybeUninit::uninit(),
             value: MaybeUninit::uninit(),
             deadline: 0,
-            timer: Link { prev: VACANT, next: NIL },
             order_prev: AtomicU32::new(NIL),
-            order_next: NIL,
+            order_next: VACANT,
         }
     }
 
     #[inline]
     pub(crate) fn is_occupied(&self) -> bool {
-        self.timer.prev != VACANT
+        self.order_next >> QUEUE_SHIFT != VACANT_QUEUE
     }
 
     /// Fills a vacant entry, on no list and in queue 0.
@@ -107,7 +92,6 @@ impl<K, V> Entry<K, V> {
             None => 0,
         };
         self.deadline = deadline;
-        self.timer = Link::UNLINKED;
         *self.order_prev.get_mut() = NIL;
         // Occupied only now, with key and value in place.
         self.order_next = NIL | flag;
@@ -116,11 +100,10 @@ impl<K, V> Entry<K, V> {
     /// Empties an occupied entry (already off the wheel and the policy's
     /// lists), leaving it vacant; returns its key and value.
     pub(crate) fn vacate(&mut self) -> (K, Option<V>) {
-        debug_assert!(self.is_occupied() && !self.timer.is_linked());
+        debug_assert!(self.is_occupied());
         let has_value = self.has_value();
         // Vacant from here on: nothing reads key or value again.
-        self.timer = Link { prev: VACANT, next: NIL };
-        self.order_next = NIL;
+        self.order_next = VACANT;
         // SAFETY: the entry was occupied, so `key` is initialised; it is
         // now vacant, so this is the one read of it.
         let key = unsafe { self.key.assume_init_read() };
@@ -212,7 +195,7 @@ impl<K, V> Entry<K, V> {
 
     // ---- the links of a vacant entry (see `vacancies`) ----------------
 
-    /// The previous vacancy, kept in the deadline's word.
+    /// The previous vacancy, kept in the deadline's low half.
     #[inline]
     pub(crate) fn vacancy_prev(&self) -> u32 {
         debug_assert!(!self.is_occupied());
@@ -222,20 +205,20 @@ impl<K, V> Entry<K, V> {
     #[inline]
     pub(crate) fn set_vacancy_prev(&mut self, prev: u32) {
         debug_assert!(!self.is_occupied());
-        self.deadline = u64::from(prev);
+        self.deadline = (self.deadline & !u64::from(u32::MAX)) | u64::from(prev);
     }
 
-    /// The next vacancy, kept in the timer's next link.
+    /// The next vacancy, kept in the deadline's high half.
     #[inline]
     pub(crate) fn vacancy_next(&self) -> u32 {
         debug_assert!(!self.is_occupied());
-        self.timer.next
+        (self.deadline >> 32) as u32
     }
 
     #[inline]
     pub(crate) fn set_vacancy_next(&mut self, next: u32) {
         debug_assert!(!self.is_occupied());
-        self.timer.next = next;
+        self.deadline = (self.deadline & u64::from(u32::MAX)) | (u64::from(next) << 32);
     }
 
     /// The policy queue the entry is on.
@@ -246,7 +229,7 @@ impl<K, V> Entry<K, V> {
 
     #[inline]
     pub(crate) fn set_queue(&mut self, queue: u8) {
-        debug_assert!(queue < 4);
+        debug_assert!(u32::from(queue) < VACANT_QUEUE);
         self.order_next =
             (self.order_next & !(3 << QUEUE_SHIFT)) | (u32::from(queue) << QUEUE_SHIFT);
     }
@@ -279,8 +262,7 @@ impl<K, V> Drop for Entry<K, V> {
             let has_value = self.has_value();
             // Vacant from here on, so that nothing is dropped twice even if
             // the key's `Drop` panics.
-            self.timer.prev = VACANT;
-            self.order_next = NIL;
+            self.order_next = VACANT;
             // SAFETY: `HAS_VALUE` was set in an occupied entry, so `value`
             // is initialised; the entry is vacant now, so it is read once.
             // Held in a local, it is dropped even if the key's drop panics.
@@ -313,7 +295,6 @@ pub(crate) fn prefetch<T>(at: &T) {
 #[cfg(test)]
 fn into_parts<K, V>(entry: Entry<K, V>) -> (K, Option<V>) {
     let mut entry = std::mem::ManuallyDrop::new(entry);
-    entry.timer.prev = NIL;
     entry.vacate()
 }
 
@@ -357,12 +338,13 @@ mod tests {
         entry.occupy(1, Some(2), 3);
         entry.set_order_prev(12345);
         entry.set_order_next(678);
-        entry.set_queue(3);
+        entry.set_queue(2);
         for _ in 0..10 {
             entry.touch();
         }
         assert_eq!(entry.freq(), MAX_FREQ);
-        assert_eq!((entry.order_prev(), entry.order_next(), entry.queue()), (12345, 678, 3));
+        assert_eq!((entry.order_prev(), entry.order_next(), entry.queue()), (12345, 678, 2));
+        assert!(entry.is_occupied(), "no queue reads as vacant");
         assert!(entry.has_value());
         entry.set_freq(1);
         entry.set_queue(1);
@@ -388,7 +370,20 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_of_u64s_fits_in_40_bytes() {
-        assert_eq!(std::mem::size_of::<Entry<u64, u64>>(), 40);
+    fn an_entry_of_u64s_takes_half_a_cache_line() {
+        assert_eq!(std::mem::size_of::<Entry<u64, u64>>(), 32);
+    }
+
+    #[test]
+    fn a_vacancy_keeps_both_links_in_the_deadline_word() {
+        let mut entry: Entry<u64, u64> = Entry::vacant();
+        entry.set_vacancy_prev(7);
+        entry.set_vacancy_next(NIL);
+        entry.set_vacancy_prev(u32::MAX - 1);
+        assert_eq!((entry.vacancy_prev(), entry.vacancy_next()), (u32::MAX - 1, NIL));
+        assert!(!entry.is_occupied());
+        entry.occupy(1, None, 9);
+        assert!(entry.is_occupied() && !entry.has_value());
+        assert_eq!(entry.deadline, 9);
     }
 }

@@ -42,6 +42,23 @@ const TRIM_STEP: usize = 64;
 fn share_margin(share: usize) -> usize {
     share / 100 + 4 * share.isqrt()
 }
+/// The bytes of a per-entry vector's first room: past the largest request
+/// glibc's allocator serves from a thread's own cache of freed chunks
+/// (1,032 bytes). A chunk from that cache may belong to any arena, that of
+/// an exited thread included, and a vector born in a chunk stays in its
+/// arena as it grows: each growth takes that arena's lock. A new expiry
+/// thread takes over such an arena and, when it settles its allocator
+/// (`expiry::settle_allocator`), holds the lock while it consolidates the
+/// arena's free chunks: after another cache's millions of small frees,
+/// for up to a second. A first room this large comes from the inserting
+/// thread's own arena instead.
+const FIRST_ROOM_BYTES: usize = 1040;
+
+/// Gives an empty per-entry vector its first room (`FIRST_ROOM_BYTES`).
+fn first_room<T>(v: &mut Vec<T>) {
+    v.reserve_exact(FIRST_ROOM_BYTES.div_ceil(mem::size_of::<T>().max(1)));
+}
+
 /// A shard left with at most this many entries rebuilds its index smaller
 /// when compacted; one with more keeps the index's buckets (see `shrink`).
 const SHRINK_INDEX_AT_MOST: usize = 256;
@@ -75,7 +92,8 @@ pub(crate) struct Layout {
 
 /// The entries as the wheel sees them: timers with a tick and a link.
 struct Timed<'a, K, V> {
-    entries: &'a mut [Entry<K, V>],
+    entries: &'a [Entry<K, V>],
+    links: &'a mut [Link],
     touched: &'a [AtomicU64],
     idle: Option<u64>,
     tick: Tick,
@@ -102,7 +120,7 @@ impl<K, V> TimerView for Timed<'_, K, V> {
     }
     #[inline]
     fn link(&self, id: u32) -> &Link {
-        &self.entries[id as usize].timer
+        &self.links[id as usize]
     }
 }
 
@@ -116,14 +134,14 @@ impl<K, V, P> TimerView for TimedView<'_, K, V, P> {
         self.0.layout.tick.of(self.0.expiry(id))
     }
     fn link(&self, id: u32) -> &Link {
-        &self.0.entries[id as usize].timer
+        &self.0.timers[id as usize]
     }
 }
 
 impl<K, V> Timers for Timed<'_, K, V> {
     #[inline]
     fn link_mut(&mut self, id: u32) -> &mut Link {
-        &mut self.entries[id as usize].timer
+        &mut self.links[id as usize]
     }
 }
 
@@ -195,6 +213,11 @@ pub(crate) struct ShardState<K, V, P> {
     touched: Vec<AtomicU64>,
     /// The eviction policy of a bounded cache.
     policy: Option<Policy>,
+    /// Each entry's timer links, by id: where the wheel keeps it
+    /// (unlinked without an expiry, and in a vacant entry). Apart from the
+    /// entries, which lookups read, and five times as dense: moving a
+    /// timer writes its neighbours' links, entries nobody else asked for.
+    timers: Vec<Link>,
     wheel: Wheel,
     /// Single-flight loads in progress: few at a time, so a plain list.
     loads: Vec<(u64, K, P)>,
@@ -213,6 +236,7 @@ impl<K, V, P> ShardState<K, V, P> {
             layout,
             weights: Vec::new(),
             touched: Vec::new(),
+            timers: Vec::new(),
             renews: layout.idle.is_some(),
             occupied: 0,
             values: 0,
@@ -229,7 +253,8 @@ impl<K, V, P> ShardState<K, V, P> {
     /// `polled`).
     fn timed(&mut self) -> (&mut Wheel, Timed<'_, K, V>) {
         let timed = Timed {
-            entries: &mut self.entries,
+            entries: &self.entries,
+            links: &mut self.timers,
             touched: &self.touched,
             idle: self.layout.idle,
             tick: self.layout.tick,
@@ -434,6 +459,7 @@ impl<K, V, P> ShardState<K, V, P> {
                 assert!(id < MAX_ELEMENTS as usize, "a shard holds fewer than 2^29 entries");
                 self.make_room_for_entry();
                 self.entries.push(Entry::vacant());
+                self.timers.push(Link::UNLINKED);
                 if self.layout.weighted {
                     self.weights.push(0);
                 }
@@ -474,14 +500,25 @@ impl<K, V, P> ShardState<K, V, P> {
         if len < self.entries.capacity() {
             return;
         }
+        if len == 0 {
+            first_room(&mut self.entries);
+            first_room(&mut self.timers);
+            if self.layout.weighted {
+                first_room(&mut self.weights);
+            }
+            if self.layout.idle.is_some() {
+                first_room(&mut self.touched);
+            }
+            return;
+        }
         let Some(share) = self.layout.share else {
             return;
         };
         let most = share.saturating_add(share_margin(share));
         if len < most && len.saturating_mul(2) > most {
             self.entries.reserve_exact(most - len);
-            // The per-entry side vectors a layout keeps, as long as the
-            // entries.
+            // The per-entry side vectors, as long as the entries.
+            self.timers.reserve_exact(most - len);
             if self.layout.weighted {
                 self.weights.reserve_exact(most - len);
             }
@@ -624,7 +661,10 @@ impl<K, V, P> ShardState<K, V, P> {
     /// policy's queue) off the wheel and vacates it.
     #[inline(always)]
     fn release(&mut self, id: u32, weight: u64) -> Parts<K, V> {
-        if self.entries[id as usize].timer.is_linked() {
+        // Only an entry with an expiry has a timer, unless the reaper took
+        // it already (the wheel checks): the links of an entry without
+        // one, apart from the entry, are not read.
+        if self.expiry(id) != NEVER {
             self.refile(id, true, false);
         }
         let entry = &mut self.entries[id as usize];
@@ -649,6 +689,7 @@ impl<K, V, P> ShardState<K, V, P> {
         self.used = 0;
         self.vacant = Vacancies::default();
         self.weights = Vec::new();
+        self.timers = Vec::new();
         Taken {
             entries: mem::take(&mut self.entries),
             touched: mem::take(&mut self.touched),
@@ -846,6 +887,7 @@ impl<K, V, P> ShardState<K, V, P> {
             // The hole, now last and off the list, goes.
             self.entries.pop();
         }
+        self.timers.truncate(self.entries.len());
         self.weights.truncate(self.entries.len());
         self.touched.truncate(self.entries.len());
         false
@@ -857,6 +899,7 @@ impl<K, V, P> ShardState<K, V, P> {
         let hash = rehash(hasher, self.entries[f].key());
         self.index.rename(hash, from, to);
         self.entries.swap(f, t);
+        self.timers.swap(f, t);
         if !self.weights.is_empty() {
             self.weights.swap(f, t);
         }
@@ -877,6 +920,7 @@ impl<K, V, P> ShardState<K, V, P> {
     fn shrink(&mut self, hasher: &impl Fn(&K) -> u64) {
         let len = self.entries.len();
         self.entries.shrink_to(len);
+        self.timers.shrink_to(len);
         self.weights.shrink_to(len);
         self.touched.shrink_to(len);
         self.vacant = Vacancies::default();
@@ -916,6 +960,7 @@ impl<K, V, P> ShardState<K, V, P> {
     pub(crate) fn assert_invariants(&self, hasher: &impl Fn(&K) -> u64) {
         let len = self.entries.len();
         assert_eq!(self.index.len(), self.occupied, "index and entries differ in size");
+        assert_eq!(self.timers.len(), len, "a timer link for each entry");
         let mut vacant = vec![false; len];
         let listed = self.vacant.walk(&self.entries, |id| {
             assert!((id as usize) < len, "vacancy {id} listed past the end");
@@ -928,6 +973,7 @@ impl<K, V, P> ShardState<K, V, P> {
             let id = id_at(i);
             if !entry.is_occupied() {
                 assert!(vacant[i], "vacant entry {i} is not listed");
+                assert!(!self.timers[i].is_linked(), "vacant entry {i} has a timer");
                 continue;
             }
             occupied += 1;
@@ -936,7 +982,7 @@ impl<K, V, P> ShardState<K, V, P> {
             let hash = hasher(entry.key());
             assert!(self.index.find(hash, |j| j == id).is_some(), "entry {i} not indexed");
             assert_eq!(
-                entry.timer.is_linked(),
+                self.timers[i].is_linked(),
                 self.expiry(id) != NEVER,
                 "entry {i}: timer vs expiry"
             );
@@ -966,7 +1012,6 @@ impl<K, V> Taken<K, V> {
         entries.into_iter().enumerate().filter(|(_, e)| e.is_occupied()).map(
             move |(i, mut entry)| {
                 let expired = expiry(&entry, touched.get(i), idle) <= now;
-                entry.timer = Link::UNLINKED;
                 (entry.vacate(), expired)
             },
         )

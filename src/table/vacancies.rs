@@ -1,8 +1,8 @@
 //! The list of a shard's vacant entries, threaded through the entries.
 //!
-//! A vacant entry has no timer and no deadline, so it lends those words to
-//! a doubly linked list of vacancies: `timer.next` is its next link and
-//! `deadline` its previous one. Nothing is allocated to remember a vacancy,
+//! A vacant entry has no deadline, so it lends that word to a doubly
+//! linked list of vacancies: its low half is the previous link, its high
+//! half the next one. Nothing is allocated to remember a vacancy,
 //! so no removal under the shard's lock ever waits on the allocator or on
 //! a page fault (a `Vec` of ids would now and then copy itself to a fresh
 //! allocation, hundreds of kilobytes after a mass expiry). Links both ways

@@ -3,10 +3,10 @@
 //! The wheel is a pure structure: it knows no clock and no thread. Its
 //! timers are ids (`u32`) that live in the caller's storage, which the
 //! wheel reads and links through the [`Timers`] trait: each timer has a
-//! deadline tick (`when`) and an intrusive [`Link`]. The table keeps the
-//! link inside each entry, so a timer costs no allocation and no memory
-//! beyond its entry, and re-timing a key moves its one timer: timer memory
-//! is O(entries with a deadline), not O(writes).
+//! deadline tick (`when`) and an intrusive [`Link`]. The table keeps one
+//! link per entry, in a vector beside its entries, so a timer costs no
+//! allocation, and re-timing a key moves its one timer: timer memory is
+//! O(entries), not O(writes).
 //!
 //! Layout (after tokio's `runtime/time/wheel`): six levels of 64 slots; a
 //! slot of level `n` spans `64^n` ticks, so the wheel sees `2^36` ticks ahead
