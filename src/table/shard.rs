@@ -54,9 +54,14 @@ fn share_margin(share: usize) -> usize {
 /// thread's own arena instead.
 const FIRST_ROOM_BYTES: usize = 1040;
 
-/// Gives an empty per-entry vector its first room (`FIRST_ROOM_BYTES`).
+/// Gives an empty per-entry vector its first room: `FIRST_ROOM_BYTES` or
+/// more, rounded up to a power of two of elements. Doubling from there, the
+/// vectors keep power-of-two capacities, each at least the entries' own,
+/// so that a bounded shard's last growth (`make_room_for_entry`) sets them
+/// all to its share and margin together.
 fn first_room<T>(v: &mut Vec<T>) {
-    v.reserve_exact(FIRST_ROOM_BYTES.div_ceil(mem::size_of::<T>().max(1)));
+    let elements = FIRST_ROOM_BYTES.div_ceil(mem::size_of::<T>().max(1));
+    v.reserve_exact(elements.next_power_of_two());
 }
 
 /// A shard left with at most this many entries rebuilds its index smaller
