@@ -195,12 +195,12 @@
 //! of shards keep the hit ratio from depending on it. The entries
 //! of a bounded shard grow to its share of the capacity and a small margin
 //! rather than to the next power of two. A shard's per-entry vectors start
-//! with just over 1 KiB of room each, taken at its first insert: with
-//! glibc's allocator a smaller first room can be a chunk another thread
-//! freed, in that thread's arena, whose lock each growth of the vector
-//! would then take, and wait for while another thread consolidates it. A
-//! shard that lost three quarters of its entries is compacted and gives
-//! the memory back.
+//! with at least 1,040 bytes of room each (2 KiB for `u64` keys and
+//! values), taken at its first insert: with glibc's allocator a smaller
+//! first room can be a chunk another thread freed, in that thread's
+//! arena, whose lock each growth of the vector would then take, and wait
+//! for while another thread consolidates it. A shard that lost three
+//! quarters of its entries is compacted and gives the memory back.
 //!
 //! ## Guarantees
 //!

@@ -54,14 +54,14 @@ fn share_margin(share: usize) -> usize {
 /// thread's own arena instead.
 const FIRST_ROOM_BYTES: usize = 1040;
 
-/// Gives an empty per-entry vector its first room: `FIRST_ROOM_BYTES` or
-/// more, rounded up to a power of two of elements. Doubling from there, the
-/// vectors keep power-of-two capacities, each at least the entries' own,
-/// so that a bounded shard's last growth (`make_room_for_entry`) sets them
-/// all to its share and margin together.
-fn first_room<T>(v: &mut Vec<T>) {
-    let elements = FIRST_ROOM_BYTES.div_ceil(mem::size_of::<T>().max(1));
-    v.reserve_exact(elements.next_power_of_two());
+/// The first room of an empty per-entry vector of elements of `size`
+/// bytes: `FIRST_ROOM_BYTES` or more, rounded up to a power of two of
+/// elements (for `u64` keys and values, 64 entries and 256 timer links,
+/// 2 KiB each). Doubling from there, the vectors keep power-of-two capacities, each at
+/// least the entries' own, so that a bounded shard's last growth
+/// (`make_room_for_entry`) sets them all to its share and margin together.
+fn first_room(size: usize) -> usize {
+    FIRST_ROOM_BYTES.div_ceil(size.max(1)).next_power_of_two()
 }
 
 /// A shard left with at most this many entries rebuilds its index smaller
@@ -220,8 +220,9 @@ pub(crate) struct ShardState<K, V, P> {
     policy: Option<Policy>,
     /// Each entry's timer links, by id: where the wheel keeps it
     /// (unlinked without an expiry, and in a vacant entry). Apart from the
-    /// entries, which lookups read, and five times as dense: moving a
-    /// timer writes its neighbours' links, entries nobody else asked for.
+    /// entries, which lookups read, and four times as dense for `u64` keys
+    /// and values: moving a timer writes its neighbours' links, not
+    /// entries nobody else asked for.
     timers: Vec<Link>,
     wheel: Wheel,
     /// Single-flight loads in progress: few at a time, so a plain list.
@@ -506,14 +507,7 @@ impl<K, V, P> ShardState<K, V, P> {
             return;
         }
         if len == 0 {
-            first_room(&mut self.entries);
-            first_room(&mut self.timers);
-            if self.layout.weighted {
-                first_room(&mut self.weights);
-            }
-            if self.layout.idle.is_some() {
-                first_room(&mut self.touched);
-            }
+            self.reserve_each(first_room);
             return;
         }
         let Some(share) = self.layout.share else {
@@ -521,15 +515,24 @@ impl<K, V, P> ShardState<K, V, P> {
         };
         let most = share.saturating_add(share_margin(share));
         if len < most && len.saturating_mul(2) > most {
-            self.entries.reserve_exact(most - len);
-            // The per-entry side vectors, as long as the entries.
-            self.timers.reserve_exact(most - len);
-            if self.layout.weighted {
-                self.weights.reserve_exact(most - len);
-            }
-            if self.layout.idle.is_some() {
-                self.touched.reserve_exact(most - len);
-            }
+            self.reserve_each(|_| most - len);
+        }
+    }
+
+    /// Reserves room in the entries and in each per-entry vector the layout
+    /// keeps: `room(size)` more elements for a vector of elements of `size`
+    /// bytes.
+    fn reserve_each(&mut self, room: impl Fn(usize) -> usize) {
+        fn reserve<T>(v: &mut Vec<T>, room: &impl Fn(usize) -> usize) {
+            v.reserve_exact(room(mem::size_of::<T>()));
+        }
+        reserve(&mut self.entries, &room);
+        reserve(&mut self.timers, &room);
+        if self.layout.weighted {
+            reserve(&mut self.weights, &room);
+        }
+        if self.layout.idle.is_some() {
+            reserve(&mut self.touched, &room);
         }
     }
 
