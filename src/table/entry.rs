@@ -291,6 +291,22 @@ pub(crate) fn prefetch<T>(at: &T) {
     let _ = at;
 }
 
+/// Asks the processor to start bringing the cache line at address `at`
+/// closer; `at` need not be a live place (a prefetch never faults).
+#[inline]
+pub(crate) fn prefetch_addr(at: usize) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    // SAFETY: a prefetch is a hint: it changes nothing the program can
+    // observe and never faults, whatever the address; SSE, which the
+    // instruction needs, is part of every x86-64 processor.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(std::ptr::without_provenance::<i8>(at));
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = at;
+}
+
 /// Takes an entry apart without running its `Drop` (for tests).
 #[cfg(test)]
 fn into_parts<K, V>(entry: Entry<K, V>) -> (K, Option<V>) {

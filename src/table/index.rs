@@ -38,6 +38,9 @@ use hashbrown::HashTable;
 const INCREMENTAL_FROM: usize = 256;
 /// Buckets of the old table moved per insert or removal while it drains.
 const MOVE_PER_WRITE: usize = 16;
+/// The buckets a `hashbrown` lookup reads the control bytes of at once,
+/// with SSE2 (other processors read eight, the first half of these).
+const GROUP: usize = 16;
 
 /// Entry ids by their keys' hashes.
 #[derive(Default)]
@@ -51,6 +54,9 @@ pub(crate) struct Index {
     next: usize,
     /// Whether `old` is being drained (it is allocated).
     draining: bool,
+    /// The address where `table`'s buckets end, taken at the last insert
+    /// (0: none yet): a hint for `prefetch_buckets`, never dereferenced.
+    buckets_end: usize,
 }
 
 impl Index {
@@ -63,6 +69,7 @@ impl Index {
     /// The id with hash `hash` that `is_it` accepts.
     #[inline(always)]
     pub(crate) fn find(&self, hash: u64, mut is_it: impl FnMut(u32) -> bool) -> Option<u32> {
+        self.prefetch_buckets(hash);
         if let Some(&id) = self.table.find(hash, |&j| is_it(j)) {
             return Some(id);
         }
@@ -70,6 +77,27 @@ impl Index {
             return None;
         }
         self.old.find(hash, |&j| is_it(j)).copied()
+    }
+
+    /// Starts fetching the buckets that a lookup of `hash` reads first, so
+    /// that their line arrives with the control bytes that name them, not
+    /// after. `hashbrown` keeps bucket `i` just below bucket `i - 1`,
+    /// ending where its control bytes start, and a lookup first reads the
+    /// group of buckets from `hash`'s position; a table that moved since
+    /// the last insert makes this a wasted hint, never a wrong read.
+    #[inline(always)]
+    fn prefetch_buckets(&self, hash: u64) {
+        if self.buckets_end == 0 {
+            return;
+        }
+        let mask = self.table.num_buckets().wrapping_sub(1);
+        let first = (hash as usize) & mask;
+        let size = mem::size_of::<u32>();
+        // The group's last bucket, lowest in memory, then its first.
+        let low = self.buckets_end.wrapping_sub((first + GROUP) * size);
+        let high = self.buckets_end.wrapping_sub((first + 1) * size);
+        crate::table::entry::prefetch_addr(low);
+        crate::table::entry::prefetch_addr(high);
     }
 
     /// Indexes `id` (not indexed yet) under `hash`. Ids whose hash
@@ -86,7 +114,7 @@ impl Index {
         if self.table.len() == self.table.capacity() && self.table.len() >= INCREMENTAL_FROM {
             self.renew(&hash_of, lost);
         }
-        place(&mut self.table, hash, id, &hash_of, lost);
+        self.buckets_end = place(&mut self.table, hash, id, &hash_of, lost);
         // Checked here, so that the inserts between drains make no call.
         if self.draining {
             self.drain(MOVE_PER_WRITE, &hash_of, lost);
@@ -126,7 +154,9 @@ impl Index {
                 if let Ok(full) = self.old.get_bucket_entry(bucket) {
                     let (id, _) = full.remove();
                     match hash_of(id) {
-                        Some(hash) => place(&mut self.table, hash, id, hash_of, lost),
+                        Some(hash) => {
+                            self.buckets_end = place(&mut self.table, hash, id, hash_of, lost);
+                        }
                         None => lost.push(id),
                     }
                 }
@@ -172,6 +202,7 @@ impl Index {
     #[inline]
     fn take_out(&mut self, hash: Option<u64>, id: u32) {
         if let Some(hash) = hash {
+            self.prefetch_buckets(hash);
             for table in [&mut self.table, &mut self.old] {
                 if let Ok(bucket) = table.find_entry(hash, |&j| j == id) {
                     bucket.remove();
@@ -209,11 +240,16 @@ impl Index {
             self.table.insert_unique(0, id, |&j| hash_of(j).unwrap_or(0));
         }
         self.table.shrink_to(len, |&j| hash_of(j).unwrap_or(0));
+        // The table may have moved: no hint until the next insert.
+        self.buckets_end = 0;
     }
 }
 
 /// Puts `id` into `table` under `hash`; if the table grows, ids that
-/// `hash_of` cannot hash go to `lost`, out of the table.
+/// `hash_of` cannot hash go to `lost`, out of the table. Returns the
+/// address where the table's buckets end (see `Index::buckets_end`),
+/// found from the bucket `id` took: `hashbrown` keeps bucket `i` just
+/// below bucket `i - 1`, the lowest of `i + 1` buckets under that address.
 #[inline]
 fn place(
     table: &mut HashTable<u32>,
@@ -221,23 +257,29 @@ fn place(
     id: u32,
     hash_of: &impl Fn(u32) -> Option<u64>,
     lost: &mut Vec<u32>,
-) {
+) -> usize {
+    let end = |slot: &u32, bucket: usize| {
+        std::ptr::from_ref(slot).addr() + (bucket + 1) * mem::size_of::<u32>()
+    };
     if table.len() < table.capacity() {
         // Room to spare: the table does not grow, so it hashes nothing.
-        table.insert_unique(hash, id, |&j| hash_of(j).unwrap_or(0));
-        return;
+        let placed = table.insert_unique(hash, id, |&j| hash_of(j).unwrap_or(0));
+        return end(placed.get(), placed.bucket_index());
     }
     let unhashed = RefCell::new(Vec::new());
-    table.insert_unique(hash, id, |&j| {
+    let placed = table.insert_unique(hash, id, |&j| {
         hash_of(j).unwrap_or_else(|| {
             unhashed.borrow_mut().push(j);
             0
         })
     });
+    let at = end(placed.get(), placed.bucket_index());
     for j in unhashed.into_inner() {
+        // Removing ids moves no bucket.
         table.retain(|&mut x| x != j);
         lost.push(j);
     }
+    at
 }
 
 #[cfg(test)]
@@ -287,6 +329,41 @@ mod tests {
         assert!(drains >= 5, "growths past the first buckets drain: {drains}");
         // A drain of B buckets takes about B / MOVE_PER_WRITE inserts.
         assert!(longest > 0 && longest <= 32_768 / MOVE_PER_WRITE, "longest drain {longest}");
+    }
+
+    /// Every full bucket of the new table lies where the hint says.
+    fn check_hint(index: &Index) {
+        let size = mem::size_of::<u32>();
+        for bucket in 0..index.table.num_buckets() {
+            if let Some(slot) = index.table.get_bucket(bucket) {
+                let at = std::ptr::from_ref(slot).addr();
+                assert_eq!(at, index.buckets_end - (bucket + 1) * size, "bucket {bucket}");
+            }
+        }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "minutes under Miri; this module has no unsafe")]
+    fn the_prefetch_hint_follows_the_table_through_growths_and_drains() {
+        let mut index = Index::default();
+        assert_eq!(index.buckets_end, 0, "no hint before the first insert");
+        let mut checked_draining = false;
+        for id in 0..6_000 {
+            assert!(insert(&mut index, id).is_empty());
+            if id < 300 || id % 500 == 0 || (index.draining && !checked_draining) {
+                checked_draining |= index.draining;
+                check_hint(&index);
+            }
+        }
+        assert!(checked_draining, "a drain was checked");
+        for id in (0..6_000).step_by(2) {
+            index.remove(Some(hash(id)), id, |j| Some(hash(j)));
+        }
+        check_hint(&index);
+        index.shrink_to(3_000, |j| Some(hash(j)));
+        assert_eq!(index.buckets_end, 0, "a rebuilt table gives no hint until an insert");
+        assert!(insert(&mut index, 6_001).is_empty());
+        check_hint(&index);
     }
 
     /// An index filled with ids 0, 1, … up to the first insert that
