@@ -25,6 +25,12 @@
 //! insert keeps its drain, and a lookup of a key not yet moved looks in
 //! both tables, until the next write.
 //!
+//! A lookup reads three lines one after the other: the control bytes of
+//! its probe's first group, the bucket they point to, then the entry the
+//! bucket names. The bucket's address follows from the hash alone, so a
+//! lookup first starts fetching the group's buckets: their line then
+//! arrives with the control bytes, not after them (`prefetch_buckets`).
+//!
 //! Moving an id needs its key's hash, which the caller's `hash_of` gives;
 //! `None` (the key's `Hash` panicked) leaves the id out of the index when
 //! an insert moves it, and the caller drops its entry.
@@ -56,6 +62,7 @@ pub(crate) struct Index {
     draining: bool,
     /// The address where `table`'s buckets end, taken at the last insert
     /// (0: none yet): a hint for `prefetch_buckets`, never dereferenced.
+    /// On the shard's second cache line, which a hit reads anyway.
     buckets_end: usize,
 }
 
@@ -77,6 +84,12 @@ impl Index {
             return None;
         }
         self.old.find(hash, |&j| is_it(j)).copied()
+    }
+
+    /// The address of the prefetch hint, for the shard's layout test.
+    #[cfg(test)]
+    pub(crate) fn hint_addr(&self) -> usize {
+        (&raw const self.buckets_end).addr()
     }
 
     /// Starts fetching the buckets that a lookup of `hash` reads first, so

@@ -215,13 +215,14 @@ mod tests {
         };
         let at = |address: usize| address - (&raw const shard).addr();
         let state = shard.state.read();
-        let (entries, index, renews) = state.lookup_fields();
+        let (entries, index, hint, renews) = state.lookup_fields();
         // The vector's pointer and length, and the index's first hash
         // table's control pointer and mask (its first 16 bytes).
         assert_eq!(at((&raw const shard.state).addr()), 0, "the lock word comes first");
         assert!(at(entries) + 24 <= 64, "the entry vector at {}", at(entries));
         assert!(at(index) + 16 <= 64, "the index at {}", at(index));
-        // A hit reads one more field: it has the next line.
+        // A hit reads two more fields: they have the next line.
         assert!((64..128).contains(&at(renews)), "the idle flag at {}", at(renews));
+        assert!(at(hint) + 8 <= 128, "the index's prefetch hint at {}", at(hint));
     }
 }

@@ -270,13 +270,14 @@ impl<K, V, P> ShardState<K, V, P> {
 
     // ---- lookups ------------------------------------------------------
 
-    /// The addresses of the entry vector, the index and the flag a hit
-    /// reads, for the layout's test.
+    /// The addresses of the entry vector, the index, the index's prefetch
+    /// hint and the flag a hit reads, for the layout's test.
     #[cfg(test)]
-    pub(crate) fn lookup_fields(&self) -> (usize, usize, usize) {
+    pub(crate) fn lookup_fields(&self) -> (usize, usize, usize, usize) {
         (
             (&raw const self.entries).addr(),
             (&raw const self.index).addr(),
+            self.index.hint_addr(),
             (&raw const self.renews).addr(),
         )
     }
