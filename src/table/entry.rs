@@ -279,16 +279,7 @@ impl<K, V> Drop for Entry<K, V> {
 /// than on x86-64 (and under Miri) it does nothing.
 #[inline]
 pub(crate) fn prefetch<T>(at: &T) {
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
-    // SAFETY: a prefetch is a hint: it changes nothing the program can
-    // observe and never faults, and `at` is a live reference anyway; SSE,
-    // which the instruction needs, is part of every x86-64 processor.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(at).cast());
-    }
-    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
-    let _ = at;
+    prefetch_addr(std::ptr::from_ref(at).addr());
 }
 
 /// Asks the processor to start bringing the cache line at address `at`

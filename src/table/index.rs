@@ -94,23 +94,31 @@ impl Index {
 
     /// Starts fetching the buckets that a lookup of `hash` reads first, so
     /// that their line arrives with the control bytes that name them, not
-    /// after. `hashbrown` keeps bucket `i` just below bucket `i - 1`,
-    /// ending where its control bytes start, and a lookup first reads the
-    /// group of buckets from `hash`'s position; a table that moved since
-    /// the last insert makes this a wasted hint, never a wrong read.
+    /// after; a table that moved since the last insert makes this a wasted
+    /// hint, never a wrong read.
     #[inline(always)]
     fn prefetch_buckets(&self, hash: u64) {
-        if self.buckets_end == 0 {
-            return;
+        if let Some((low, high)) = self.first_group(hash) {
+            crate::table::entry::prefetch_addr(low);
+            crate::table::entry::prefetch_addr(high);
         }
-        let mask = self.table.num_buckets().wrapping_sub(1);
-        let first = (hash as usize) & mask;
+    }
+
+    /// Where the buckets of `hash`'s first probe group lie, by the hint:
+    /// the address of its last bucket (lowest in memory) and of its first.
+    /// `hashbrown` keeps bucket `i` just below bucket `i - 1`, ending where
+    /// its control bytes start, and a lookup first reads the group of
+    /// buckets from `hash`'s position. `None` without a hint.
+    #[inline(always)]
+    fn first_group(&self, hash: u64) -> Option<(usize, usize)> {
+        if self.buckets_end == 0 {
+            return None;
+        }
+        let first = (hash as usize) & self.table.num_buckets().wrapping_sub(1);
         let size = mem::size_of::<u32>();
-        // The group's last bucket, lowest in memory, then its first.
         let low = self.buckets_end.wrapping_sub((first + GROUP) * size);
         let high = self.buckets_end.wrapping_sub((first + 1) * size);
-        crate::table::entry::prefetch_addr(low);
-        crate::table::entry::prefetch_addr(high);
+        Some((low, high))
     }
 
     /// Indexes `id` (not indexed yet) under `hash`. Ids whose hash
@@ -377,6 +385,33 @@ mod tests {
         assert_eq!(index.buckets_end, 0, "a rebuilt table gives no hint until an insert");
         assert!(insert(&mut index, 6_001).is_empty());
         check_hint(&index);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "minutes under Miri; this module has no unsafe")]
+    fn the_prefetched_group_holds_the_ids_placed_in_their_first_group() {
+        let mut index = Index::default();
+        assert_eq!(index.first_group(hash(0)), None, "no hint, no prefetch");
+        for id in 0..3_000 {
+            assert!(insert(&mut index, id).is_empty());
+        }
+        index.drain(usize::MAX, &|j| Some(hash(j)), &mut Vec::new());
+        let mask = index.table.num_buckets() - 1;
+        let mut in_first = 0;
+        for id in 0..3_000 {
+            let h = hash(id);
+            let bucket = index.table.find_bucket_index(h, |&j| j == id).unwrap();
+            let (low, high) = index.first_group(h).unwrap();
+            assert_eq!(high - low, (GROUP - 1) * mem::size_of::<u32>());
+            // Probing runs on from `h`'s position; an id within a group's
+            // width of it was placed in its first group.
+            if bucket.wrapping_sub(h as usize) & mask < GROUP {
+                in_first += 1;
+                let at = std::ptr::from_ref(index.table.get_bucket(bucket).unwrap()).addr();
+                assert!((low..=high).contains(&at), "id {id} at {at}, group {low}..={high}");
+            }
+        }
+        assert!(in_first > 2_900, "most ids sit in their first group: {in_first}");
     }
 
     /// An index filled with ids 0, 1, … up to the first insert that
