@@ -74,6 +74,21 @@ impl FuzzWheel {
         *when = when.saturating_add(by);
     }
 
+    /// Makes timer `id` (in the wheel) due at tick `to`, earlier, as
+    /// re-timing a key does: in place when the wheel reaches it by then,
+    /// moved otherwise. Returns whether it stayed in place.
+    pub fn shrink(&mut self, id: u32, to: u64) -> bool {
+        let old = self.store.when[id as usize];
+        if self.wheel.reaches_by(old, to) {
+            self.store.when[id as usize] = to;
+            return true;
+        }
+        self.wheel.remove(&mut self.store, id);
+        self.store.when[id as usize] = to;
+        self.wheel.insert(&mut self.store, id);
+        false
+    }
+
     /// One bounded step of polling at tick `now`.
     pub fn poll_step(&mut self, now: u64) -> Step {
         match self.wheel.poll_step(&mut self.store, now) {

@@ -1,6 +1,7 @@
 //! The timing wheel against a `BTreeMap` of the timers it holds: inserts
 //! (due soon, far past the wheel's range, or already due), removals,
-//! `swap_remove` relocations, deadlines grown in place, moves of time, and
+//! `swap_remove` relocations, deadlines grown in place or brought earlier,
+//! moves of time, and
 //! reaping passes polled one bounded step at a time with other calls in
 //! between, as a shard does when it releases its lock between batches.
 //! `assert_invariants()` after every call.
@@ -37,6 +38,8 @@ enum Op {
     SwapRemove(u16),
     /// Pushes a timer's deadline later without telling the wheel.
     Grow(u16, u32),
+    /// Brings a timer's deadline earlier, in place where the wheel allows.
+    Shrink(u16, u32),
     Advance(u16),
     AdvanceFar(u64),
     /// Starts a reaping pass: deferred timers become pollable again.
@@ -155,6 +158,21 @@ impl Run {
                     if let Some((when, _)) = self.model.get_mut(&id) {
                         *when += by;
                     }
+                }
+            }
+            Op::Shrink(n, by) => {
+                let Some(id) = self.pick(n).filter(|id| self.model.contains_key(id)) else {
+                    return;
+                };
+                let (when, filed) = self.model[&id];
+                let to = when.saturating_sub(u64::from(by));
+                if self.wheel.shrink(id, to) {
+                    // It may be handed out as early as it was filed, or at
+                    // the new deadline.
+                    self.model.insert(id, (to, filed.min(to)));
+                } else {
+                    self.model.insert(id, (to, to));
+                    self.deferred.remove(&id);
                 }
             }
             Op::Advance(by) => self.now = self.now.saturating_add(u64::from(by)).min(LATEST),

@@ -576,8 +576,10 @@ impl<K, V, P> ShardState<K, V, P> {
 
     /// Gives entry `id` a new deadline; a write at `now` also counts as an
     /// access for the time to idle. Its one timer moves only if it must
-    /// fire earlier: a later expiry leaves it in place, to be filed again
-    /// when its old slot comes round (renewing a TTL touches no list).
+    /// fire earlier than the wheel takes up the slot it waits in: a later
+    /// expiry, or an earlier one still in that slot's reach, leaves it in
+    /// place, to be filed again when its slot comes round (renewing a TTL
+    /// touches no list).
     #[inline]
     pub(crate) fn retime(&mut self, id: u32, deadline: u64, now: u64) {
         let tick = self.layout.tick;
@@ -592,7 +594,14 @@ impl<K, V, P> ShardState<K, V, P> {
             (true, true) => {}
             (true, false) => self.refile(id, false, true),
             (false, true) => self.refile(id, true, false),
-            (false, false) if tick.of(after) < tick.of(before) => self.refile(id, true, true),
+            // Earlier: the timer moves, unless the wheel reaches it in time
+            // where it is.
+            (false, false)
+                if tick.of(after) < tick.of(before)
+                    && !self.wheel.reaches_by(tick.of(before), tick.of(after)) =>
+            {
+                self.refile(id, true, true);
+            }
             (false, false) => {}
         }
     }

@@ -39,6 +39,20 @@ impl Level {
         ((when >> (BITS * self.level)) as usize) & (SLOTS - 1)
     }
 
+    /// The start tick of slot `slot` as the wheel standing at `elapsed`
+    /// will reach it: in the current rotation, or the next one if that
+    /// start is behind `elapsed` (which only the top level holds timers
+    /// for).
+    #[cfg(any(test, fuzzing, feature = "test-util"))]
+    pub(crate) fn slot_start(&self, elapsed: u64, slot: usize) -> u64 {
+        let start = (elapsed & !(self.level_range() - 1)) + slot as u64 * self.slot_range();
+        if start < elapsed {
+            start.saturating_add(self.level_range())
+        } else {
+            start
+        }
+    }
+
     /// The next occupied slot at or after `elapsed`, with its start tick.
     pub(crate) fn next_expiration(&self, elapsed: u64) -> Option<(usize, u64)> {
         if self.occupied == 0 {

@@ -50,8 +50,9 @@ pub(crate) trait TimerView {
     /// The deadline tick of timer `id`. While the timer is in the wheel it
     /// may grow (the wheel files it again when its old slot comes round, and
     /// `poll_step` may then hand it back early: the caller checks and
-    /// inserts it again), but must not shrink: remove it, change it, insert
-    /// it again.
+    /// inserts it again), but must not shrink below the start of the slot
+    /// that holds it ([`Wheel::reaches_by`] says when it may shrink in
+    /// place); otherwise remove it, change it, insert it again.
     fn when(&self, id: u32) -> u64;
     /// The link of timer `id`.
     fn link(&self, id: u32) -> &Link;
@@ -211,6 +212,29 @@ impl Wheel {
         let masked = (elapsed ^ when) | (SLOTS as u64 - 1);
         let significant = 63 - masked.leading_zeros() as usize;
         (significant / BITS as usize).min(LEVELS - 1)
+    }
+
+    /// Whether a timer in the wheel, due at tick `old`, may become due at
+    /// `new`, earlier, where it is: whether the wheel takes up the timer's
+    /// slot by `new`. Then the timer needs no moving: when its slot is taken
+    /// up, it is filed again by `new`, or handed out and checked.
+    ///
+    /// The timer's slot starts no later than `old`: it was filed by a
+    /// deadline no later than `old` (deadlines grow in place), and timers
+    /// only move down the levels as the wheel advances. Let `l` be the level
+    /// `old` would be filed at now. A slot of level `l` or above that starts
+    /// by `old` starts by the level-`l` slot holding `old`; a slot below `l`
+    /// shares its digit `l` with `elapsed`, and so starts before it. So
+    /// `new` at or after the start of that slot is safe. Deadlines for the
+    /// top level (days ahead), whose slots can be a turn ahead, and ones
+    /// due already, are not judged: they move.
+    #[inline]
+    pub(crate) fn reaches_by(&self, old: u64, new: u64) -> bool {
+        if old <= self.elapsed {
+            return false;
+        }
+        let level = Self::level_for(self.elapsed, old);
+        level < LEVELS - 1 && new >= Level::start_of(level, old)
     }
 
     /// Files timer `id` by its tick. It must not be in the wheel already.
@@ -384,7 +408,8 @@ impl Wheel {
 
     #[cfg(any(test, fuzzing, feature = "test-util"))]
     /// Walks every list, checking back links, the occupancy bitmaps, that
-    /// every filed timer is due no earlier than its slot, and the count.
+    /// every filed timer is due after `elapsed` and no earlier than its
+    /// slot starts, and the count.
     /// Panics on a broken invariant.
     pub(crate) fn assert_invariants<T: TimerView>(&self, timers: &T) {
         if self.sentinels.is_empty() {
@@ -405,8 +430,10 @@ impl Wheel {
                     continue;
                 }
                 let cascading = self.cascading == Some((n, slot));
+                let start = level.slot_start(self.elapsed, slot);
                 let count = list::walk(&view, head, |id| {
                     let when = timers.when(id);
+                    assert!(when >= start, "timer {id} due before its slot (level {n}) starts");
                     if cascading {
                         assert!(when >= self.elapsed, "overdue timer {id} in a cascade");
                     } else {

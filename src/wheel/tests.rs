@@ -31,6 +31,9 @@ enum Op {
     SwapRemove(usize),
     /// Push a timer's deadline later without telling the wheel.
     Grow(usize, u64),
+    /// Bring a timer's deadline earlier: in place if the wheel reaches it
+    /// by then, else moved.
+    Shrink(usize, u64),
 }
 
 /// A seeded xorshift generator: the same sequences in every run.
@@ -52,14 +55,15 @@ impl Rng {
 /// A random call, weighted as a reaping shard makes them.
 fn op(rng: &mut Rng) -> Op {
     let pick = rng.next() as usize;
-    match rng.below(14) {
+    match rng.below(15) {
         0..=3 => Op::Insert(rng.below(5000)),
         4 => Op::Insert((1 << 30) + rng.below((1 << 40) - (1 << 30))),
         5 | 6 => Op::Remove(pick),
         7 | 8 => Op::Poll(rng.below(300)),
         9 => Op::PollDeferring(rng.below(300)),
         10 | 11 => Op::SwapRemove(pick),
-        _ => Op::Grow(pick, rng.below(3000)),
+        12 | 13 => Op::Grow(pick, rng.below(3000)),
+        _ => Op::Shrink(pick, rng.below(5000)),
     }
 }
 
@@ -102,6 +106,19 @@ fn run(ops: Vec<Op>) {
                 let id = *model.keys().nth(pick % model.len()).unwrap();
                 store.when[id as usize] += delta;
                 *model.get_mut(&id).unwrap() += delta;
+            }
+            Op::Shrink(pick, delta) if !model.is_empty() => {
+                let id = *model.keys().nth(pick % model.len()).unwrap();
+                let (old, to) =
+                    (store.when[id as usize], store.when[id as usize].saturating_sub(delta));
+                if wheel.reaches_by(old, to) {
+                    store.when[id as usize] = to;
+                } else {
+                    wheel.remove(&mut store, id);
+                    store.when[id as usize] = to;
+                    bound = bound.min(wheel.insert(&mut store, id));
+                }
+                model.insert(id, to);
             }
             Op::Poll(step) | Op::PollDeferring(step) => {
                 now += step;
