@@ -78,15 +78,7 @@ impl FuzzWheel {
     /// re-timing a key does: in place when the wheel reaches it by then,
     /// moved otherwise. Returns whether it stayed in place.
     pub fn shrink(&mut self, id: u32, to: u64) -> bool {
-        let old = self.store.when[id as usize];
-        if self.wheel.reaches_by(old, to) {
-            self.store.when[id as usize] = to;
-            return true;
-        }
-        self.wheel.remove(&mut self.store, id);
-        self.store.when[id as usize] = to;
-        self.wheel.insert(&mut self.store, id);
-        false
+        self.wheel.shrink(&mut self.store, id, to).0
     }
 
     /// One bounded step of polling at tick `now`.

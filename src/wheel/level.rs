@@ -41,9 +41,9 @@ impl Level {
 
     /// The start tick of slot `slot` as the wheel standing at `elapsed`
     /// will reach it: in the current rotation, or the next one if that
-    /// start is behind `elapsed` (which only the top level holds timers
-    /// for).
-    #[cfg(any(test, fuzzing, feature = "test-util"))]
+    /// start is behind `elapsed` (a slot behind `elapsed` holds timers one
+    /// rotation ahead; only the top level, where far-future timers are
+    /// clamped, holds such).
     pub(crate) fn slot_start(&self, elapsed: u64, slot: usize) -> u64 {
         let start = (elapsed & !(self.level_range() - 1)) + slot as u64 * self.slot_range();
         if start < elapsed {
@@ -59,21 +59,14 @@ impl Level {
             return None;
         }
         let now_slot = self.slot_for(elapsed);
-        let level_start = elapsed & !(self.level_range() - 1);
-        let now_start = level_start + now_slot as u64 * self.slot_range();
+        let now_start = (elapsed & !(self.level_range() - 1)) + now_slot as u64 * self.slot_range();
         // The current slot comes first only if the wheel stands at its very
         // start; otherwise what it holds is one rotation ahead (top level
         // only), so the search starts at the slot after it.
         let first = if now_start == elapsed { now_slot } else { (now_slot + 1) % SLOTS };
         let rotated = self.occupied.rotate_right(first as u32);
         let slot = (rotated.trailing_zeros() as usize + first) % SLOTS;
-        let mut start = level_start + slot as u64 * self.slot_range();
-        if start < elapsed {
-            // A slot behind `elapsed` holds timers one rotation ahead. Only
-            // the top level, where far-future timers are clamped, holds such.
-            start = start.saturating_add(self.level_range());
-        }
-        Some((slot, start))
+        Some((slot, self.slot_start(elapsed, slot)))
     }
 
     pub(crate) fn set_occupied(&mut self, slot: usize) {

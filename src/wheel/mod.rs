@@ -237,6 +237,22 @@ impl Wheel {
         level < LEVELS - 1 && new >= Level::start_of(level, old)
     }
 
+    /// Makes timer `id`, in the wheel and due at tick `old`, due at `to`,
+    /// earlier, as a shard re-times an entry: in place when the wheel
+    /// reaches it by then, moved otherwise. Returns whether it stayed, and
+    /// what `insert` returned if it moved (`u64::MAX` if not).
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn shrink(&mut self, timers: &mut VecTimers, id: u32, to: u64) -> (bool, u64) {
+        let old = timers.when[id as usize];
+        if self.reaches_by(old, to) {
+            timers.when[id as usize] = to;
+            return (true, u64::MAX);
+        }
+        self.remove(timers, id);
+        timers.when[id as usize] = to;
+        (false, self.insert(timers, id))
+    }
+
     /// Files timer `id` by its tick. It must not be in the wheel already.
     /// Returns the tick at which the timer's list is taken up: the start of
     /// its slot, or the wheel's tick if it is due already. Until timers are

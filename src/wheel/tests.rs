@@ -109,15 +109,8 @@ fn run(ops: Vec<Op>) {
             }
             Op::Shrink(pick, delta) if !model.is_empty() => {
                 let id = *model.keys().nth(pick % model.len()).unwrap();
-                let (old, to) =
-                    (store.when[id as usize], store.when[id as usize].saturating_sub(delta));
-                if wheel.reaches_by(old, to) {
-                    store.when[id as usize] = to;
-                } else {
-                    wheel.remove(&mut store, id);
-                    store.when[id as usize] = to;
-                    bound = bound.min(wheel.insert(&mut store, id));
-                }
+                let to = store.when[id as usize].saturating_sub(delta);
+                bound = bound.min(wheel.shrink(&mut store, id, to).1);
                 model.insert(id, to);
             }
             Op::Poll(step) | Op::PollDeferring(step) => {
