@@ -21,7 +21,7 @@ use std::borrow::Borrow;
 use std::mem;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use super::entry::Entry;
+use super::entry::{prefetch, Entry};
 use super::index::Index;
 use super::policy::{Policy, Weighed};
 use super::vacancies::Vacancies;
@@ -32,6 +32,8 @@ use crate::wheel::{Polled, TimerView, Timers, Wheel};
 
 /// The most wheel steps `ShardState::reap_steps` takes at once.
 pub(crate) const REAP_BATCH: usize = 8;
+/// Timer moves a shard owes before it makes them (`ShardState::owe`).
+const OWED_BATCH: usize = 32;
 /// Vacancies cut off the end of the entries in one step of compacting.
 const TRIM_STEP: usize = 64;
 /// A bounded shard's entry vector grows to its share and a margin before
@@ -135,8 +137,11 @@ struct TimedView<'a, K, V, P>(&'a ShardState<K, V, P>);
 
 #[cfg(any(test, fuzzing, feature = "test-util"))]
 impl<K, V, P> TimerView for TimedView<'_, K, V, P> {
+    /// A timer owed a move is checked by the latest tick it was due at
+    /// when owed one: it waits in the slot that tick was filed in.
     fn when(&self, id: u32) -> u64 {
-        self.0.layout.tick.of(self.0.expiry(id))
+        let owed = self.0.owed.iter().filter(|&&(owed, _)| owed == id).map(|&(_, was)| was);
+        owed.fold(self.0.layout.tick.of(self.0.expiry(id)), u64::max)
     }
     fn link(&self, id: u32) -> &Link {
         &self.0.timers[id as usize]
@@ -225,6 +230,15 @@ pub(crate) struct ShardState<K, V, P> {
     /// entries nobody else asked for.
     timers: Vec<Link>,
     wheel: Wheel,
+    /// Timers owed a move: entries whose deadline came earlier than the
+    /// wheel takes up the slot their timer waits in, each with the tick
+    /// its timer was last due at. Such a timer stays where it is until
+    /// `settle` moves it: before the wheel is next polled or its timers
+    /// renumbered, or once `OWED_BATCH` are owed, all together, so that
+    /// the cache misses of their unlinking overlap.
+    owed: Vec<(u32, u64)>,
+    /// The earliest tick an owed timer is due at (`u64::MAX`: none owed).
+    owed_due: u64,
     /// Single-flight loads in progress: few at a time, so a plain list.
     loads: Vec<(u64, K, P)>,
 }
@@ -248,6 +262,8 @@ impl<K, V, P> ShardState<K, V, P> {
             values: 0,
             used: 0,
             loads: Vec::new(),
+            owed: Vec::new(),
+            owed_due: u64::MAX,
             due_from: u64::MAX,
             wheel_moved: true,
             wheel_polled: true,
@@ -576,10 +592,10 @@ impl<K, V, P> ShardState<K, V, P> {
 
     /// Gives entry `id` a new deadline; a write at `now` also counts as an
     /// access for the time to idle. Its one timer moves only if it must
-    /// fire earlier than the wheel takes up the slot it waits in: a later
-    /// expiry, or an earlier one still in that slot's reach, leaves it in
-    /// place, to be filed again when its slot comes round (renewing a TTL
-    /// touches no list).
+    /// fire earlier than the wheel takes up the slot it waits in, and then
+    /// not at once (`owe`): a later expiry, or an earlier one still in that
+    /// slot's reach, leaves it in place, to be filed again when its slot
+    /// comes round (renewing a TTL touches no list).
     #[inline]
     pub(crate) fn retime(&mut self, id: u32, deadline: u64, now: u64) {
         let tick = self.layout.tick;
@@ -594,13 +610,13 @@ impl<K, V, P> ShardState<K, V, P> {
             (true, true) => {}
             (true, false) => self.refile(id, false, true),
             (false, true) => self.refile(id, true, false),
-            // Earlier: the timer moves, unless the wheel reaches it in time
-            // where it is.
+            // Earlier: the timer is owed a move, unless the wheel reaches
+            // it in time where it is.
             (false, false)
                 if tick.of(after) < tick.of(before)
                     && !self.wheel.reaches_by(tick.of(before), tick.of(after)) =>
             {
-                self.refile(id, true, true);
+                self.owe(id, tick.of(before), tick.of(after));
             }
             (false, false) => {}
         }
@@ -619,6 +635,61 @@ impl<K, V, P> ShardState<K, V, P> {
         }
     }
 
+    /// Notes that entry `id`'s timer, due at tick `was` and filed by it,
+    /// must move to be due at `due`, earlier; `due_from` comes down to
+    /// `due` now, so that the shard is reaped (and the timer moved) by
+    /// then.
+    #[inline(never)]
+    fn owe(&mut self, id: u32, was: u64, due: u64) {
+        self.owed.push((id, was));
+        self.owed_due = self.owed_due.min(due);
+        if due < self.due_from {
+            self.due_from = due;
+            self.wheel_moved = true;
+        }
+        if self.owed.len() >= OWED_BATCH {
+            self.settle();
+        }
+    }
+
+    /// Moves the timers owed a move (`owe`). A timer since removed, or
+    /// whose entry's id was taken again, is filed where it belongs already:
+    /// it is left alone, or moved where it would be filed anyway. The
+    /// timers' links, then their neighbours', are fetched for all of them
+    /// before any is unlinked.
+    fn settle(&mut self) {
+        if self.owed.is_empty() {
+            return;
+        }
+        let owed = mem::take(&mut self.owed);
+        for &(id, _) in &owed {
+            if let Some(link) = self.timers.get(id as usize) {
+                prefetch(link);
+            }
+        }
+        for &(id, _) in &owed {
+            if let Some(link) = self.timers.get(id as usize) {
+                for near in [link.prev, link.next] {
+                    if let Some(near) = self.timers.get(near as usize) {
+                        prefetch(near);
+                    }
+                }
+            }
+        }
+        let tick = self.layout.tick;
+        for &(id, was) in &owed {
+            if !self.timers.get(id as usize).is_some_and(Link::is_linked) {
+                continue;
+            }
+            if !self.wheel.reaches_by(was, tick.of(self.expiry(id))) {
+                self.refile(id, true, true);
+            }
+        }
+        self.owed = owed;
+        self.owed.clear();
+        self.owed_due = u64::MAX;
+    }
+
     /// Files entry `id`'s timer, lowering `due_from` if it comes first.
     #[inline]
     fn file(&mut self, id: u32) {
@@ -633,7 +704,7 @@ impl<K, V, P> ShardState<K, V, P> {
     /// What `due_from` is when exact: the wheel's next expiration tick, or
     /// `u64::MAX` without timers.
     fn exact_due(&self) -> u64 {
-        self.wheel.next_expiration().unwrap_or(u64::MAX)
+        self.wheel.next_expiration().unwrap_or(u64::MAX).min(self.owed_due)
     }
 
     /// The wheel was polled: `due_from` is recomputed when it is next
@@ -698,6 +769,8 @@ impl<K, V, P> ShardState<K, V, P> {
     pub(crate) fn take_all(&mut self) -> Taken<K, V> {
         self.index = Index::default();
         self.wheel = Wheel::starting_at(self.wheel.elapsed());
+        self.owed.clear();
+        self.owed_due = u64::MAX;
         self.polled();
         if let Some(policy) = &mut self.policy {
             policy.clear();
@@ -720,6 +793,7 @@ impl<K, V, P> ShardState<K, V, P> {
     /// Starts a pass of reaping: timers put aside by the last pass are
     /// looked at again.
     pub(crate) fn begin_reaping(&mut self) {
+        self.settle();
         self.polled();
         let (wheel, mut timed) = self.timed();
         wheel.undefer(&mut timed);
@@ -784,6 +858,7 @@ impl<K, V, P> ShardState<K, V, P> {
     /// Polls the wheel once: an expired entry (off the wheel, still
     /// indexed), or work done, or nothing due.
     fn poll_due(&mut self, now: u64) -> Polled {
+        self.settle();
         self.polled();
         let tick = self.layout.tick;
         let (wheel, mut timed) = self.timed();
@@ -913,6 +988,8 @@ impl<K, V, P> ShardState<K, V, P> {
 
     /// Moves the entry at `from` (the last) into the vacancy `to`.
     fn relocate(&mut self, from: u32, to: u32, hasher: &impl Fn(&K) -> u64) {
+        // The owed moves name timers by id.
+        self.settle();
         let (f, t) = (from as usize, to as usize);
         let hash = rehash(hasher, self.entries[f].key());
         self.index.rename(hash, from, to);
@@ -1033,5 +1110,143 @@ impl<K, V> Taken<K, V> {
                 (entry.vacate(), expired)
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn hasher(key: &u64) -> u64 {
+        key.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29)
+    }
+
+    /// A small random generator, so that a failure replays exactly.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (self.0 >> 33) % n
+        }
+    }
+
+    /// Keys written with deadlines from milliseconds to a minute and a
+    /// half ahead, rewritten earlier and later, removed, the shard
+    /// compacted and reaped as the clock goes on, against a map of
+    /// deadlines: a reap at `now` takes exactly the keys due by then, and
+    /// the shard never says its first due tick is later than a key's.
+    /// Rewrites that bring a deadline earlier than the wheel reaches the
+    /// timer's slot leave the timer owed a move, and those moves are made
+    /// in batches and before every poll.
+    #[test]
+    fn timers_owed_a_move_expire_on_time() {
+        let layout = Layout { tick: Tick::new(MS), idle: None, weighted: false, share: None };
+        let mut shard: ShardState<u64, u64, ()> = ShardState::new(layout, 1, 0);
+        let mut model: HashMap<u64, u64> = HashMap::new();
+        let mut rng = Lcg(7);
+        let (mut now, mut owed, mut settled_in_batch, mut relocated) = (0u64, 0, 0, 0);
+        for step in 0..30_000u64 {
+            // Phases of mostly writes, then of mostly removals, so that the
+            // shard also empties out and is compacted.
+            let removing = (step / 4_000) % 3 == 2;
+            // Reaping often, or seldom, so that moves are also owed by the
+            // batch.
+            let reaping = if (step / 5_000) % 2 == 0 { 10 } else { 500 };
+            let key = rng.below(500);
+            let action = if rng.below(reaping) == 0 { 9 } else { rng.below(9) };
+            match action {
+                0..=5 if !removing || rng.below(4) == 0 => {
+                    let ahead = match rng.below(4) {
+                        0 => rng.below(100) * MS,
+                        1 => rng.below(10_000) * MS,
+                        2 => (30_000 + rng.below(60_000)) * MS,
+                        _ => NEVER - now,
+                    };
+                    let deadline = now + ahead;
+                    match shard.find(hasher(&key), &key) {
+                        Some(id) => {
+                            let before = shard.owed.len();
+                            shard.retime(id, deadline, now);
+                            if shard.owed.len() > before {
+                                owed += 1;
+                            } else if shard.owed.len() < before {
+                                settled_in_batch += 1;
+                            }
+                        }
+                        None => {
+                            let mut dropped = Vec::new();
+                            let hash = hasher(&key);
+                            shard.insert(
+                                hash,
+                                key,
+                                Some(key),
+                                deadline,
+                                1,
+                                now,
+                                &hasher,
+                                &mut dropped,
+                            );
+                            assert!(dropped.is_empty());
+                        }
+                    }
+                    if deadline == NEVER {
+                        model.remove(&key);
+                    } else {
+                        model.insert(key, deadline);
+                    }
+                }
+                0..=7 => {
+                    if let Some(id) = shard.find(hasher(&key), &key) {
+                        let (k, _) = shard.remove(id, Some(hasher(&key)), &hasher);
+                        assert_eq!(k, key);
+                        model.remove(&key);
+                    }
+                }
+                8 => {
+                    while shard.is_sparse() {
+                        relocated += usize::from(!shard.owed.is_empty());
+                        if shard.compact_step(&hasher) {
+                            break;
+                        }
+                    }
+                }
+                _ => {
+                    now +=
+                        if rng.below(20) == 0 { rng.below(5_000) * MS } else { rng.below(3) * MS };
+                    shard.begin_reaping();
+                    let mut expired = Vec::new();
+                    loop {
+                        match shard.reap_step(now, &hasher) {
+                            Reaped::Expired((k, _), _) => expired.push(k),
+                            Reaped::Progress => {}
+                            Reaped::Done => break,
+                        }
+                    }
+                    expired.sort_unstable();
+                    let mut due: Vec<u64> =
+                        model.iter().filter(|&(_, &d)| d <= now).map(|(&k, _)| k).collect();
+                    due.sort_unstable();
+                    assert_eq!(expired, due, "step {step}: reaped at {now}");
+                    model.retain(|_, d| *d > now);
+                }
+            }
+            assert!(shard.owed.len() < OWED_BATCH);
+            if let Some(&first) = model.values().min() {
+                assert!(shard.next_tick_start() <= first, "step {step}: due from after a deadline");
+            }
+            shard.assert_invariants(&hasher);
+        }
+        // The path under test was taken, often.
+        assert!(owed > 1_000, "{owed} moves owed");
+        assert!(settled_in_batch > 10, "{settled_in_batch} batches settled by a write");
+        assert!(relocated > 0, "no compaction met an owed move");
     }
 }
