@@ -76,7 +76,9 @@
 //! due caches in rounds, each for at most a 200 µs slice, so a cache with a
 //! million due entries delays another cache's expiry by about one slice. It
 //! removes entries two steps of the wheel per hold of a shard's lock (two
-//! removals, well under a microsecond), taking the due shards in turn so
+//! removals, well under a microsecond; the first hold of a pass also moves
+//! the timers that writes bringing deadlines earlier left to move, at most
+//! 31 a shard), taking the due shards in turn so
 //! that a shard it lets go of stays free while it works on the others, and
 //! drops or reports what it removed outside the lock. Nothing it does under
 //! a lock allocates. A caller that finds a lock taken spins, then yields,

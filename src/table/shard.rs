@@ -211,7 +211,8 @@ pub(crate) struct ShardState<K, V, P> {
     used: u64,
     /// No timer is due before this tick (`u64::MAX`: none in the wheel):
     /// the wheel's `next_expiration` when it was last polled, lowered by
-    /// each insert since to the tick its list is taken up. Removals leave
+    /// each insert since to the tick its list is taken up, and by each
+    /// move owed since to the tick it is owed for. Removals leave
     /// it: a bound a little early costs the reaper one visit that finds
     /// nothing, where recomputing it costs every write with a TTL a search
     /// of the wheel's levels.
@@ -1153,7 +1154,8 @@ mod tests {
         let mut model: HashMap<u64, u64> = HashMap::new();
         let mut rng = Lcg(7);
         let (mut now, mut owed, mut settled_in_batch, mut relocated) = (0u64, 0, 0, 0);
-        for step in 0..30_000u64 {
+        let steps = if cfg!(miri) { 60 } else { 30_000 };
+        for step in 0..steps {
             // Phases of mostly writes, then of mostly removals, so that the
             // shard also empties out and is compacted.
             let removing = (step / 4_000) % 3 == 2;
@@ -1243,6 +1245,9 @@ mod tests {
                 assert!(shard.next_tick_start() <= first, "step {step}: due from after a deadline");
             }
             shard.assert_invariants(&hasher);
+        }
+        if cfg!(miri) {
+            return;
         }
         // The path under test was taken, often.
         assert!(owed > 1_000, "{owed} moves owed");
