@@ -636,10 +636,10 @@ impl<K, V, P> ShardState<K, V, P> {
         }
     }
 
-    /// Notes that entry `id`'s timer, due at tick `was` and filed by it,
-    /// must move to be due at `due`, earlier; `due_from` comes down to
-    /// `due` now, so that the shard is reaped (and the timer moved) by
-    /// then.
+    /// Notes that entry `id`'s timer, due at tick `was` in a slot that
+    /// starts by then, must move to be due at `due`, earlier; `due_from`
+    /// comes down to `due` now, so that the shard is reaped (and the timer
+    /// moved) by then.
     #[inline(never)]
     fn owe(&mut self, id: u32, was: u64, due: u64) {
         self.owed.push((id, was));
