@@ -613,11 +613,16 @@ impl<K, V, P> ShardState<K, V, P> {
             (false, true) => self.refile(id, true, false),
             // Earlier: the timer is owed a move, unless the wheel reaches
             // it in time where it is.
-            (false, false)
-                if tick.of(after) < tick.of(before)
-                    && !self.wheel.reaches_by(tick.of(before), tick.of(after)) =>
-            {
-                self.owe(id, tick.of(before), tick.of(after));
+            (false, false) if tick.of(after) < tick.of(before) => {
+                if !self.wheel.reaches_by(tick.of(before), tick.of(after)) {
+                    self.owe(id, tick.of(before), tick.of(after));
+                } else if !self.owed.is_empty() {
+                    // The timer may itself be owed a move, its deadline
+                    // already before its slot's start, where the wheel's
+                    // reach proves nothing: its first record moves it, and
+                    // the shard must be reaped by the new deadline.
+                    self.owe_by(tick.of(after));
+                }
             }
             (false, false) => {}
         }
@@ -643,13 +648,19 @@ impl<K, V, P> ShardState<K, V, P> {
     #[inline(never)]
     fn owe(&mut self, id: u32, was: u64, due: u64) {
         self.owed.push((id, was));
+        self.owe_by(due);
+        if self.owed.len() >= OWED_BATCH {
+            self.settle();
+        }
+    }
+
+    /// Brings `due_from`, and the earliest tick owed, down to `due`: an
+    /// owed move must be made by then.
+    fn owe_by(&mut self, due: u64) {
         self.owed_due = self.owed_due.min(due);
         if due < self.due_from {
             self.due_from = due;
             self.wheel_moved = true;
-        }
-        if self.owed.len() >= OWED_BATCH {
-            self.settle();
         }
     }
 
@@ -1137,6 +1148,37 @@ mod tests {
                 .wrapping_add(1_442_695_040_888_963_407);
             (self.0 >> 33) % n
         }
+    }
+
+    /// A deadline owed a move and brought earlier again, within what the
+    /// wheel's reach would allow for a timer filed by it, still brings the
+    /// shard's first due tick down: the timer waits in the slot its first
+    /// deadline was filed in, which starts after both.
+    #[test]
+    fn a_deadline_owed_a_move_and_brought_earlier_again_is_reaped_by_then() {
+        let layout = Layout { tick: Tick::new(MS), idle: None, weighted: false, share: None };
+        let mut shard: ShardState<u64, u64, ()> = ShardState::new(layout, 1, 0);
+        let (key, mut dropped) = (1u64, Vec::new());
+        let id = shard.insert(hasher(&key), key, Some(1), 60_000 * MS, 1, 0, &hasher, &mut dropped);
+        shard.retime(id, 5_000 * MS, 0);
+        assert_eq!(shard.owed.len(), 1, "60 s to 5 s is owed a move");
+        // 4.9 s lies within the reach of a timer filed by 5 s.
+        shard.retime(id, 4_900 * MS, 0);
+        assert!(shard.next_tick_start() <= 4_900 * MS);
+        shard.assert_invariants(&hasher);
+        let mut reap = |now: u64| {
+            shard.begin_reaping();
+            let mut expired = Vec::new();
+            loop {
+                match shard.reap_step(now, &hasher) {
+                    Reaped::Expired((k, _), _) => expired.push(k),
+                    Reaped::Progress => {}
+                    Reaped::Done => return expired,
+                }
+            }
+        };
+        assert!(reap(4_899 * MS).is_empty());
+        assert_eq!(reap(4_900 * MS), vec![key]);
     }
 
     /// Keys written with deadlines from milliseconds to a minute and a
