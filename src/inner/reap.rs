@@ -245,6 +245,9 @@ where
         loop {
             let mut state = shard.write();
             let done = state.compact_step(&hasher);
+            // Moving an entry first makes the timer moves its shard owes,
+            // which can bring its first due tick earlier.
+            shard.publish(&mut state);
             RwLockWriteGuard::unlock_fair(state);
             if done || self.clock.now() >= until {
                 return;
