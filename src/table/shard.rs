@@ -1137,6 +1137,19 @@ mod tests {
         key.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29)
     }
 
+    /// A pass of reaping at `now`: the keys it removed.
+    fn reap(shard: &mut ShardState<u64, u64, ()>, now: u64) -> Vec<u64> {
+        shard.begin_reaping();
+        let mut expired = Vec::new();
+        loop {
+            match shard.reap_step(now, &hasher) {
+                Reaped::Expired((k, _), _) => expired.push(k),
+                Reaped::Progress => {}
+                Reaped::Done => return expired,
+            }
+        }
+    }
+
     /// A small random generator, so that a failure replays exactly.
     struct Lcg(u64);
 
@@ -1166,19 +1179,8 @@ mod tests {
         shard.retime(id, 4_900 * MS, 0);
         assert!(shard.next_tick_start() <= 4_900 * MS);
         shard.assert_invariants(&hasher);
-        let mut reap = |now: u64| {
-            shard.begin_reaping();
-            let mut expired = Vec::new();
-            loop {
-                match shard.reap_step(now, &hasher) {
-                    Reaped::Expired((k, _), _) => expired.push(k),
-                    Reaped::Progress => {}
-                    Reaped::Done => return expired,
-                }
-            }
-        };
-        assert!(reap(4_899 * MS).is_empty());
-        assert_eq!(reap(4_900 * MS), vec![key]);
+        assert!(reap(&mut shard, 4_899 * MS).is_empty());
+        assert_eq!(reap(&mut shard, 4_900 * MS), vec![key]);
     }
 
     /// Keys written with deadlines from milliseconds to a minute and a
@@ -1265,15 +1267,7 @@ mod tests {
                 _ => {
                     now +=
                         if rng.below(20) == 0 { rng.below(5_000) * MS } else { rng.below(3) * MS };
-                    shard.begin_reaping();
-                    let mut expired = Vec::new();
-                    loop {
-                        match shard.reap_step(now, &hasher) {
-                            Reaped::Expired((k, _), _) => expired.push(k),
-                            Reaped::Progress => {}
-                            Reaped::Done => break,
-                        }
-                    }
+                    let mut expired = reap(&mut shard, now);
                     expired.sort_unstable();
                     let mut due: Vec<u64> =
                         model.iter().filter(|&(_, &d)| d <= now).map(|(&k, _)| k).collect();
