@@ -805,7 +805,6 @@ impl<K, V, P> ShardState<K, V, P> {
     /// Starts a pass of reaping: timers put aside by the last pass are
     /// looked at again.
     pub(crate) fn begin_reaping(&mut self) {
-        self.settle();
         self.polled();
         let (wheel, mut timed) = self.timed();
         wheel.undefer(&mut timed);
