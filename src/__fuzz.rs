@@ -38,6 +38,7 @@ impl FuzzWheel {
         let id = u32::try_from(self.store.when.len()).expect("fewer than u32::MAX timers");
         self.store.when.push(when);
         self.store.links.push(Link::UNLINKED);
+        self.store.early.push(false);
         self.wheel.insert(&mut self.store, id);
         id
     }
@@ -62,6 +63,7 @@ impl FuzzWheel {
         self.wheel.remove(&mut self.store, id);
         self.store.when.swap_remove(id as usize);
         self.store.links.swap_remove(id as usize);
+        self.store.early.swap_remove(id as usize);
         if id != last {
             self.wheel.relink(&mut self.store, id);
         }
@@ -76,7 +78,7 @@ impl FuzzWheel {
 
     /// Makes timer `id` (in the wheel) due at tick `to`, earlier, as
     /// re-timing a key does: in place when the wheel reaches it by then,
-    /// moved otherwise. Returns whether it stayed in place.
+    /// moved and filed early otherwise. Returns whether it stayed in place.
     pub fn shrink(&mut self, id: u32, to: u64) -> bool {
         self.wheel.shrink(&mut self.store, id, to).0
     }

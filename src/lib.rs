@@ -58,9 +58,9 @@
 //! An entry is expired from its deadline on: a read at or after the
 //! deadline never returns it, whatever the background work has done.
 //! Removal is active: each shard keeps a hierarchical timing wheel (six
-//! levels of 64 slots, 1 ms ticks by default) whose timers live inside the
-//! entries, so a re-timed key moves its one timer and timer memory stays
-//! proportional to the entries with a deadline.
+//! levels of 64 slots, 1 ms ticks by default) with one timer an entry, so
+//! a re-timed key moves its one timer, if it moves it at all, and timer
+//! memory stays proportional to the entries with a deadline.
 //!
 //! A read of an entry with a deadline reads the clock to compare the two; a
 //! read of an entry without one never does (with a time to idle, every

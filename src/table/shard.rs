@@ -101,6 +101,7 @@ pub(crate) struct Layout {
 struct Timed<'a, K, V> {
     entries: &'a [Entry<K, V>],
     links: &'a mut [Link],
+    early: &'a mut [u64],
     touched: &'a [AtomicU64],
     idle: Option<u64>,
     tick: Tick,
@@ -129,6 +130,16 @@ impl<K, V> TimerView for Timed<'_, K, V> {
     fn link(&self, id: u32) -> &Link {
         &self.links[id as usize]
     }
+    #[inline]
+    fn is_early(&self, id: u32) -> bool {
+        is_early(self.early, id)
+    }
+}
+
+/// Bit `id` of the bitset `early`.
+#[inline]
+fn is_early(early: &[u64], id: u32) -> bool {
+    early.get(id as usize / 64).is_some_and(|w| w & (1 << (id % 64)) != 0)
 }
 
 #[cfg(any(test, fuzzing, feature = "test-util"))]
@@ -146,12 +157,26 @@ impl<K, V, P> TimerView for TimedView<'_, K, V, P> {
     fn link(&self, id: u32) -> &Link {
         &self.0.timers[id as usize]
     }
+    fn is_early(&self, id: u32) -> bool {
+        is_early(&self.0.early, id)
+    }
 }
 
 impl<K, V> Timers for Timed<'_, K, V> {
     #[inline]
     fn link_mut(&mut self, id: u32) -> &mut Link {
         &mut self.links[id as usize]
+    }
+    #[inline]
+    fn set_early(&mut self, id: u32, early: bool) {
+        let (word, bit) = (&mut self.early[id as usize / 64], 1u64 << (id % 64));
+        // Most filings are not early, of timers not filed early before:
+        // the word is then only read.
+        if early {
+            *word |= bit;
+        } else if *word & bit != 0 {
+            *word &= !bit;
+        }
     }
 }
 
@@ -230,6 +255,9 @@ pub(crate) struct ShardState<K, V, P> {
     /// and values: moving a timer writes its neighbours' links, not
     /// entries nobody else asked for.
     timers: Vec<Link>,
+    /// Whether each entry's timer is filed early (`Wheel::insert_early`),
+    /// a bit an entry, by id.
+    early: Vec<u64>,
     wheel: Wheel,
     /// Timers owed a move: entries whose deadline came earlier than the
     /// wheel takes up the slot their timer waits in, each with the tick
@@ -258,6 +286,7 @@ impl<K, V, P> ShardState<K, V, P> {
             weights: Vec::new(),
             touched: Vec::new(),
             timers: Vec::new(),
+            early: Vec::new(),
             renews: layout.idle.is_some(),
             occupied: 0,
             values: 0,
@@ -278,6 +307,7 @@ impl<K, V, P> ShardState<K, V, P> {
         let timed = Timed {
             entries: &self.entries,
             links: &mut self.timers,
+            early: &mut self.early,
             touched: &self.touched,
             idle: self.layout.idle,
             tick: self.layout.tick,
@@ -484,6 +514,9 @@ impl<K, V, P> ShardState<K, V, P> {
                 self.make_room_for_entry();
                 self.entries.push(Entry::vacant());
                 self.timers.push(Link::UNLINKED);
+                if id % 64 == 0 {
+                    self.early.push(0);
+                }
                 if self.layout.weighted {
                     self.weights.push(0);
                 }
@@ -614,7 +647,7 @@ impl<K, V, P> ShardState<K, V, P> {
             // Earlier: the timer is owed a move, unless the wheel reaches
             // it in time where it is.
             (false, false) if tick.of(after) < tick.of(before) => {
-                if !self.wheel.reaches_by(tick.of(before), tick.of(after)) {
+                if !self.stays(id, tick.of(before), tick.of(after)) {
                     self.owe(id, tick.of(before), tick.of(after));
                 } else if !self.owed.is_empty() {
                     // The timer may itself be owed a move, its deadline
@@ -625,6 +658,17 @@ impl<K, V, P> ShardState<K, V, P> {
                 }
             }
             (false, false) => {}
+        }
+    }
+
+    /// Whether entry `id`'s timer, due at tick `old`, may be due at `new`,
+    /// earlier, where it is: whether the wheel takes up its slot by then.
+    #[inline]
+    fn stays(&self, id: u32, old: u64, new: u64) -> bool {
+        if is_early(&self.early, id) {
+            self.wheel.reaches_early_by(old, new)
+        } else {
+            self.wheel.reaches_by(old, new)
         }
     }
 
@@ -693,8 +737,16 @@ impl<K, V, P> ShardState<K, V, P> {
             if !self.timers.get(id as usize).is_some_and(Link::is_linked) {
                 continue;
             }
-            if !self.wheel.reaches_by(was, tick.of(self.expiry(id))) {
-                self.refile(id, true, true);
+            if !self.stays(id, was, tick.of(self.expiry(id))) {
+                // Early, so that this key's deadline may come earlier
+                // again without a move until the wheel reaches the slot.
+                let (wheel, mut timed) = self.timed();
+                wheel.remove(&mut timed, id);
+                let from = wheel.insert_early(&mut timed, id);
+                if from < self.due_from {
+                    self.due_from = from;
+                    self.wheel_moved = true;
+                }
             }
         }
         self.owed = owed;
@@ -793,6 +845,7 @@ impl<K, V, P> ShardState<K, V, P> {
         self.vacant = Vacancies::default();
         self.weights = Vec::new();
         self.timers = Vec::new();
+        self.early = Vec::new();
         Taken {
             entries: mem::take(&mut self.entries),
             touched: mem::take(&mut self.touched),
@@ -992,6 +1045,7 @@ impl<K, V, P> ShardState<K, V, P> {
             self.entries.pop();
         }
         self.timers.truncate(self.entries.len());
+        self.early.truncate(self.entries.len().div_ceil(64));
         self.weights.truncate(self.entries.len());
         self.touched.truncate(self.entries.len());
         false
@@ -1006,6 +1060,11 @@ impl<K, V, P> ShardState<K, V, P> {
         self.index.rename(hash, from, to);
         self.entries.swap(f, t);
         self.timers.swap(f, t);
+        let (was_early, into_early) = (is_early(&self.early, from), is_early(&self.early, to));
+        for (id, early) in [(from, into_early), (to, was_early)] {
+            let (word, bit) = (&mut self.early[id as usize / 64], 1u64 << (id % 64));
+            *word = if early { *word | bit } else { *word & !bit };
+        }
         if !self.weights.is_empty() {
             self.weights.swap(f, t);
         }
@@ -1027,6 +1086,7 @@ impl<K, V, P> ShardState<K, V, P> {
         let len = self.entries.len();
         self.entries.shrink_to(len);
         self.timers.shrink_to(len);
+        self.early.shrink_to(len.div_ceil(64));
         self.weights.shrink_to(len);
         self.touched.shrink_to(len);
         self.vacant = Vacancies::default();
@@ -1067,6 +1127,7 @@ impl<K, V, P> ShardState<K, V, P> {
         let len = self.entries.len();
         assert_eq!(self.index.len(), self.occupied, "index and entries differ in size");
         assert_eq!(self.timers.len(), len, "a timer link for each entry");
+        assert_eq!(self.early.len(), len.div_ceil(64), "an early bit for each entry");
         let mut vacant = vec![false; len];
         let listed = self.vacant.walk(&self.entries, |id| {
             assert!((id as usize) < len, "vacancy {id} listed past the end");
@@ -1189,7 +1250,8 @@ mod tests {
     /// the shard never says its first due tick is later than a key's.
     /// Rewrites that bring a deadline earlier than the wheel reaches the
     /// timer's slot leave the timer owed a move, and those moves are made
-    /// in batches and before every poll.
+    /// in batches and before every poll, filing the timers early, which
+    /// keeps later such rewrites in place.
     #[test]
     fn timers_owed_a_move_expire_on_time() {
         let layout = Layout { tick: Tick::new(MS), idle: None, weighted: false, share: None };
@@ -1197,6 +1259,7 @@ mod tests {
         let mut model: HashMap<u64, u64> = HashMap::new();
         let mut rng = Lcg(7);
         let (mut now, mut owed, mut settled_in_batch, mut relocated) = (0u64, 0, 0, 0);
+        let mut kept_early = 0;
         let steps = if cfg!(miri) { 60 } else { 30_000 };
         for step in 0..steps {
             // Phases of mostly writes, then of mostly removals, so that the
@@ -1219,11 +1282,21 @@ mod tests {
                     match shard.find(hasher(&key), &key) {
                         Some(id) => {
                             let before = shard.owed.len();
+                            let tick = |t: u64| layout.tick.of(t);
+                            let (was, to) = (tick(shard.expiry(id)), tick(deadline));
+                            // A move a timer not filed early would need.
+                            let plain_moves = deadline != NEVER
+                                && was != tick(NEVER)
+                                && to < was
+                                && !shard.wheel.reaches_by(was, to);
+                            let early = is_early(&shard.early, id);
                             shard.retime(id, deadline, now);
                             if shard.owed.len() > before {
                                 owed += 1;
                             } else if shard.owed.len() < before {
                                 settled_in_batch += 1;
+                            } else if plain_moves && early {
+                                kept_early += 1;
                             }
                         }
                         None => {
@@ -1286,6 +1359,7 @@ mod tests {
         }
         // The path under test was taken, often.
         assert!(owed > 1_000, "{owed} moves owed");
+        assert!(kept_early > 20, "{kept_early} timers kept in place by being filed early");
         assert!(settled_in_batch > 10, "{settled_in_batch} batches settled by a write");
         assert!(relocated > 0, "no compaction met an owed move");
     }

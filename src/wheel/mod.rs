@@ -25,9 +25,18 @@
 //!   down); the caller returns them to *pending* at the start of its next
 //!   pass ([`Wheel::undefer`]).
 //!
+//! A timer may also be filed *early* ([`Wheel::insert_early`]): in the
+//! slot after the wheel's at its level, rather than its own. Its deadline
+//! may then come as early as that slot's start without the timer moving
+//! ([`Wheel::reaches_early_by`]); when the slot comes round the timer is
+//! filed again by its tick. The table files a timer early when it has to
+//! move it anyway, so that a key whose deadline keeps coming earlier moves
+//! its timer at most once a slot's span.
+//!
 //! Invariant: a timer in level `n` shares every digit above `n` with
-//! `elapsed` and is due after it; `elapsed` never passes the start of an
-//! occupied slot without that slot being taken apart (cascaded).
+//! `elapsed` and is due after it, and one filed early waits in the slot
+//! after the wheel's; `elapsed` never passes the start of an occupied slot
+//! without that slot being taken apart (cascaded).
 
 mod level;
 
@@ -56,12 +65,17 @@ pub(crate) trait TimerView {
     fn when(&self, id: u32) -> u64;
     /// The link of timer `id`.
     fn link(&self, id: u32) -> &Link;
+    /// Whether timer `id` was last filed early (see
+    /// [`Wheel::insert_early`]).
+    fn is_early(&self, id: u32) -> bool;
 }
 
 /// The storage of the timers the wheel links.
 pub(crate) trait Timers: TimerView {
     /// The link of timer `id`, to change.
     fn link_mut(&mut self, id: u32) -> &mut Link;
+    /// Records whether timer `id` is filed early.
+    fn set_early(&mut self, id: u32, early: bool);
 }
 
 /// The sentinel of slot `slot` of level `level`.
@@ -237,20 +251,53 @@ impl Wheel {
         level < LEVELS - 1 && new >= Level::start_of(level, old)
     }
 
+    /// [`reaches_by`](Wheel::reaches_by) for a timer filed early
+    /// ([`insert_early`](Wheel::insert_early)): it waits in the slot after
+    /// the wheel's at the level `old` is filed at now, so `new` at or after
+    /// that slot's start is safe.
+    ///
+    /// The timer was filed early at the level of its deadline then, in
+    /// the slot after the wheel's. Until the wheel reaches that slot, which
+    /// files it again (by its tick, not early), the wheel stays in the
+    /// slot before it, at that level and all above; its deadline has grown
+    /// in place since, or shrunk in place to no earlier than the slot's
+    /// start: so it is still filed at that level now, and the slot after
+    /// the wheel's is still the one that holds it.
+    #[inline]
+    pub(crate) fn reaches_early_by(&self, old: u64, new: u64) -> bool {
+        if old <= self.elapsed {
+            return false;
+        }
+        let level = Self::level_for(self.elapsed, old);
+        level < LEVELS - 1 && new >= Self::next_start(level, self.elapsed)
+    }
+
+    /// The start of the slot of level `level` after the one holding tick
+    /// `at`.
+    fn next_start(level: usize, at: u64) -> u64 {
+        Level::start_of(level, at).saturating_add(1 << (BITS as usize * level))
+    }
+
     /// Makes timer `id`, in the wheel and due at tick `old`, due at `to`,
     /// earlier, as a shard re-times an entry: in place when the wheel
-    /// reaches it by then, moved otherwise. Returns whether it stayed, and
-    /// what `insert` returned if it moved (`u64::MAX` if not).
+    /// reaches it by then, moved otherwise, and filed early. Returns
+    /// whether it stayed, and what `insert_early` returned if it moved
+    /// (`u64::MAX` if not).
     #[cfg(any(test, fuzzing))]
     pub(crate) fn shrink(&mut self, timers: &mut VecTimers, id: u32, to: u64) -> (bool, u64) {
         let old = timers.when[id as usize];
-        if self.reaches_by(old, to) {
+        let stays = if timers.is_early(id) {
+            self.reaches_early_by(old, to)
+        } else {
+            self.reaches_by(old, to)
+        };
+        if stays {
             timers.when[id as usize] = to;
             return (true, u64::MAX);
         }
         self.remove(timers, id);
         timers.when[id as usize] = to;
-        (false, self.insert(timers, id))
+        (false, self.insert_early(timers, id))
     }
 
     /// Files timer `id` by its tick. It must not be in the wheel already.
@@ -260,16 +307,52 @@ impl Wheel {
     /// what the inserts returned (removals can only make it later).
     pub(crate) fn insert<T: Timers>(&mut self, timers: &mut T, id: u32) -> u64 {
         debug_assert!(!timers.link(id).is_linked(), "timer {id} is in the wheel already");
+        self.allocate();
+        self.len += 1;
+        self.file(timers, id)
+    }
+
+    /// Allocates the lists' sentinels with the first timer.
+    fn allocate(&mut self) {
         if self.sentinels.is_empty() {
             self.sentinels = (0..LISTS).map(|k| Link::empty(SENTINEL_BASE + k as u32)).collect();
         }
+    }
+
+    /// Files timer `id` (not in the wheel) early: below the top level, in
+    /// the first slot its level takes up, the one after the wheel's,
+    /// rather than in the slot of its tick. When that slot is taken up the
+    /// timer is filed again by its tick; until then its deadline may come
+    /// as early as that slot's start and the timer stay where it is
+    /// ([`reaches_early_by`](Wheel::reaches_early_by)). A shard files a
+    /// timer early when it must move it anyway: a key whose deadline keeps
+    /// coming earlier then moves its timer at most once a slot's span, and
+    /// pays for it with one more filing when the slot comes round. Returns
+    /// when the timer's list is taken up.
+    pub(crate) fn insert_early<T: Timers>(&mut self, timers: &mut T, id: u32) -> u64 {
+        let when = timers.when(id);
+        if when <= self.elapsed {
+            return self.insert(timers, id);
+        }
+        let level = Self::level_for(self.elapsed, when);
+        if level == LEVELS - 1 {
+            return self.insert(timers, id);
+        }
+        debug_assert!(!timers.link(id).is_linked(), "timer {id} is in the wheel already");
+        self.allocate();
         self.len += 1;
-        self.file(timers, id)
+        let start = Self::next_start(level, self.elapsed);
+        let slot = self.levels[level].slot_for(start);
+        self.levels[level].set_occupied(slot);
+        list::push_back(&mut Self::nodes(&mut self.sentinels, timers), slot_list(level, slot), id);
+        timers.set_early(id, true);
+        start
     }
 
     /// Links timer `id` into the list of its tick; returns when that list
     /// is taken up (see [`insert`](Wheel::insert)).
     fn file<T: Timers>(&mut self, timers: &mut T, id: u32) -> u64 {
+        timers.set_early(id, false);
         let when = timers.when(id);
         let (head, from) = if when <= self.elapsed {
             (PENDING, self.elapsed)
@@ -380,6 +463,7 @@ impl Wheel {
     pub(crate) fn defer<T: Timers>(&mut self, timers: &mut T, id: u32) {
         debug_assert!(!timers.link(id).is_linked(), "timer {id} is in the wheel already");
         list::push_back(&mut Self::nodes(&mut self.sentinels, timers), DEFERRED, id);
+        timers.set_early(id, false);
         self.deferred_tick = self.elapsed;
         self.len += 1;
     }
@@ -450,6 +534,12 @@ impl Wheel {
                 let count = list::walk(&view, head, |id| {
                     let when = timers.when(id);
                     assert!(when >= start, "timer {id} due before its slot (level {n}) starts");
+                    if timers.is_early(id) {
+                        assert!(
+                            start <= Self::next_start(n, self.elapsed),
+                            "early timer {id} past the slot after the wheel's (level {n})"
+                        );
+                    }
                     if cascading {
                         assert!(when >= self.elapsed, "overdue timer {id} in a cascade");
                     } else {
@@ -476,6 +566,7 @@ impl Wheel {
 pub(crate) struct VecTimers {
     pub(crate) when: Vec<u64>,
     pub(crate) links: Vec<Link>,
+    pub(crate) early: Vec<bool>,
 }
 
 #[cfg(any(test, fuzzing))]
@@ -486,12 +577,22 @@ impl TimerView for VecTimers {
     fn link(&self, id: u32) -> &Link {
         &self.links[id as usize]
     }
+    fn is_early(&self, id: u32) -> bool {
+        self.early.get(id as usize).copied().unwrap_or(false)
+    }
 }
 
 #[cfg(any(test, fuzzing))]
 impl Timers for VecTimers {
     fn link_mut(&mut self, id: u32) -> &mut Link {
         &mut self.links[id as usize]
+    }
+    fn set_early(&mut self, id: u32, early: bool) {
+        let i = id as usize;
+        if i >= self.early.len() {
+            self.early.resize(i + 1, false);
+        }
+        self.early[i] = early;
     }
 }
 

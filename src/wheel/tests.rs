@@ -11,6 +11,7 @@ impl Store {
     fn add(&mut self, when: u64) -> u32 {
         self.when.push(when);
         self.links.push(Link::UNLINKED);
+        self.early.push(false);
         (self.when.len() - 1) as u32
     }
 }
@@ -95,6 +96,7 @@ fn run(ops: Vec<Op>) {
                 let last = (store.when.len() - 1) as u32;
                 store.when.swap_remove(hole as usize);
                 store.links.swap_remove(hole as usize);
+                store.early.swap_remove(hole as usize);
                 if hole != last {
                     wheel.relink(&mut store, hole);
                     if let Some(when) = model.remove(&last) {
@@ -245,4 +247,34 @@ fn storm_of_reschedules_keeps_one_node() {
     }
     assert_eq!(wheel.poll(&mut store, end - 2), None);
     assert_eq!(wheel.poll(&mut store, end - 1), Some(id));
+}
+
+#[test]
+fn a_timer_filed_early_stays_for_deadlines_down_to_its_slot() {
+    let mut wheel = Wheel::default();
+    let mut store = Store::default();
+    // Level 2 (slots of 4096 ticks): due in the slot from 98304.
+    let id = store.add(100_000);
+    assert_eq!(wheel.insert(&mut store, id), 98_304);
+    // Before that slot: it moves, early, to the level's slot after the
+    // wheel's, from 4096.
+    assert_eq!(wheel.shrink(&mut store, id, 50_000), (false, 4096));
+    assert!(store.is_early(id));
+    // Down to that slot's start, it stays; a plain timer due at 50000
+    // would have moved.
+    assert!(!wheel.reaches_by(50_000, 5000));
+    assert_eq!(wheel.shrink(&mut store, id, 5000), (true, u64::MAX));
+    validate(&wheel, &mut store);
+    assert_eq!(wheel.shrink(&mut store, id, 4096), (true, u64::MAX));
+    validate(&wheel, &mut store);
+    // A tick before it (level 1 now, slots of 64): early again, from 64.
+    assert_eq!(wheel.shrink(&mut store, id, 4095), (false, 64));
+    validate(&wheel, &mut store);
+    // Taken up at 64 and filed again by its tick, no longer early.
+    assert_eq!(wheel.poll(&mut store, 64), None);
+    assert!(!store.is_early(id));
+    validate(&wheel, &mut store);
+    assert_eq!(wheel.poll(&mut store, 4094), None);
+    assert_eq!(wheel.poll(&mut store, 4095), Some(id));
+    assert_eq!(wheel.len(), 0);
 }
