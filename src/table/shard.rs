@@ -136,10 +136,28 @@ impl<K, V> TimerView for Timed<'_, K, V> {
     }
 }
 
-/// Bit `id` of the bitset `early`.
+/// Bit `id` of the bitset `early` (clear past its end).
 #[inline]
 fn is_early(early: &[u64], id: u32) -> bool {
     early.get(id as usize / 64).is_some_and(|w| w & (1 << (id % 64)) != 0)
+}
+
+/// Sets bit `id` of the bitset `early` to `value`. Past its end nothing
+/// is recorded: a timer filed early but not marked so is only judged by
+/// the narrower reach of one filed by its tick (`Wheel::reaches_by`).
+#[inline]
+fn set_early(early: &mut [u64], id: u32, value: bool) {
+    let Some(word) = early.get_mut(id as usize / 64) else {
+        return;
+    };
+    let bit = 1u64 << (id % 64);
+    // Most filings are not early, of timers not filed early before: the
+    // word is then only read.
+    if value {
+        *word |= bit;
+    } else if *word & bit != 0 {
+        *word &= !bit;
+    }
 }
 
 #[cfg(any(test, fuzzing, feature = "test-util"))]
@@ -169,14 +187,7 @@ impl<K, V> Timers for Timed<'_, K, V> {
     }
     #[inline]
     fn set_early(&mut self, id: u32, early: bool) {
-        let (word, bit) = (&mut self.early[id as usize / 64], 1u64 << (id % 64));
-        // Most filings are not early, of timers not filed early before:
-        // the word is then only read.
-        if early {
-            *word |= bit;
-        } else if *word & bit != 0 {
-            *word &= !bit;
-        }
+        set_early(self.early, id, early);
     }
 }
 
@@ -256,7 +267,9 @@ pub(crate) struct ShardState<K, V, P> {
     /// entries nobody else asked for.
     timers: Vec<Link>,
     /// Whether each entry's timer is filed early (`Wheel::insert_early`),
-    /// a bit an entry, by id.
+    /// a bit an entry, by id, as far as an entry owed a move (`owe`): a
+    /// shard whose writes never bring a deadline earlier never allocates
+    /// it, and it grows in the writers, never in the expiry thread.
     early: Vec<u64>,
     wheel: Wheel,
     /// Timers owed a move: entries whose deadline came earlier than the
@@ -514,9 +527,6 @@ impl<K, V, P> ShardState<K, V, P> {
                 self.make_room_for_entry();
                 self.entries.push(Entry::vacant());
                 self.timers.push(Link::UNLINKED);
-                if id % 64 == 0 {
-                    self.early.push(0);
-                }
                 if self.layout.weighted {
                     self.weights.push(0);
                 }
@@ -691,6 +701,14 @@ impl<K, V, P> ShardState<K, V, P> {
     /// moved) by then.
     #[inline(never)]
     fn owe(&mut self, id: u32, was: u64, due: u64) {
+        let words = id as usize / 64 + 1;
+        if self.early.len() < words {
+            // The first room as the per-entry vectors' (`first_room`).
+            if self.early.capacity() == 0 {
+                self.early.reserve_exact(first_room(mem::size_of::<u64>()).max(words));
+            }
+            self.early.resize(words, 0);
+        }
         self.owed.push((id, was));
         self.owe_by(due);
         if self.owed.len() >= OWED_BATCH {
@@ -1061,10 +1079,8 @@ impl<K, V, P> ShardState<K, V, P> {
         self.entries.swap(f, t);
         self.timers.swap(f, t);
         let (was_early, into_early) = (is_early(&self.early, from), is_early(&self.early, to));
-        for (id, early) in [(from, into_early), (to, was_early)] {
-            let (word, bit) = (&mut self.early[id as usize / 64], 1u64 << (id % 64));
-            *word = if early { *word | bit } else { *word & !bit };
-        }
+        set_early(&mut self.early, from, into_early);
+        set_early(&mut self.early, to, was_early);
         if !self.weights.is_empty() {
             self.weights.swap(f, t);
         }
@@ -1127,7 +1143,7 @@ impl<K, V, P> ShardState<K, V, P> {
         let len = self.entries.len();
         assert_eq!(self.index.len(), self.occupied, "index and entries differ in size");
         assert_eq!(self.timers.len(), len, "a timer link for each entry");
-        assert_eq!(self.early.len(), len.div_ceil(64), "an early bit for each entry");
+        assert!(self.early.len() <= len.div_ceil(64), "early bits past the entries");
         let mut vacant = vec![false; len];
         let listed = self.vacant.walk(&self.entries, |id| {
             assert!((id as usize) < len, "vacancy {id} listed past the end");
@@ -1233,8 +1249,11 @@ mod tests {
         let mut shard: ShardState<u64, u64, ()> = ShardState::new(layout, 1, 0);
         let (key, mut dropped) = (1u64, Vec::new());
         let id = shard.insert(hasher(&key), key, Some(1), 60_000 * MS, 1, 0, &hasher, &mut dropped);
+        shard.retime(id, 90_000 * MS, 0);
+        assert_eq!(shard.early.capacity(), 0, "no move owed, no bits for early timers");
         shard.retime(id, 5_000 * MS, 0);
-        assert_eq!(shard.owed.len(), 1, "60 s to 5 s is owed a move");
+        assert_eq!(shard.owed.len(), 1, "90 s to 5 s is owed a move");
+        assert!(shard.early.capacity() >= first_room(8), "the bits' first room");
         // 4.9 s lies within the reach of a timer filed by 5 s.
         shard.retime(id, 4_900 * MS, 0);
         assert!(shard.next_tick_start() <= 4_900 * MS);
