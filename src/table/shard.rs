@@ -553,7 +553,7 @@ impl<K, V, P> ShardState<K, V, P> {
             policy.admit(&mut self.entries, &of, id, hash, self.occupied);
         }
         if self.expiry(id) != NEVER {
-            self.file(id);
+            self.file(id, false);
         }
         id
     }
@@ -691,7 +691,7 @@ impl<K, V, P> ShardState<K, V, P> {
             wheel.remove(&mut timed, id);
         }
         if insert {
-            self.file(id);
+            self.file(id, false);
         }
     }
 
@@ -760,11 +760,7 @@ impl<K, V, P> ShardState<K, V, P> {
                 // again without a move until the wheel reaches the slot.
                 let (wheel, mut timed) = self.timed();
                 wheel.remove(&mut timed, id);
-                let from = wheel.insert_early(&mut timed, id);
-                if from < self.due_from {
-                    self.due_from = from;
-                    self.wheel_moved = true;
-                }
+                self.file(id, true);
             }
         }
         self.owed = owed;
@@ -772,11 +768,13 @@ impl<K, V, P> ShardState<K, V, P> {
         self.owed_due = u64::MAX;
     }
 
-    /// Files entry `id`'s timer, lowering `due_from` if it comes first.
+    /// Files entry `id`'s timer, early if `early`
+    /// (`Wheel::insert_early`), lowering `due_from` if it comes first.
     #[inline]
-    fn file(&mut self, id: u32) {
+    fn file(&mut self, id: u32, early: bool) {
         let (wheel, mut timed) = self.timed();
-        let from = wheel.insert(&mut timed, id);
+        let from =
+            if early { wheel.insert_early(&mut timed, id) } else { wheel.insert(&mut timed, id) };
         if from < self.due_from {
             self.due_from = from;
             self.wheel_moved = true;

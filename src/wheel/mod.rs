@@ -306,17 +306,7 @@ impl Wheel {
     /// polled, [`next_expiration`](Wheel::next_expiration) is the least of
     /// what the inserts returned (removals can only make it later).
     pub(crate) fn insert<T: Timers>(&mut self, timers: &mut T, id: u32) -> u64 {
-        debug_assert!(!timers.link(id).is_linked(), "timer {id} is in the wheel already");
-        self.allocate();
-        self.len += 1;
-        self.file(timers, id)
-    }
-
-    /// Allocates the lists' sentinels with the first timer.
-    fn allocate(&mut self) {
-        if self.sentinels.is_empty() {
-            self.sentinels = (0..LISTS).map(|k| Link::empty(SENTINEL_BASE + k as u32)).collect();
-        }
+        self.add(timers, id, false)
     }
 
     /// Files timer `id` (not in the wheel) early: below the top level, in
@@ -330,43 +320,45 @@ impl Wheel {
     /// pays for it with one more filing when the slot comes round. Returns
     /// when the timer's list is taken up.
     pub(crate) fn insert_early<T: Timers>(&mut self, timers: &mut T, id: u32) -> u64 {
-        let when = timers.when(id);
-        if when <= self.elapsed {
-            return self.insert(timers, id);
-        }
-        let level = Self::level_for(self.elapsed, when);
-        if level == LEVELS - 1 {
-            return self.insert(timers, id);
-        }
-        debug_assert!(!timers.link(id).is_linked(), "timer {id} is in the wheel already");
-        self.allocate();
-        self.len += 1;
-        let start = Self::next_start(level, self.elapsed);
-        let slot = self.levels[level].slot_for(start);
-        self.levels[level].set_occupied(slot);
-        list::push_back(&mut Self::nodes(&mut self.sentinels, timers), slot_list(level, slot), id);
-        timers.set_early(id, true);
-        start
+        self.add(timers, id, true)
     }
 
-    /// Links timer `id` into the list of its tick; returns when that list
-    /// is taken up (see [`insert`](Wheel::insert)).
-    fn file<T: Timers>(&mut self, timers: &mut T, id: u32) -> u64 {
-        timers.set_early(id, false);
+    /// [`insert`](Wheel::insert), or [`insert_early`](Wheel::insert_early)
+    /// if `early`.
+    fn add<T: Timers>(&mut self, timers: &mut T, id: u32, early: bool) -> u64 {
+        debug_assert!(!timers.link(id).is_linked(), "timer {id} is in the wheel already");
+        if self.sentinels.is_empty() {
+            self.sentinels = (0..LISTS).map(|k| Link::empty(SENTINEL_BASE + k as u32)).collect();
+        }
+        self.len += 1;
+        self.file(timers, id, early)
+    }
+
+    /// Links timer `id` into the list of its tick, or early (below the top
+    /// level) if `early`, and records which; returns when that list is
+    /// taken up (see [`insert`](Wheel::insert)).
+    fn file<T: Timers>(&mut self, timers: &mut T, id: u32, early: bool) -> u64 {
         let when = timers.when(id);
-        let (head, from) = if when <= self.elapsed {
-            (PENDING, self.elapsed)
+        let (head, from, early) = if when <= self.elapsed {
+            (PENDING, self.elapsed, false)
         } else {
             // Far-future timers are filed at most one top-level rotation
             // ahead and filed again when their slot comes round (the caller
             // checks `when` again).
             let filed = when.min(self.elapsed.saturating_add(MAX_AHEAD));
             let level = Self::level_for(self.elapsed, filed);
-            let slot = self.levels[level].slot_for(filed);
+            let early = early && level < LEVELS - 1;
+            let from = if early {
+                Self::next_start(level, self.elapsed)
+            } else {
+                Level::start_of(level, filed)
+            };
+            let slot = self.levels[level].slot_for(from);
             self.levels[level].set_occupied(slot);
-            (slot_list(level, slot), Level::start_of(level, filed))
+            (slot_list(level, slot), from, early)
         };
         list::push_back(&mut Self::nodes(&mut self.sentinels, timers), head, id);
+        timers.set_early(id, early);
         from
     }
 
@@ -439,7 +431,7 @@ impl Wheel {
                     break;
                 };
                 self.unlink(timers, id);
-                self.file(timers, id);
+                self.file(timers, id, false);
             }
             return Polled::Busy;
         }
