@@ -6,10 +6,11 @@
 //! released with parking_lot's fair unlock, which hands it to a sleeping
 //! waiter, if any, before the reaper can take it back. Keys and values
 //! leave the lock by value; they are dropped, or reported, between holds.
-//! The expiry thread takes the due shards in turn, a hold each, so that a
-//! shard it lets go of stays free while it works on the others: a reader
-//! spinning for that shard gets it at once. A shard left mostly vacant is
-//! then compacted, again a step per hold.
+//! The expiry thread takes one hold of each due shard in turn, then works
+//! on a few at a time (`GROUP`), a hold each in turn, so that a shard it
+//! lets go of stays free while it holds the others: a reader spinning for
+//! that shard gets it at once. A shard
+//! left mostly vacant is then compacted, again a step per hold.
 
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -89,6 +90,55 @@ impl<K, V> Scratch<K, V> {
 const STEPS: usize = 2;
 /// Removed entries gathered before they are disposed of together.
 const DISPOSE_BATCH: usize = 64;
+/// Due shards the expiry thread works on at once once a turn's first round
+/// is over, a hold each in turn; the next due shard joins as one is done.
+///
+/// Every hold writes the shard's lock word, on the line a reader's `get`
+/// writes too, and a line the expiry thread wrote last has to come over
+/// from its core. Taking every due shard in turn for as long as a mass
+/// expiry lasts (it makes every shard due) kept the lines of all of them
+/// moving; a group keeps that to a few shards, and with two or more the
+/// shard the thread lets go of stays free while it holds the others. In
+/// ten runs each of the compare package's `storm` workload (300k entries
+/// of the reader's cache expiring in 50 ms, 32 shards), with every round a
+/// group, the reader's throughput during the storm was 0.75× its quiet
+/// figure (0.68–0.86) with all the due shards taken in turn, 0.90× with
+/// groups of two, 0.92× of four and 0.87× of eight; its `get` p99.9 moved
+/// within the runs' spread (1.27×, 1.26×, 1.22×, 1.26×).
+const GROUP: usize = 4;
+
+/// Holds the `due` shards (by index, each with its pass) until none is
+/// left or `more` says stop: a first round takes one hold of each, in
+/// order, then rounds take the first `GROUP` still due; `hold` takes a
+/// hold, and a shard done leaves `due`, whose order the rest keep.
+///
+/// The first round removes what is due soonest across the shards: when the
+/// thread keeps up, a tick leaves a shard a few due entries, and one hold
+/// takes most of them, as taking every due shard in turn did. Groups from
+/// the first round on would put the later entries of a shard's tick, and
+/// the timers it files again, before the first entries of the shards
+/// after it: in eight runs each of the compare package's `lateness` workload,
+/// taking turns, the p99 lateness was 1.02 ms (1.00–1.05) with every due
+/// shard taken in turn, 1.045 ms (1.01–1.08) with groups from the first
+/// round, and 1.03 ms (1.02–1.11) with this first round; in eight runs of
+/// `storm` taking turns with them, the reader's throughput during the
+/// storm was 0.79× its quiet figure (0.40–0.97), 0.89× (0.75–1.08) and
+/// 0.94× (0.62–1.22), its `get` p99.9 1.26×, 1.18× and 1.16×.
+fn hold_rounds(
+    due: &mut Vec<(usize, Pass)>,
+    mut more: impl FnMut() -> bool,
+    mut hold: impl FnMut(usize, &mut Pass),
+) {
+    let mut group = due.len();
+    while !due.is_empty() && more() {
+        let n = group.min(due.len());
+        for (i, pass) in &mut due[..n] {
+            hold(*i, pass);
+        }
+        due.retain(|(_, pass)| !pass.done);
+        group = GROUP;
+    }
+}
 
 impl<K, V, S> Inner<K, V, S>
 where
@@ -101,9 +151,11 @@ where
     /// and publishes the cache's next due time; returns whether nothing
     /// due is left.
     ///
-    /// The due shards are reaped in turn, one hold each: a shard the
-    /// thread lets go of stays free while it holds the others, so a reader
-    /// waiting for it gets in at once instead of racing the thread for it.
+    /// The due shards are reaped a hold each in turn, all of them once,
+    /// then `GROUP` at a time (see `hold_rounds`): a shard the thread lets
+    /// go of stays free while it holds the others, so a reader waiting for
+    /// it gets in at once instead of racing the thread for it, and in a
+    /// mass expiry the shards outside the group see no lock traffic.
     pub(crate) fn run_background(&self, now: u64, until: u64) -> bool {
         // The thread's reset (see `expiry`): writers lower it again.
         self.next_due.store(NEVER, SeqCst);
@@ -123,15 +175,16 @@ where
                 })
                 .map(|i| (i, Pass::default())),
         );
-        while !due.is_empty() && self.clock.now() < until {
-            due.retain_mut(|(i, pass)| {
-                if self.reap_hold(&shards[*i], now, pass, removed) {
-                    sparse.push(*i);
+        hold_rounds(
+            due,
+            || self.clock.now() < until,
+            |i, pass| {
+                if self.reap_hold(&shards[i], now, pass, removed) {
+                    sparse.push(i);
                 }
                 self.dispose_some(removed, Mode::Background);
-                !pass.done
-            });
-        }
+            },
+        );
         self.dispose_removed(removed, Mode::Background);
         for &i in sparse.iter() {
             if self.clock.now() >= until {
@@ -307,6 +360,44 @@ mod tests {
 
     use super::*;
     use crate::{Cache, MockClock};
+
+    /// The due shards are held once each, in order, then a group at a
+    /// time: a shard done makes room for the next; rounds stop when told.
+    #[test]
+    fn due_shards_are_held_once_each_then_a_group_at_a_time() {
+        // Holds each of ten shards needs (shard `i` needs `needs[i]`).
+        let needs = [2, 1, 3, 1, 1, 2, 5, 1, 1, 2];
+        let run = |rounds: usize| {
+            let mut left = needs;
+            let mut due: Vec<(usize, Pass)> =
+                (0..needs.len()).map(|i| (i, Pass::default())).collect();
+            let (mut order, mut asked) = (Vec::new(), 0);
+            hold_rounds(
+                &mut due,
+                || {
+                    asked += 1;
+                    asked <= rounds
+                },
+                |i, pass| {
+                    left[i] -= 1;
+                    pass.done = left[i] == 0;
+                    order.push(i);
+                },
+            );
+            (order, due.iter().map(|(i, _)| *i).collect::<Vec<_>>(), left)
+        };
+        let (order, due, left) = run(usize::MAX);
+        assert!(due.is_empty());
+        assert_eq!(left, [0; 10], "every shard got the holds it needed");
+        assert_eq!(&order[..10], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], "the first round: all");
+        // Left due: 0, 2, 5, 6 and 9; a group of four, then 9 joins as 0
+        // and 5 are done.
+        assert_eq!(&order[10..], &[0, 2, 5, 6, 2, 6, 9, 6, 6]);
+        assert_eq!(GROUP, 4, "the orders above are for groups of four");
+        let (order, due, _) = run(2);
+        assert_eq!(order.len(), 14, "two rounds");
+        assert_eq!(due, [2, 6, 9], "still due, in order");
+    }
 
     /// A cache of `shards` shards holding `keys` entries whose TTLs spread
     /// over `spread` ms, `advance` ms later on its mock clock.
