@@ -78,9 +78,10 @@
 //! removes entries two steps of the wheel per hold of a shard's lock (two
 //! removals, well under a microsecond; the first hold of a pass also moves
 //! the timers that writes bringing deadlines earlier left to move, at most
-//! 31 a shard), taking four due shards at a time in turn, so that a shard
-//! it lets go of stays free while it works on the others and the rest see
-//! no lock traffic, and drops or reports what it removed outside the lock. Nothing it does under
+//! 31 a shard), taking each due shard once in turn, then four at a time, so
+//! that a shard it lets go of stays free while it works on the others and,
+//! in a mass expiry, the rest see no lock traffic; it drops or reports what
+//! it removed outside the lock. Nothing it does under
 //! a lock allocates. A caller that finds a lock taken spins, then yields,
 //! and sleeps only after tens of µs. It stops, and is joined, when
 //! the last cache is dropped; the last handle of a cache frees its entries
