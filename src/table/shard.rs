@@ -130,7 +130,7 @@ impl<K, V> TimerView for Timed<'_, K, V> {
     fn link(&self, id: u32) -> &Link {
         &self.links[id as usize]
     }
-    #[inline]
+    #[cfg(any(test, fuzzing, feature = "test-util"))]
     fn is_early(&self, id: u32) -> bool {
         is_early(self.early, id)
     }
