@@ -396,7 +396,7 @@ impl Wheel {
 
     /// Hands back (and removes) one timer whose tick is at or before `now`,
     /// advancing the wheel as far as needed; `None` once nothing is due.
-    #[cfg(any(test, fuzzing))]
+    #[cfg(test)]
     pub(crate) fn poll<T: Timers>(&mut self, timers: &mut T, now: u64) -> Option<u32> {
         loop {
             match self.poll_step(timers, now) {
