@@ -9,8 +9,8 @@
 //! The expiry thread takes one hold of each due shard in turn, then works
 //! on a few at a time (`GROUP`), a hold each in turn, so that a shard it
 //! lets go of stays free while it holds the others: a reader spinning for
-//! that shard gets it at once. A shard
-//! left mostly vacant is then compacted, again a step per hold.
+//! that shard gets it at once. A shard left mostly vacant is then
+//! compacted, again a step per hold.
 
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -102,9 +102,11 @@ const DISPOSE_BATCH: usize = 64;
 /// ten runs each of the compare package's `storm` workload (300k entries
 /// of the reader's cache expiring in 50 ms, 32 shards), with every round a
 /// group, the reader's throughput during the storm was 0.75× its quiet
-/// figure (0.68–0.86) with all the due shards taken in turn, 0.90× with
-/// groups of two, 0.92× of four and 0.87× of eight; its `get` p99.9 moved
-/// within the runs' spread (1.27×, 1.26×, 1.22×, 1.26×).
+/// figure (0.68–0.86) with all the due shards taken in turn, 0.92×
+/// (0.78–1.02) with groups of two, 0.92× (0.84–1.10) of four and 0.88×
+/// (0.79–0.93) of eight; its `get` p99.9 ratio moved within the runs'
+/// spread: 1.27× (1.14–1.41), 1.25× (1.09–1.44), 1.22× (1.06–1.50) and
+/// 1.26× (1.10–1.79).
 const GROUP: usize = 4;
 
 /// Holds the `due` shards (by index, each with its pass) until none is
@@ -117,8 +119,8 @@ const GROUP: usize = 4;
 /// takes most of them, as taking every due shard in turn did. Groups from
 /// the first round on would put the later entries of a shard's tick, and
 /// the timers it files again, before the first entries of the shards
-/// after it: in eight runs each of the compare package's `lateness` workload,
-/// taking turns, the p99 lateness was 1.02 ms (1.00–1.05) with every due
+/// after it: in eight runs each of the compare package's `lateness`
+/// workload, taking turns, the p99 lateness was 1.02 ms (1.00–1.05) with every due
 /// shard taken in turn, 1.045 ms (1.01–1.08) with groups from the first
 /// round, and 1.03 ms (1.02–1.11) with this first round; in eight runs of
 /// `storm` taking turns with them, the reader's throughput during the
