@@ -64,12 +64,12 @@
 //!
 //! A read of an entry with a deadline reads the clock to compare the two; a
 //! read of an entry without one never does (with a time to idle, every
-//! entry has a deadline, which each read renews). On the 2-core x86 VM the
-//! README's figures come from, a loop of hits on random keys took about
-//! 2.5 to 3 times as long for entries with a deadline as for entries
-//! without: the clock reading also keeps the reads around it from
-//! overlapping their cache misses. A key that needs no deadline is best
-//! stored without one.
+//! entry has a deadline, which each read renews). In the README's runs, a
+//! loop of hits on random keys took about 1.6 times as long for entries
+//! with a deadline as for entries without (and 2.5 times in a
+//! micro-benchmark on another machine): the clock reading also keeps the
+//! reads around it from overlapping their cache misses. A key that needs
+//! no deadline is best stored without one.
 //!
 //! One background thread serves every cache in the process. It sleeps until
 //! the earliest deadline (not at all when there is none), then serves the
