@@ -73,6 +73,15 @@
 //! - Admitting every candidate while the window is over 10 % to 30 % of
 //!   the shard (the shadows' sign that recency pays): −0.30 to −0.04, and
 //!   P12 at 8192 −0.77 to −1.01 at every threshold.
+//! - Trials: admitting the rejected candidates of a fixed share of the
+//!   keys (by hash), and opening admission (window 1 %, protected 70 %)
+//!   while more of those trials are read on probation than main's victims
+//!   come back (as its shadow tells, weighed by 1 to 10 for its shorter
+//!   memory). Trials for one key in 16 cost −1.89 on their own, with the
+//!   switch −1.90 to −2.23 (P12 at 524,288 +0.41 to +0.56); for one in
+//!   256, −0.05 on their own and −0.05 to −0.24 with the switch (P12 at
+//!   524,288 +0.18 to +0.52, lirs-sprite within 0.1 of as it is: its trace
+//!   is too short for enough trials).
 //!
 //! Choosing between the duel and open admission needs a measure of each on
 //! the same requests, such as a sampled miniature of each run beside the
