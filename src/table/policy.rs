@@ -79,9 +79,9 @@
 //!   come back (as its shadow tells, weighed by 1 to 10 for its shorter
 //!   memory). Trials for one key in 16 cost −1.89 on their own, with the
 //!   switch −1.90 to −2.23 (P12 at 524,288 +0.41 to +0.56); for one in
-//!   256, −0.05 on their own and −0.05 to −0.24 with the switch (P12 at
-//!   524,288 +0.18 to +0.52, lirs-sprite within 0.1 of as it is: its trace
-//!   is too short for enough trials).
+//!   256, −0.05 on their own and −0.07 and −0.24 with the switch (P12 at
+//!   524,288 +0.51 and +0.52, lirs-sprite within 0.1 of as it is: its
+//!   trace is too short for enough trials).
 //!
 //! - A longer memory for the returning rule alone (the candidates the duel
 //!   rejected, remembered over 15 % to 200 % of the shard's entries, the
