@@ -63,8 +63,8 @@
 //! lirs-sprite rows within half a point of LRU), but either loses about 8
 //! points on average (8.0 and 7.9) over the 42 rows of the OLTP, P12 and
 //! LIRS traces (one shard, two fixed hash seeds), up to 36 on the
-//! frequency-driven ones. None of these ways to
-//! loosen the duel only where it costs kept the average:
+//! frequency-driven ones. None of these ways to let in more of the
+//! candidates only where it pays kept the average:
 //! - A fixed allowance (admitting a candidate counted 1 or 2 less than the
 //!   victim): −1.58 and −2.80 (P12 at 524,288 +0.05 and +0.39).
 //! - An allowance moved by the shadows' evidence (up one on a hit in the
@@ -82,7 +82,6 @@
 //!   256, −0.05 on their own and −0.07 and −0.24 with the switch (P12 at
 //!   524,288 +0.51 and +0.52, lirs-sprite within 0.1 of as it is: its
 //!   trace is too short for enough trials).
-//!
 //! - A longer memory for the returning rule alone (the candidates the duel
 //!   rejected, remembered over 15 % to 200 % of the shard's entries, the
 //!   window's sizing left to the shadows): +0.05 to +0.09 on average for
