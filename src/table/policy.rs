@@ -82,6 +82,11 @@
 //!   256, −0.05 on their own and −0.07 and −0.24 with the switch (P12 at
 //!   524,288 +0.51 and +0.52, lirs-sprite within 0.1 of as it is: its
 //!   trace is too short for enough trials).
+//! - A victim worn down by the duels it wins (counted one less for each 1,
+//!   2, 4, 8 or 16 candidates it kept out, so that a key counted often
+//!   long ago cannot hold probation's front for ever): −4.42 to −1.13,
+//!   up to −20.7 on lirs-ps, where the victim is rightly kept against a
+//!   scan; P12 at 524,288 +0.42 at most.
 //! - A longer memory for the returning rule alone (the candidates the duel
 //!   rejected, remembered over 15 % to 200 % of the shard's entries, the
 //!   window's sizing left to the shadows): +0.05 to +0.09 on average for
