@@ -64,7 +64,7 @@
 //! points on average (8.0 and 7.9) over the 42 rows of the OLTP, P12 and
 //! LIRS traces (one shard, two fixed hash seeds), up to 36 on the
 //! frequency-driven ones. None of these ways to let in more of the
-//! candidates only where it pays kept the average:
+//! candidates only where it pays was kept:
 //! - A fixed allowance (admitting a candidate counted 1 or 2 less than the
 //!   victim): −1.58 and −2.80 (P12 at 524,288 +0.05 and +0.39).
 //! - An allowance moved by the shadows' evidence (up one on a hit in the
@@ -92,8 +92,8 @@
 //!   window's sizing left to the shadows): +0.05 to +0.09 on average for
 //!   15 % to 50 % (+0.03 to +0.06 under four other seeds), P12 at 524,288
 //!   +0.04 to +0.33; but lirs-sprite at 40 % 0.04 to 0.11 further below
-//!   LRU at every span (at 10 %: +0.09 to −0.23), and the worst row 0.34
-//!   to 1.14 lower; 100 % and 200 %: −0.12 and −0.64.
+//!   LRU at every span (at 10 %: +0.09 to −0.23), and at each span some
+//!   row 0.34 to 1.14 lower; 100 % and 200 %: −0.12 and −0.64.
 //!
 //! Choosing between the duel and open admission needs a measure of each on
 //! the same requests, such as a sampled miniature of each run beside the
