@@ -95,15 +95,15 @@
 //!   LRU at every span (at 10 %: +0.09 to −0.23), and at each span some
 //!   row 0.34 to 1.14 lower; 100 % and 200 %: −0.12 and −0.64.
 //!
-//! Nor does choosing between the duel and open admission by measuring both
-//! on the same requests. Picking the better of the two for each row,
-//! knowing the outcome, gains only 0.05 on average. A cache switching to
-//! whichever of two full-size simulations of the two hit more over the
-//! last 8 or 32 capacities' worth of requests lost 0.52 (−7.4 on
+//! Nor does it pay to choose between the duel and open admission by
+//! measuring both on the same requests. Picking the better of the two for
+//! each row, knowing the outcome, gains only 0.05 on average. A cache
+//! switching to whichever of two full-size simulations of the two hit more
+//! over the last 8 or 32 capacities' worth of requests lost 0.52 (−7.4 on
 //! lirs-multi1 at 521 entries: a switch leaves the cache in a state
-//! neither simulation had), and 0.04 with a 5 % margin, which no longer
-//! opened on P12; with sampled simulations of 512 to 8192 entries, −0.02
-//! to −0.24.
+//! neither simulation had), and lost 0.04 with a 5 % margin, which no
+//! longer opened on P12; with sampled simulations of 512 to 8192 entries
+//! it lost 0.02 to 0.24.
 //!
 //! Nor does the read path lose hit ratio by writing nothing shared:
 //! - Counting a hit in the sketch when it happens, rather than when a hand
