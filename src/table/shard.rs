@@ -267,9 +267,11 @@ pub(crate) struct ShardState<K, V, P> {
     /// entries nobody else asked for.
     timers: Vec<Link>,
     /// Whether each entry's timer is filed early (`Wheel::insert_early`),
-    /// a bit an entry, by id, as far as an entry owed a move (`owe`): a
-    /// shard whose writes never bring a deadline earlier never allocates
-    /// it, and it grows in the writers, never in the expiry thread.
+    /// a bit an entry, by id, as far as an entry owed a move (`owe`) or
+    /// filed since (`insert`): a shard whose writes never bring a deadline
+    /// earlier never allocates it, and it grows in the writers, never in
+    /// the expiry thread. Once allocated, it also says that the shard's
+    /// writes do bring deadlines earlier, and new timers are filed early.
     early: Vec<u64>,
     wheel: Wheel,
     /// Timers owed a move: entries whose deadline came earlier than the
@@ -553,7 +555,15 @@ impl<K, V, P> ShardState<K, V, P> {
             policy.admit(&mut self.entries, &of, id, hash, self.occupied);
         }
         if self.expiry(id) != NEVER {
-            self.file(id, false);
+            // Once a write here has brought a deadline earlier than its
+            // timer's slot (`owe`), new timers are filed early too: a
+            // deadline brought earlier, down to that slot's start, leaves
+            // the timer where it is.
+            let early = self.early.capacity() != 0;
+            if early {
+                self.cover_early(id);
+            }
+            self.file(id, early);
         }
         id
     }
@@ -701,6 +711,17 @@ impl<K, V, P> ShardState<K, V, P> {
     /// moved) by then.
     #[inline(never)]
     fn owe(&mut self, id: u32, was: u64, due: u64) {
+        self.cover_early(id);
+        self.owed.push((id, was));
+        self.owe_by(due);
+        if self.owed.len() >= OWED_BATCH {
+            self.settle();
+        }
+    }
+
+    /// Grows the bits of early timers to cover entry `id`.
+    #[inline]
+    fn cover_early(&mut self, id: u32) {
         let words = id as usize / 64 + 1;
         if self.early.len() < words {
             // The first room as the per-entry vectors' (`first_room`).
@@ -708,11 +729,6 @@ impl<K, V, P> ShardState<K, V, P> {
                 self.early.reserve_exact(first_room(mem::size_of::<u64>()).max(words));
             }
             self.early.resize(words, 0);
-        }
-        self.owed.push((id, was));
-        self.owe_by(due);
-        if self.owed.len() >= OWED_BATCH {
-            self.settle();
         }
     }
 
@@ -1258,6 +1274,42 @@ mod tests {
         shard.assert_invariants(&hasher);
         assert!(reap(&mut shard, 4_899 * MS).is_empty());
         assert_eq!(reap(&mut shard, 4_900 * MS), vec![key]);
+    }
+
+    /// A shard files new timers by their tick until a write there brings
+    /// a deadline earlier than its timer's slot; from then on it files
+    /// them early, in the slot after the wheel's at their level, so that a
+    /// new key's deadline brought earlier, down to that slot's start, owes
+    /// no move. Every key still expires exactly on time.
+    #[test]
+    fn after_a_move_is_owed_new_timers_are_filed_early() {
+        let layout = Layout { tick: Tick::new(MS), idle: None, weighted: false, share: None };
+        let mut shard: ShardState<u64, u64, ()> = ShardState::new(layout, 1, 0);
+        let mut dropped = Vec::new();
+        let mut put = |shard: &mut ShardState<u64, u64, ()>, key: u64, at: u64| {
+            shard.insert(hasher(&key), key, Some(key), at, 1, 0, &hasher, &mut dropped)
+        };
+        // 60 s ahead is filed in level 2, whose slots span 4.096 s: by its
+        // tick in the slot starting at 57.344 s, early in the one at 4.096 s.
+        let first = put(&mut shard, 1, 60_000 * MS);
+        let second = put(&mut shard, 2, 60_000 * MS);
+        assert!(!is_early(&shard.early, second), "no move owed yet: filed by its tick");
+        shard.retime(first, 5_000 * MS, 0);
+        assert_eq!(shard.owed.len(), 1, "60 s to 5 s, filed by its tick, is owed a move");
+        let third = put(&mut shard, 3, 60_000 * MS);
+        assert!(is_early(&shard.early, third), "a move was owed: filed early");
+        shard.retime(third, 5_000 * MS, 0);
+        assert_eq!(shard.owed.len(), 1, "5 s is after 4.096 s: the early timer stays");
+        shard.retime(third, 4_000 * MS, 0);
+        assert_eq!(shard.owed.len(), 2, "4 s is before 4.096 s: a move is owed");
+        shard.assert_invariants(&hasher);
+        assert!(reap(&mut shard, 3_999 * MS).is_empty());
+        assert_eq!(reap(&mut shard, 4_000 * MS), vec![3]);
+        assert!(reap(&mut shard, 4_999 * MS).is_empty());
+        assert_eq!(reap(&mut shard, 5_000 * MS), vec![1]);
+        assert!(reap(&mut shard, 59_999 * MS).is_empty());
+        assert_eq!(reap(&mut shard, 60_000 * MS), vec![2]);
+        shard.assert_invariants(&hasher);
     }
 
     /// Keys written with deadlines from milliseconds to a minute and a

@@ -31,7 +31,8 @@
 //! ([`Wheel::reaches_early_by`]); when the slot comes round the timer is
 //! filed again by its tick. The table files a timer early when it has to
 //! move it anyway, so that a key whose deadline keeps coming earlier moves
-//! its timer at most once a slot's span.
+//! its timer at most once a slot's span, and, once a shard has had to move
+//! one, files its new timers early too.
 //!
 //! Invariant: a timer in level `n` shares every digit above `n` with
 //! `elapsed` and is due after it, and one filed early waits in the slot
@@ -319,8 +320,9 @@ impl Wheel {
     /// ([`reaches_early_by`](Wheel::reaches_early_by)). A shard files a
     /// timer early when it must move it anyway: a key whose deadline keeps
     /// coming earlier then moves its timer at most once a slot's span, and
-    /// pays for it with one more filing when the slot comes round. Returns
-    /// when the timer's list is taken up.
+    /// pays for it with one more filing when the slot comes round. A shard
+    /// that has had to also files its new timers early. Returns when the
+    /// timer's list is taken up.
     pub(crate) fn insert_early<T: Timers>(&mut self, timers: &mut T, id: u32) -> u64 {
         self.add(timers, id, true)
     }
