@@ -555,15 +555,7 @@ impl<K, V, P> ShardState<K, V, P> {
             policy.admit(&mut self.entries, &of, id, hash, self.occupied);
         }
         if self.expiry(id) != NEVER {
-            // Once a write here has brought a deadline earlier than its
-            // timer's slot (`owe`), new timers are filed early too: a
-            // deadline brought earlier, down to that slot's start, leaves
-            // the timer where it is.
-            let early = self.early.capacity() != 0;
-            if early {
-                self.cover_early(id);
-            }
-            self.file(id, early);
+            self.file_new(id);
         }
         id
     }
@@ -701,8 +693,21 @@ impl<K, V, P> ShardState<K, V, P> {
             wheel.remove(&mut timed, id);
         }
         if insert {
-            self.file(id, false);
+            self.file_new(id);
         }
+    }
+
+    /// Files the timer of entry `id`, which had none. Once a write here
+    /// has brought a deadline earlier than its timer's slot (`owe`), new
+    /// timers are filed early too: a deadline brought earlier, down to
+    /// that slot's start, then leaves the timer where it is.
+    #[inline]
+    fn file_new(&mut self, id: u32) {
+        let early = self.early.capacity() != 0;
+        if early {
+            self.cover_early(id);
+        }
+        self.file(id, early);
     }
 
     /// Notes that entry `id`'s timer, due at tick `was` in a slot that
@@ -1276,9 +1281,10 @@ mod tests {
         assert_eq!(reap(&mut shard, 4_900 * MS), vec![key]);
     }
 
-    /// A shard files new timers by their tick until a write there brings
-    /// a deadline earlier than its timer's slot; from then on it files
-    /// them early, in the slot after the wheel's at their level, so that a
+    /// A shard files new timers (of new keys, or of keys given their
+    /// first deadline) by their tick until a write there brings a
+    /// deadline earlier than its timer's slot; from then on it files them
+    /// early, in the slot after the wheel's at their level, so that a
     /// new key's deadline brought earlier, down to that slot's start, owes
     /// no move. Every key still expires exactly on time.
     #[test]
@@ -1298,6 +1304,9 @@ mod tests {
         assert_eq!(shard.owed.len(), 1, "60 s to 5 s, filed by its tick, is owed a move");
         let third = put(&mut shard, 3, 60_000 * MS);
         assert!(is_early(&shard.early, third), "a move was owed: filed early");
+        let fourth = put(&mut shard, 4, NEVER);
+        shard.retime(fourth, 60_000 * MS, 0);
+        assert!(is_early(&shard.early, fourth), "a first deadline given later: filed early too");
         shard.retime(third, 5_000 * MS, 0);
         assert_eq!(shard.owed.len(), 1, "5 s is after 4.096 s: the early timer stays");
         shard.retime(third, 4_000 * MS, 0);
@@ -1308,7 +1317,9 @@ mod tests {
         assert!(reap(&mut shard, 4_999 * MS).is_empty());
         assert_eq!(reap(&mut shard, 5_000 * MS), vec![1]);
         assert!(reap(&mut shard, 59_999 * MS).is_empty());
-        assert_eq!(reap(&mut shard, 60_000 * MS), vec![2]);
+        let mut last = reap(&mut shard, 60_000 * MS);
+        last.sort_unstable();
+        assert_eq!(last, vec![2, 4]);
         shard.assert_invariants(&hasher);
     }
 
