@@ -291,9 +291,16 @@ impl<K, V, S> Inner<K, V, S> {
     /// called after the shard lock is released.
     #[inline]
     pub(crate) fn arm(&self, expiry: u64) {
+        let next_due = self.next_due.load(Relaxed);
+        // `due` (below) ends the tick that holds `expiry`, so it is later
+        // than `expiry`: an expiry at or after the next due time cannot
+        // bring it earlier, and its tick need not be worked out.
+        if expiry >= next_due {
+            return;
+        }
         // The thread reaps a tick once it has ended.
         let due = self.tick.of(expiry).saturating_add(1).saturating_mul(self.tick.nanos());
-        if due < self.next_due.load(Relaxed) {
+        if due < next_due {
             self.next_due.fetch_min(due, SeqCst);
             if let Some(registration) = self.registration.get() {
                 registration.schedule(due);
@@ -391,5 +398,39 @@ where
 
     fn is_closed(&self) -> bool {
         self.closed.load(Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::expiry::Expire;
+    use crate::{Cache, MockClock};
+
+    #[test]
+    fn arming_keeps_the_end_of_the_earliest_armed_tick() {
+        // The mock clock stands at zero: a TTL is its deadline.
+        let cache: Cache<u64, u64> = Cache::builder()
+            .clock(MockClock::new())
+            .tick(Duration::from_millis(10))
+            .build()
+            .unwrap();
+        let next_due = || cache.inner().next_due();
+        let ms = |ms: u64| ms * 1_000_000;
+        assert_eq!(next_due(), u64::MAX, "nothing armed");
+        cache.setx(1, 1, Some(Duration::from_millis(55)));
+        assert_eq!(next_due(), ms(60), "the end of the tick that holds 55 ms");
+        // Later, in the same tick or after it: no change.
+        cache.setx(2, 2, Some(Duration::from_millis(58)));
+        cache.setx(3, 3, Some(Duration::from_millis(60)));
+        cache.setx(4, 4, Some(Duration::from_millis(900)));
+        assert_eq!(next_due(), ms(60));
+        // Earlier, in an earlier tick: down to that tick's end.
+        cache.setx(5, 5, Some(Duration::from_millis(49)));
+        assert_eq!(next_due(), ms(50));
+        // At the very start of a tick.
+        cache.setx(6, 6, Some(Duration::from_millis(20)));
+        assert_eq!(next_due(), ms(30));
     }
 }

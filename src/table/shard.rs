@@ -658,7 +658,9 @@ impl<K, V, P> ShardState<K, V, P> {
             (false, true) => self.refile(id, true, false),
             // Earlier: the timer is owed a move, unless the wheel reaches
             // it in time where it is.
-            (false, false) if tick.of(after) < tick.of(before) => {
+            // (A later deadline cannot fall in an earlier tick: its ticks
+            // are worked out only for an earlier one.)
+            (false, false) if after < before && tick.of(after) < tick.of(before) => {
                 if !self.stays(id, tick.of(before), tick.of(after)) {
                     self.owe(id, tick.of(before), tick.of(after));
                 } else if !self.owed.is_empty() {
