@@ -337,7 +337,7 @@ fn main() {
         report::dur(step)
     );
     println!(
-        "- run: scale {}, {} rounds (the mixes: of 20 slices each, and get hit: of 10 turns each, the contenders taking turns, ratios the median over the turns; TTL churn, storm, neighbours: median of the rounds), seed {}, {:.0} s",
+        "- run: scale {}, {} rounds (the mixes and TTL churn's setx and set: of 20 slices each, and get hit: of 10 turns each, the contenders taking turns, ratios the median over the turns; TTL churn's moka, storm, neighbours: median of the rounds), seed {}, {:.0} s",
         opts.scale,
         opts.rounds,
         opts.seed,
