@@ -282,6 +282,40 @@ fn load() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// How long one cache line takes to pass from one thread to another, on
+/// average over a ping-pong of `N` passes: what every line two threads
+/// share costs each time it changes hands. A virtual machine's cores may
+/// sit on one die and share its last-level cache, or on two, and the host
+/// may move them between runs; the two-thread rows depend on it. `None`
+/// with one core.
+fn line_pass(cores: usize) -> Option<Duration> {
+    use std::sync::atomic::{AtomicU64, Ordering::*};
+    const N: u64 = 100_000;
+    #[repr(align(128))]
+    struct Line(AtomicU64);
+    if cores < 2 {
+        return None;
+    }
+    let line = Line(AtomicU64::new(0));
+    // Each side waits for the other's number, then writes the next one.
+    let side = |first: u64| {
+        let mut n = first;
+        while n < N {
+            while line.0.load(Acquire) != n {
+                std::hint::spin_loop();
+            }
+            line.0.store(n + 1, Release);
+            n += 2;
+        }
+    };
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| side(1));
+        side(0);
+    });
+    Some(start.elapsed() / N as u32)
+}
+
 /// The cost of one `Instant::now()` and the smallest step it shows.
 fn timer() -> (Duration, Duration) {
     const N: u32 = 100_000;
@@ -313,6 +347,7 @@ fn main() {
     let (reading, step) = timer();
 
     let load_before = load();
+    let pass_before = line_pass(cores);
     let started = Instant::now();
     let mut table = report::Table::default();
     for name in &names {
@@ -331,6 +366,14 @@ fn main() {
          {} at the end",
         load()
     );
+    if let (Some(before), Some(after)) = (pass_before, line_pass(cores)) {
+        println!(
+            "- a cache line passed between two threads in {} at the start, {} at the end \
+             (the 2-thread rows pay it for each line their threads share)",
+            report::dur(before),
+            report::dur(after)
+        );
+    }
     println!(
         "- timer: Instant::now() costs {} and steps by {} here; tail latency times each call",
         report::dur(reading),
