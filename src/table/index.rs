@@ -135,7 +135,13 @@ impl Index {
         if self.table.len() == self.table.capacity() && self.table.len() >= INCREMENTAL_FROM {
             self.renew(&hash_of, lost);
         }
-        self.buckets_end = place(&mut self.table, hash, id, &hash_of, lost);
+        let buckets_end = place(&mut self.table, hash, id, &hash_of, lost);
+        // Written only when the table moved: this line is every lookup's
+        // (see `ShardState`), and a store of the same value would still
+        // take it from the other cores' caches.
+        if self.buckets_end != buckets_end {
+            self.buckets_end = buckets_end;
+        }
         // Checked here, so that the inserts between drains make no call.
         if self.draining {
             self.drain(MOVE_PER_WRITE, &hash_of, lost);

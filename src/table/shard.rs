@@ -1012,10 +1012,16 @@ impl<K, V, P> ShardState<K, V, P> {
     /// published after that call still holds.
     #[inline]
     pub(crate) fn wheel_changed(&mut self) -> Option<u64> {
-        if !mem::take(&mut self.wheel_moved) {
+        // Every write asks; the flags share a line with what every read
+        // reads, so they are written only when they change: a store that
+        // leaves a value as it was still takes the line from the other
+        // cores' caches.
+        if !self.wheel_moved {
             return None;
         }
-        if mem::take(&mut self.wheel_polled) {
+        self.wheel_moved = false;
+        if self.wheel_polled {
+            self.wheel_polled = false;
             self.due_from = self.exact_due();
         }
         Some(self.next_tick_start())
