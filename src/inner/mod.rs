@@ -433,4 +433,37 @@ mod tests {
         cache.setx(6, 6, Some(Duration::from_millis(20)));
         assert_eq!(next_due(), ms(30));
     }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "tens of thousands of writes; no unsafe of its own")]
+    fn each_shard_publishes_where_its_index_lies_after_every_write() {
+        let cache: Cache<u64, u64> = Cache::builder().shards(2).build().unwrap();
+        let check = |when: &str| {
+            for (n, shard) in cache.inner().table.shards().iter().enumerate() {
+                let (published, own) = shard.probes();
+                assert_eq!(published, own, "shard {n} {when}");
+            }
+        };
+        check("when new");
+        // Through the index's growths, in one step and then a little at a
+        // time (the table being drained).
+        for key in 0..20_000 {
+            cache.set(key, key);
+            if key % 97 == 0 {
+                check(&format!("after inserting {key}"));
+            }
+        }
+        for key in (0..20_000).filter(|key| key % 100 != 0) {
+            cache.del_item(&key);
+        }
+        check("after removals");
+        // A hundred entries a shard: compacted, and the index rebuilt.
+        cache.run_pending_tasks();
+        assert!(cache.entry_slots() < 20_000 / 4, "compacted: {}", cache.entry_slots());
+        check("after a compaction");
+        cache.clear();
+        check("after a clear");
+        cache.set(1, 1);
+        check("after the first insert since");
+    }
 }

@@ -116,7 +116,7 @@ where
         V: Clone,
     {
         let hash = self.table.hash(key);
-        let state = self.table.shard(hash).read();
+        let state = self.table.locate(hash).read();
         self.look(&state, hash, key, || self.clock.now())
     }
 
@@ -167,7 +167,11 @@ where
         order.sort_unstable_by_key(|&(shard, _, i)| (shard, i));
         let mut out: Vec<Option<V>> = (0..keys.len()).map(|_| None).collect();
         for group in order.chunk_by(|a, b| a.0 == b.0) {
-            let state = self.table.shards()[group[0].0].read();
+            let shard = &self.table.shards()[group[0].0];
+            for &(_, hash, _) in group {
+                shard.prefetch(hash);
+            }
+            let state = shard.read();
             let mut now = self.now();
             for &(_, hash, i) in group {
                 let lookup = self.look(&state, hash, keys[i], || now.get());
@@ -185,7 +189,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.table.hash(key);
-        let state = self.table.shard(hash).read();
+        let state = self.table.locate(hash).read();
         state.find(hash, key).is_some_and(|id| {
             let expiry = state.expiry(id);
             state.entry(id).has_value() && (expiry == NEVER || self.clock.now() < expiry)
@@ -200,7 +204,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.table.hash(key);
-        let state = self.table.shard(hash).read();
+        let state = self.table.locate(hash).read();
         let Some(id) = state.find(hash, key) else {
             return Ttl::Missing;
         };

@@ -98,7 +98,7 @@ where
     /// Takes the write lock of the shard of `hash`.
     #[inline]
     pub(crate) fn write(&self, hash: u64) -> Write<'_, K, V, S> {
-        self.write_shard(self.table.shard(hash), Some(hash))
+        self.write_shard(self.table.locate(hash), Some(hash))
     }
 
     /// [`write`](Inner::write) for a write that may give a TTL (`ttl`):
@@ -108,8 +108,10 @@ where
     /// call either way.
     #[inline]
     pub(crate) fn write_timed(&self, hash: u64, ttl: Option<Duration>) -> Write<'_, K, V, S> {
+        // The index's lines come in while the clock is read.
+        let shard = self.table.locate(hash);
         let at = ttl.map(|_| self.clock.now());
-        let mut w = self.write(hash);
+        let mut w = self.write_shard(shard, Some(hash));
         if let Some(at) = at {
             w.now.set(at);
         }
@@ -172,6 +174,7 @@ where
     /// Points a keyed write at another key of the same shard.
     pub(crate) fn rekey(&mut self, hash: u64) {
         debug_assert!(std::ptr::eq(self.shard, self.inner.table.shard(hash)));
+        self.shard.prefetch(hash);
         self.hash = Some(hash);
     }
 

@@ -49,7 +49,6 @@ const MOVE_PER_WRITE: usize = 16;
 const GROUP: usize = 16;
 
 /// Entry ids by their keys' hashes.
-#[derive(Default)]
 #[repr(C)] // `table` first: see `ShardState`.
 pub(crate) struct Index {
     /// Where new ids go.
@@ -60,10 +59,27 @@ pub(crate) struct Index {
     next: usize,
     /// Whether `old` is being drained (it is allocated).
     draining: bool,
+    /// Whether the hint or the table's size changed since `take_moved`
+    /// last said (the shard then publishes the new `probe`).
+    moved: bool,
     /// The address where `table`'s buckets end, taken at the last insert
     /// (0: none yet): a hint for `prefetch_buckets`, never dereferenced.
     /// On the shard's second cache line, which a hit reads anyway.
     buckets_end: usize,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Index {
+            table: HashTable::new(),
+            old: HashTable::new(),
+            next: 0,
+            draining: false,
+            buckets_end: 0,
+            // A new index replaces whatever was published.
+            moved: true,
+        }
+    }
 }
 
 impl Index {
@@ -73,10 +89,10 @@ impl Index {
         self.table.len() + self.old.len()
     }
 
-    /// The id with hash `hash` that `is_it` accepts.
+    /// The id with hash `hash` that `is_it` accepts. The caller started
+    /// fetching the lines it reads first (`Shard::prefetch`).
     #[inline(always)]
     pub(crate) fn find(&self, hash: u64, mut is_it: impl FnMut(u32) -> bool) -> Option<u32> {
-        self.prefetch_buckets(hash);
         if let Some(&id) = self.table.find(hash, |&j| is_it(j)) {
             return Some(id);
         }
@@ -104,21 +120,36 @@ impl Index {
         }
     }
 
-    /// Where the buckets of `hash`'s first probe group lie, by the hint:
-    /// the address of its last bucket (lowest in memory) and of its first.
-    /// `hashbrown` keeps bucket `i` just below bucket `i - 1`, ending where
-    /// its control bytes start, and a lookup first reads the group of
-    /// buckets from `hash`'s position. `None` without a hint.
+    /// Where the buckets of `hash`'s first probe group lie, by the hint
+    /// (see [`group_buckets`]). `None` without a hint.
     #[inline(always)]
     fn first_group(&self, hash: u64) -> Option<(usize, usize)> {
         if self.buckets_end == 0 {
             return None;
         }
-        let first = (hash as usize) & self.table.num_buckets().wrapping_sub(1);
-        let size = mem::size_of::<u32>();
-        let low = self.buckets_end.wrapping_sub((first + GROUP) * size);
-        let high = self.buckets_end.wrapping_sub((first + 1) * size);
-        Some((low, high))
+        Some(group_buckets(self.probe(), hash))
+    }
+
+    /// What a lookup needs to know to start fetching its first lines
+    /// before it takes the shard's lock: the hint (where the table's
+    /// buckets end and its control bytes start; 0: none) and the table's
+    /// bucket mask. The shard publishes it beside its lock (see
+    /// `Shard::prefetch`).
+    #[inline]
+    pub(crate) fn probe(&self) -> Probe {
+        Probe { end: self.buckets_end, mask: self.table.num_buckets().wrapping_sub(1) }
+    }
+
+    /// Whether [`probe`](Index::probe) changed since this was last asked.
+    /// Every write asks; the flag shares the line every lookup reads, so it
+    /// is cleared only when set.
+    #[inline]
+    pub(crate) fn take_moved(&mut self) -> bool {
+        if !self.moved {
+            return false;
+        }
+        self.moved = false;
+        true
     }
 
     /// Indexes `id` (not indexed yet) under `hash`. Ids whose hash
@@ -141,6 +172,7 @@ impl Index {
         // take it from the other cores' caches.
         if self.buckets_end != buckets_end {
             self.buckets_end = buckets_end;
+            self.moved = true;
         }
         // Checked here, so that the inserts between drains make no call.
         if self.draining {
@@ -269,7 +301,46 @@ impl Index {
         self.table.shrink_to(len, |&j| hash_of(j).unwrap_or(0));
         // The table may have moved: no hint until the next insert.
         self.buckets_end = 0;
+        self.moved = true;
     }
+}
+
+/// Where a table keeps what a lookup reads first: its control bytes start
+/// at `end`, where its buckets end (`Index::buckets_end`, 0 for no hint),
+/// and a hash's probe starts at bucket `hash & mask`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Probe {
+    pub(crate) end: usize,
+    pub(crate) mask: usize,
+}
+
+/// The address of the last (lowest in memory) and of the first bucket of
+/// `hash`'s first probe group in the table `probe` describes.
+/// `hashbrown` keeps bucket `i` just below bucket `i - 1`, ending where its
+/// control bytes start, and a lookup first reads the group of buckets from
+/// `hash`'s position.
+#[inline(always)]
+fn group_buckets(probe: Probe, hash: u64) -> (usize, usize) {
+    let first = (hash as usize) & probe.mask;
+    let size = mem::size_of::<u32>();
+    let low = probe.end.wrapping_sub((first + GROUP) * size);
+    let high = probe.end.wrapping_sub((first + 1) * size);
+    (low, high)
+}
+
+/// Starts fetching the lines a lookup of `hash` reads first in the table
+/// `probe` describes: the control bytes of its first group and the buckets
+/// they name. `probe` may be stale (the table moved since it was taken):
+/// then this is a wasted hint, never a read.
+#[inline(always)]
+pub(crate) fn prefetch_probe(probe: Probe, hash: u64) {
+    if probe.end == 0 {
+        return;
+    }
+    let (low, high) = group_buckets(probe, hash);
+    crate::table::entry::prefetch_addr(probe.end.wrapping_add((hash as usize) & probe.mask));
+    crate::table::entry::prefetch_addr(low);
+    crate::table::entry::prefetch_addr(high);
 }
 
 /// Puts `id` into `table` under `hash`; if the table grows, ids that

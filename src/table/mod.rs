@@ -39,7 +39,7 @@ mod sketch;
 mod vacancies;
 
 use std::hash::{BuildHasher, Hash};
-use std::sync::atomic::{AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -60,6 +60,20 @@ pub(crate) struct Shard<K, V, P> {
     /// No timer of this shard is due before the tick that starts here
     /// (nanoseconds); `NEVER` without timers. Written under the write lock.
     next_due: AtomicU64,
+    /// A copy of the index's `Probe`, for a call to start fetching the
+    /// index's lines before it takes the lock. Written under the write
+    /// lock, and only when the index's table moved.
+    probe: Published,
+}
+
+/// A shard's published `Probe`, on a cache line of its own: the writes'
+/// counters and `next_due` are written often, this line seldom, so a
+/// reader's core keeps it.
+#[derive(Default)]
+#[repr(align(64))]
+struct Published {
+    end: AtomicUsize,
+    mask: AtomicUsize,
 }
 
 impl<K, V, P> Shard<K, V, P> {
@@ -69,18 +83,43 @@ impl<K, V, P> Shard<K, V, P> {
         self.next_due.load(SeqCst)
     }
 
-    /// Publishes the shard's next due tick after a change of its wheel;
-    /// the `&mut ShardState` comes from the caller's write lock. A wheel
-    /// that did not change since the shard last published has nothing new
-    /// to say, and costs one flag's read.
+    /// Publishes the shard's next due tick after a change of its wheel,
+    /// and its index's probe after the index's table moved; the `&mut
+    /// ShardState` comes from the caller's write lock. What did not change
+    /// since the shard last published costs one flag's read.
     #[inline]
     pub(crate) fn publish(&self, locked: &mut ShardState<K, V, P>) {
+        if let Some(probe) = locked.probe_moved() {
+            self.probe.end.store(probe.end, Relaxed);
+            self.probe.mask.store(probe.mask, Relaxed);
+        }
         let Some(next) = locked.wheel_changed() else {
             return;
         };
         if self.next_due.load(Relaxed) != next {
             self.next_due.store(next, SeqCst);
         }
+    }
+
+    /// Starts fetching the index lines that a lookup of `hash` reads
+    /// first, by the published probe, so that their misses overlap the
+    /// taking of the lock (and a write's clock reading) instead of
+    /// following it. The two fields are read apart: a pair torn by a
+    /// concurrent growth names lines of no table, a wasted hint, never a
+    /// read.
+    #[inline]
+    pub(crate) fn prefetch(&self, hash: u64) {
+        let probe =
+            index::Probe { end: self.probe.end.load(Relaxed), mask: self.probe.mask.load(Relaxed) };
+        index::prefetch_probe(probe, hash);
+    }
+
+    /// The published probe, and the index's own, for tests.
+    #[cfg(test)]
+    pub(crate) fn probes(&self) -> (index::Probe, index::Probe) {
+        let published =
+            index::Probe { end: self.probe.end.load(Relaxed), mask: self.probe.mask.load(Relaxed) };
+        (published, self.state.read().probe())
     }
 
     /// The shard's lock, shared.
@@ -152,6 +191,7 @@ impl<K, V, P, S: BuildHasher> Table<K, V, P, S> {
                     state: RwLock::new(ShardState::new(layout, shards, now)),
                     counters: Counters::default(),
                     next_due: AtomicU64::new(NEVER),
+                    probe: Published::default(),
                 })
                 .collect(),
             hasher,
@@ -186,6 +226,17 @@ impl<K, V, P, S: BuildHasher> Table<K, V, P, S> {
         &self.shards[self.shard_index(hash)]
     }
 
+    /// The shard of a key with this hash, which starts fetching the lines
+    /// of its index that a lookup of the key reads first
+    /// ([`Shard::prefetch`]): for a call about to take the lock and look
+    /// the key up.
+    #[inline]
+    pub(crate) fn locate(&self, hash: u64) -> &Shard<K, V, P> {
+        let shard = self.shard(hash);
+        shard.prefetch(hash);
+        shard
+    }
+
     /// The index of the shard of a key with this hash.
     #[inline]
     pub(crate) fn shard_index(&self, hash: u64) -> usize {
@@ -201,6 +252,8 @@ impl<K, V, P, S> Table<K, V, P, S> {
 
 #[cfg(test)]
 mod tests {
+    use std::mem;
+
     use super::*;
     use crate::time::Tick;
 
@@ -212,6 +265,7 @@ mod tests {
             state: RwLock::new(ShardState::new(layout, 1, 0)),
             counters: Counters::default(),
             next_due: AtomicU64::new(NEVER),
+            probe: Published::default(),
         };
         let at = |address: usize| address - (&raw const shard).addr();
         let state = shard.state.read();
@@ -224,5 +278,13 @@ mod tests {
         // A hit reads two more fields: they have the next line.
         assert!((64..128).contains(&at(renews)), "the idle flag at {}", at(renews));
         assert!(at(hint) + 8 <= 128, "the index's prefetch hint at {}", at(hint));
+        // The published probe has a line that no write stores into.
+        let line = |address: usize| at(address) / 64;
+        let probe = (&raw const shard.probe).addr();
+        assert_eq!(at(probe) % 64, 0, "the published probe at {}", at(probe));
+        for other in [(&raw const shard.counters).addr(), (&raw const shard.next_due).addr()] {
+            assert_ne!(line(other), line(probe), "a field at {} shares its line", at(other));
+        }
+        assert!(at(probe) + 64 <= mem::size_of_val(&shard), "within the shard");
     }
 }

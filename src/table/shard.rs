@@ -344,6 +344,19 @@ impl<K, V, P> ShardState<K, V, P> {
         )
     }
 
+    /// Where the index keeps what a lookup reads first, for tests.
+    #[cfg(test)]
+    pub(crate) fn probe(&self) -> super::index::Probe {
+        self.index.probe()
+    }
+
+    /// Where the index keeps what a lookup reads first (see
+    /// `Shard::prefetch`), if that changed since this was last asked.
+    #[inline]
+    pub(crate) fn probe_moved(&mut self) -> Option<super::index::Probe> {
+        self.index.take_moved().then(|| self.index.probe())
+    }
+
     /// The id of `key`'s entry.
     #[inline]
     pub(crate) fn find<Q>(&self, hash: u64, key: &Q) -> Option<u32>
