@@ -27,9 +27,13 @@
 //!
 //! A lookup reads three lines one after the other: the control bytes of
 //! its probe's first group, the bucket they point to, then the entry the
-//! bucket names. The bucket's address follows from the hash alone, so a
-//! lookup first starts fetching the group's buckets: their line then
-//! arrives with the control bytes, not after them (`prefetch_buckets`).
+//! bucket names. The first two addresses follow from the hash alone, given
+//! where the table lies (`Probe`), which the shard publishes beside its
+//! lock: a call starts fetching both lines before it takes the lock
+//! (`prefetch_probe`), so that their misses overlap the lock's
+//! acquisition, and the buckets' line arrives with the control bytes, not
+//! after them. A removal, which has the lock already, starts fetching
+//! them itself (`prefetch_buckets`).
 //!
 //! Moving an id needs its key's hash, which the caller's `hash_of` gives;
 //! `None` (the key's `Hash` panicked) leaves the id out of the index when

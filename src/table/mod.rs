@@ -27,8 +27,12 @@
 //!   wake-up (tens of µs) and, woken next to the thread that woke it, can
 //!   keep that thread off its core while it holds another shard's lock.
 //! - Beside each lock, read without it: the counters (written by lock
-//!   holders with plain stores) and `next_due`, a lower bound of the
-//!   shard's earliest due tick, lowered and raised only under the lock.
+//!   holders with plain stores), `next_due`, a lower bound of the
+//!   shard's earliest due tick, lowered and raised only under the lock,
+//!   and where the shard's index lies (written under the lock when the
+//!   index's table moves), which a call reads only to start fetching the
+//!   lines its lookup will read: a stale copy costs a wasted fetch, never
+//!   a wrong read.
 
 mod counters;
 mod entry;
