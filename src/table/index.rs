@@ -67,7 +67,8 @@ pub(crate) struct Index {
     /// last said (the shard then publishes the new `probe`).
     moved: bool,
     /// The address where `table`'s buckets end, taken at the last insert
-    /// (0: none yet): a hint for `prefetch_buckets`, never dereferenced.
+    /// (0: none yet): a hint for the prefetches (`prefetch_buckets`, and
+    /// the published `probe`), never dereferenced.
     /// On the shard's second cache line, which a hit reads anyway.
     buckets_end: usize,
 }
@@ -312,7 +313,7 @@ impl Index {
 /// Where a table keeps what a lookup reads first: its control bytes start
 /// at `end`, where its buckets end (`Index::buckets_end`, 0 for no hint),
 /// and a hash's probe starts at bucket `hash & mask`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Probe {
     pub(crate) end: usize,
     pub(crate) mask: usize,

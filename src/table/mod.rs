@@ -80,6 +80,19 @@ struct Published {
     mask: AtomicUsize,
 }
 
+impl Published {
+    /// The probe as last published; its two fields are read apart.
+    #[inline]
+    fn load(&self) -> index::Probe {
+        index::Probe { end: self.end.load(Relaxed), mask: self.mask.load(Relaxed) }
+    }
+
+    fn store(&self, probe: index::Probe) {
+        self.end.store(probe.end, Relaxed);
+        self.mask.store(probe.mask, Relaxed);
+    }
+}
+
 impl<K, V, P> Shard<K, V, P> {
     /// Where no timer of the shard is due before (a lower bound).
     #[inline]
@@ -94,8 +107,7 @@ impl<K, V, P> Shard<K, V, P> {
     #[inline]
     pub(crate) fn publish(&self, locked: &mut ShardState<K, V, P>) {
         if let Some(probe) = locked.probe_moved() {
-            self.probe.end.store(probe.end, Relaxed);
-            self.probe.mask.store(probe.mask, Relaxed);
+            self.probe.store(probe);
         }
         let Some(next) = locked.wheel_changed() else {
             return;
@@ -108,22 +120,18 @@ impl<K, V, P> Shard<K, V, P> {
     /// Starts fetching the index lines that a lookup of `hash` reads
     /// first, by the published probe, so that their misses overlap the
     /// taking of the lock (and a write's clock reading) instead of
-    /// following it. The two fields are read apart: a pair torn by a
-    /// concurrent growth names lines of no table, a wasted hint, never a
+    /// following it. A probe gone stale, or torn by a concurrent
+    /// publishing, names lines no lookup reads: a wasted hint, never a
     /// read.
     #[inline]
     pub(crate) fn prefetch(&self, hash: u64) {
-        let probe =
-            index::Probe { end: self.probe.end.load(Relaxed), mask: self.probe.mask.load(Relaxed) };
-        index::prefetch_probe(probe, hash);
+        index::prefetch_probe(self.probe.load(), hash);
     }
 
     /// The published probe, and the index's own, for tests.
     #[cfg(test)]
     pub(crate) fn probes(&self) -> (index::Probe, index::Probe) {
-        let published =
-            index::Probe { end: self.probe.end.load(Relaxed), mask: self.probe.mask.load(Relaxed) };
-        (published, self.state.read().probe())
+        (self.probe.load(), self.state.read().probe())
     }
 
     /// The shard's lock, shared.
