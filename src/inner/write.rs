@@ -174,7 +174,6 @@ where
     /// Points a keyed write at another key of the same shard.
     pub(crate) fn rekey(&mut self, hash: u64) {
         debug_assert!(std::ptr::eq(self.shard, self.inner.table.shard(hash)));
-        self.shard.prefetch(hash);
         self.hash = Some(hash);
     }
 
@@ -606,6 +605,11 @@ where
             let mut w = self.write_timed(hash, self.default_ttl);
             while let Some((hash, key, value)) = next.take() {
                 w.rekey(hash);
+                // The next key's index lines come in while this one is
+                // stored (the first key's, as the lock was taken).
+                if let Some(item) = items.peek().filter(|item| item.0 == shard) {
+                    w.shard.prefetch(item.1);
+                }
                 let weight = self.weigh(&key, Some(&value));
                 let done = if self.refuses(weight) {
                     Err((key, Some(value), Elsewhere::Reap))
