@@ -48,11 +48,14 @@ enum Kind {
 
 /// The process-wide real clock: quanta's calibrated TSC reading where the
 /// processor's TSC is invariant (a read costs about half what
-/// `Instant::now` costs), the OS monotonic clock otherwise.
+/// `Instant::now` costs), the OS monotonic clock otherwise. On Linux it
+/// also keeps the anchor that ties the kernel's coarse clock to it.
 #[cfg(not(miri))]
 struct Real {
     clock: quanta::Clock,
     origin: u64,
+    #[cfg(target_os = "linux")]
+    anchor: coarse::Anchor,
 }
 
 #[cfg(not(miri))]
@@ -60,7 +63,12 @@ impl Real {
     fn new() -> Real {
         let clock = quanta::Clock::new();
         let origin = clock.raw();
-        Real { clock, origin }
+        Real {
+            clock,
+            origin,
+            #[cfg(target_os = "linux")]
+            anchor: coarse::Anchor::default(),
+        }
     }
 
     #[inline]
@@ -87,6 +95,88 @@ impl Real {
     }
 }
 
+/// A cheap bound on the real clock, from the kernel's coarse clock (Linux).
+///
+/// A precise reading reads the time-stamp counter, and on some virtual
+/// machines that instruction waits for every load and store in flight:
+/// a read of an entry with a deadline then runs at a third of the speed
+/// of a read of one without. But a read only needs to know that the clock
+/// is before the deadline, and for a deadline far ahead a bound proves it.
+///
+/// `CLOCK_MONOTONIC_COARSE` is the kernel's time as of its last timer
+/// tick, read from memory (the vDSO's data page) without the counter. It
+/// trails the kernel's precise `CLOCK_MONOTONIC` by at most a tick (1 to
+/// 10 ms) while the kernel keeps time; [`LAG`](coarse::LAG) allows ten
+/// times the slowest tick. It runs on the kernel's timeline, not on the
+/// counter's as quanta scaled it, so an anchor ties the two: a coarse
+/// reading `c0` and a precise reading `q0` taken just after it. Since the
+/// kernel's clock had reached `c0` when `q0` was read, and has advanced
+/// since by at most `c - c0 + LAG` when the coarse clock reads `c`, the
+/// precise clock reads at most `q0 + (c - c0) + LAG`, up to the two
+/// clocks' difference in rate over that time: NTP slews the kernel's by
+/// at most 500 ppm, and quanta's calibration errs by far less. An anchor
+/// serves for [`LIFE`](coarse::LIFE), so that drift stays under a
+/// millisecond; [`DRIFT`](coarse::DRIFT) allows five. The first read
+/// that finds the anchor missing or old reads the precise clock, as it
+/// must anyway, and renews it: about one precise reading a second.
+#[cfg(all(target_os = "linux", not(miri)))]
+mod coarse {
+    use std::sync::atomic::{AtomicU64, Ordering::*};
+
+    /// How far the coarse clock may trail the precise one.
+    pub(super) const LAG: u64 = 100_000_000;
+    /// How long an anchor serves, on the coarse clock.
+    pub(super) const LIFE: u64 = 1_000_000_000;
+    /// The two clocks' drift allowed over an anchor's life.
+    pub(super) const DRIFT: u64 = 5_000_000;
+
+    /// The kernel's coarse monotonic time in nanoseconds.
+    #[inline]
+    pub(super) fn read() -> u64 {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `ts` is a valid, writable `timespec`. The clock exists on
+        // every kernel since 2.6.32, so the call cannot fail; if it did,
+        // `ts` would read zero, older than any anchor, and prove nothing.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &raw mut ts) };
+        (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
+    }
+
+    /// The last anchor: a precise reading `q0` minus the coarse reading
+    /// `c0` taken just before it, and `c0`. `coarse` is stored after
+    /// `offset` (release) and loaded before it (acquire), so a reader that
+    /// sees an anchor's `c0` sees its offset or a later one; anchors race
+    /// only when renewed at once, by readings a moment apart.
+    #[derive(Default)]
+    pub(super) struct Anchor {
+        offset: AtomicU64,
+        /// `c0`, 0 before the first anchoring.
+        coarse: AtomicU64,
+    }
+
+    impl Anchor {
+        /// A bound the precise reading is below now; or, if the anchor is
+        /// missing or older than `LIFE`, the coarse reading just taken, to
+        /// renew it with.
+        #[inline]
+        pub(super) fn bound(&self) -> Result<u64, u64> {
+            let c = read();
+            let c0 = self.coarse.load(Acquire);
+            if c0 == 0 || c.wrapping_sub(c0) > LIFE {
+                return Err(c);
+            }
+            let q = c.wrapping_add(self.offset.load(Relaxed));
+            Ok(q.saturating_add(LAG + DRIFT))
+        }
+
+        /// Anchors the coarse clock to `precise`, a reading taken right
+        /// after the coarse reading `c0`.
+        pub(super) fn renew(&self, c0: u64, precise: u64) {
+            self.offset.store(precise.wrapping_sub(c0), Relaxed);
+            self.coarse.store(c0.max(1), Release);
+        }
+    }
+}
+
 fn real() -> &'static Real {
     static REAL: OnceLock<Real> = OnceLock::new();
     REAL.get_or_init(Real::new)
@@ -110,9 +200,79 @@ impl Clock {
         }
     }
 
+    /// Whether the clock reads before `deadline`: from the coarse clock
+    /// alone when its bound proves it (see `coarse`), else from a precise
+    /// reading.
+    #[inline]
+    pub(crate) fn before(&self, deadline: u64) -> bool {
+        self.check(deadline).is_none_or(|now| now < deadline)
+    }
+
+    /// `None` if the coarse clock proves this clock before `deadline`,
+    /// else a precise reading.
+    #[inline]
+    fn check(&self, deadline: u64) -> Option<u64> {
+        match &self.kind {
+            Kind::Real => real_check(deadline),
+            #[cfg(feature = "test-util")]
+            Kind::Mock(nanos) => Some(nanos.load(Ordering::Acquire)),
+        }
+    }
+
     /// Whether this is the real clock (served by the background thread).
     pub(crate) fn is_real(&self) -> bool {
         matches!(self.kind, Kind::Real)
+    }
+}
+
+/// A call's time, read from the clock at most once, when first needed, or
+/// given by [`set`](Now::set).
+pub(crate) struct Now<'a> {
+    clock: &'a Clock,
+    at: Option<u64>,
+}
+
+impl<'a> Now<'a> {
+    /// A time not read yet.
+    #[inline]
+    pub(crate) fn new(clock: &'a Clock) -> Now<'a> {
+        Now { clock, at: None }
+    }
+
+    #[inline]
+    pub(crate) fn get(&mut self) -> u64 {
+        *self.at.get_or_insert_with(|| self.clock.now())
+    }
+
+    /// Whether the call's time is before `deadline`: by the reading taken
+    /// already if there is one, else as [`Clock::before`] proves it, which
+    /// takes a precise reading (kept) only when the coarse one cannot tell.
+    #[inline]
+    pub(crate) fn before(&mut self, deadline: u64) -> bool {
+        match self.at {
+            Some(at) => at < deadline,
+            None if deadline == NEVER => true,
+            None => match self.clock.check(deadline) {
+                None => true,
+                Some(now) => {
+                    self.at = Some(now);
+                    now < deadline
+                }
+            },
+        }
+    }
+
+    /// Takes `at`, a reading of the clock made before the call took its
+    /// lock, as the call's time.
+    #[inline]
+    pub(crate) fn set(&mut self, at: u64) {
+        self.at = Some(at);
+    }
+
+    /// The deadline of a TTL starting now (`NEVER` for none).
+    #[inline]
+    pub(crate) fn deadline(&mut self, ttl: Option<Duration>) -> u64 {
+        ttl.map_or(NEVER, |ttl| deadline(self.get(), ttl))
     }
 }
 
@@ -120,6 +280,31 @@ impl Clock {
 #[inline]
 pub(crate) fn real_now() -> u64 {
     real().nanos().min(LATEST)
+}
+
+/// The real clock's [`Clock::check`]: on Linux, the coarse clock's bound
+/// when it proves the clock before `deadline`; else a precise reading,
+/// which renews the bound's anchor if that was missing or old.
+#[cfg(all(target_os = "linux", not(miri)))]
+#[inline]
+fn real_check(deadline: u64) -> Option<u64> {
+    let real = real();
+    match real.anchor.bound() {
+        Ok(bound) if bound < deadline => None,
+        Ok(_) => Some(real_now()),
+        Err(c0) => {
+            let now = real_now();
+            real.anchor.renew(c0, now);
+            Some(now)
+        }
+    }
+}
+
+/// Elsewhere, a precise reading.
+#[cfg(not(all(target_os = "linux", not(miri))))]
+#[inline]
+fn real_check(_deadline: u64) -> Option<u64> {
+    Some(real_now())
 }
 
 /// A duration in nanoseconds, saturating.
@@ -232,7 +417,65 @@ impl From<&MockClock> for Clock {
 
 #[cfg(test)]
 mod tests {
-    use super::Tick;
+    use std::time::Duration;
+
+    use super::{deadline, real_now, Clock, Now, Tick, NEVER};
+
+    /// The coarse clock's bound is above every precise reading taken
+    /// before it, whatever the phase of the kernel's tick at which it was
+    /// anchored, and proves a deadline a few seconds off.
+    #[test]
+    #[cfg(all(target_os = "linux", not(miri)))]
+    fn the_coarse_bound_is_above_the_precise_clock() {
+        use super::{coarse, real, real_check};
+        let anchor = &real().anchor;
+        let start = real_now();
+        let (mut bounds, mut proven) = (0u64, 0u64);
+        // 40 ms: ten ticks at 250 Hz, four at 100 Hz; anchored afresh every
+        // few hundred readings, so at every phase of the tick.
+        for i in 0u64.. {
+            let precise = real_now();
+            if precise - start > 40_000_000 {
+                break;
+            }
+            match anchor.bound() {
+                Ok(bound) if i % 512 != 0 => {
+                    assert!(precise < bound, "precise {precise} at or above the bound {bound}");
+                    bounds += 1;
+                }
+                Ok(_) | Err(_) => anchor.renew(coarse::read(), real_now()),
+            }
+            let far = deadline(precise, Duration::from_secs(3));
+            proven += u64::from(real_check(far).is_none());
+        }
+        assert!(bounds > 0 && proven > 0, "{bounds} bounds, {proven} proven");
+    }
+
+    #[test]
+    fn before_agrees_with_the_precise_clock() {
+        let clock = Clock::real();
+        let now = clock.now();
+        assert!(clock.before(deadline(now, Duration::from_secs(3600))));
+        assert!(clock.before(NEVER));
+        // Close ahead or behind: the precise reading decides.
+        let soon = deadline(clock.now(), Duration::from_millis(20));
+        assert!(clock.before(soon) || clock.now() >= soon);
+        assert!(!clock.before(now));
+        assert!(!clock.before(0));
+    }
+
+    #[test]
+    fn a_call_keeps_the_precise_reading_it_took() {
+        let clock = Clock::real();
+        let mut now = Now::new(&clock);
+        let before = real_now();
+        // Behind: only a precise reading can tell, and the call keeps it.
+        assert!(!now.before(before));
+        let at = now.get();
+        assert!(at >= before);
+        assert!(now.before(at + 1) && !now.before(at));
+        assert_eq!(now.get(), at);
+    }
 
     #[test]
     fn a_tick_divides_as_div_does() {

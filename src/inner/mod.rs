@@ -42,6 +42,7 @@ use crate::expiry::{self, Expire, Registration};
 use crate::listener::Listener;
 use crate::stats::{Read, ReadCounters, Stats};
 use crate::table::{Event, Layout, Table};
+pub(crate) use crate::time::Now;
 use crate::time::{self, Clock, Tick, NEVER};
 pub(crate) use load::Begin;
 use load::Load;
@@ -131,33 +132,6 @@ impl<K, V, S> std::ops::Deref for Handle<K, V, S> {
 
     fn deref(&self) -> &Inner<K, V, S> {
         &self.inner
-    }
-}
-
-/// A call's time, read from the clock at most once, when first needed, or
-/// given by [`set`](Now::set).
-pub(crate) struct Now<'a> {
-    clock: &'a Clock,
-    at: Option<u64>,
-}
-
-impl Now<'_> {
-    #[inline]
-    pub(crate) fn get(&mut self) -> u64 {
-        *self.at.get_or_insert_with(|| self.clock.now())
-    }
-
-    /// Takes `at`, a reading of the clock made before the call took its
-    /// lock, as the call's time.
-    #[inline]
-    pub(crate) fn set(&mut self, at: u64) {
-        self.at = Some(at);
-    }
-
-    /// The deadline of a TTL starting now (`NEVER` for none).
-    #[inline]
-    pub(crate) fn deadline(&mut self, ttl: Option<Duration>) -> u64 {
-        ttl.map_or(NEVER, |ttl| time::deadline(self.get(), ttl))
     }
 }
 
@@ -253,7 +227,7 @@ where
 impl<K, V, S> Inner<K, V, S> {
     #[inline]
     pub(crate) fn now(&self) -> Now<'_> {
-        Now { clock: &self.clock, at: None }
+        Now::new(&self.clock)
     }
 
     pub(crate) fn shard_count(&self) -> usize {

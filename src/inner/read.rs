@@ -10,7 +10,7 @@ use super::Inner;
 use crate::lookup::{Lookup, Ttl};
 use crate::stats::Read;
 use crate::table::{Shard, ShardState};
-use crate::time::NEVER;
+use crate::time::{Now, NEVER};
 
 /// How a lookup counts in the read counters.
 #[inline]
@@ -117,7 +117,7 @@ where
     {
         let hash = self.table.hash(key);
         let state = self.table.locate(hash).read();
-        self.look(&state, hash, key, || self.clock.now())
+        self.look(&state, hash, key, &mut self.now())
     }
 
     /// Looks `key` up in a locked shard, recording the read for the policy
@@ -129,7 +129,7 @@ where
         state: &ShardState<K, V, Load<V>>,
         hash: u64,
         key: &Q,
-        now: impl FnOnce() -> u64,
+        now: &mut Now<'_>,
     ) -> Lookup<V>
     where
         K: Borrow<Q>,
@@ -174,7 +174,7 @@ where
             let state = shard.read();
             let mut now = self.now();
             for &(_, hash, i) in group {
-                let lookup = self.look(&state, hash, keys[i], || now.get());
+                let lookup = self.look(&state, hash, keys[i], &mut now);
                 self.reads.record(read_of(&lookup));
                 out[i] = lookup.into_option();
             }
@@ -192,7 +192,7 @@ where
         let state = self.table.locate(hash).read();
         state.find(hash, key).is_some_and(|id| {
             let expiry = state.expiry(id);
-            state.entry(id).has_value() && (expiry == NEVER || self.clock.now() < expiry)
+            state.entry(id).has_value() && (expiry == NEVER || self.clock.before(expiry))
         })
     }
 

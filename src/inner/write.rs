@@ -208,7 +208,7 @@ where
     #[inline]
     pub(crate) fn is_live(&mut self, id: u32) -> bool {
         let expiry = self.state_ref().expiry(id);
-        expiry == NEVER || self.now.get() < expiry
+        self.now.before(expiry)
     }
 
     /// The value of entry `id`.
@@ -375,7 +375,7 @@ where
             }
             // The clock is read only if some timer may be due.
             let due_here = self.state_ref().next_tick_start();
-            if due_here != NEVER && due_here <= self.now.get() {
+            if due_here != NEVER && !self.now.before(due_here) {
                 let now = self.now.get();
                 let state = self.state();
                 if !reaping {
@@ -395,7 +395,7 @@ where
             }
             if !attempt.reaped
                 && !attempt.last
-                && self.inner.due_elsewhere(self.shard, || self.now.get())
+                && self.inner.due_elsewhere(self.shard, &mut self.now)
             {
                 return Err(Elsewhere::Reap);
             }
@@ -460,22 +460,19 @@ where
     S: BuildHasher,
 {
     /// Whether a shard other than `own` may hold entries expired by now
-    /// (`now` reads the clock, only if some shard has a timer).
-    pub(crate) fn due_elsewhere(
-        &self,
-        own: &Shard<K, V, Load<V>>,
-        now: impl FnOnce() -> u64,
-    ) -> bool {
+    /// (`now` is read only if some shard has a timer, and precisely only
+    /// if the earliest may be due within the coarse clock's lag).
+    pub(crate) fn due_elsewhere(&self, own: &Shard<K, V, Load<V>>, now: &mut Now<'_>) -> bool {
         let bound = self.next_due.load(std::sync::atomic::Ordering::Relaxed);
         if bound == NEVER {
             return false;
         }
-        let now = now();
         // The bound is the end of the earliest due tick; an entry that
         // expired within the current tick is behind it.
-        if bound > now.saturating_add(self.tick.nanos()) {
+        if now.before(bound.saturating_sub(self.tick.nanos())) {
             return false;
         }
+        let now = now.get();
         self.table.shards().iter().any(|s| !std::ptr::eq(s, own) && s.next_due() <= now)
     }
 

@@ -26,7 +26,7 @@ use super::index::Index;
 use super::policy::{Policy, Weighed};
 use super::vacancies::Vacancies;
 use crate::list::{id_at, Link, MAX_ELEMENTS};
-use crate::time::{Tick, LATEST, NEVER};
+use crate::time::{Now, Tick, LATEST, NEVER};
 use crate::unwind;
 use crate::wheel::{Polled, TimerView, Timers, Wheel};
 
@@ -414,19 +414,16 @@ impl<K, V, P> ShardState<K, V, P> {
 
     /// `key`'s entry if it is live at `now`, its read recorded as
     /// [`on_read`](ShardState::on_read) records it; `None` for no entry or
-    /// an expired one (whose read is not recorded). `now` is called once
-    /// if the entry has an expiry or a time to idle, else not at all. The
+    /// an expired one (whose read is not recorded). `now` is asked only if
+    /// the entry has an expiry or a time to idle, and reads the precise
+    /// clock only when its coarse reading cannot tell (see `Now::before`),
+    /// or to renew a time to idle. The
     /// read path's [`find`](ShardState::find), [`expiry`](ShardState::expiry)
     /// and `on_read` in one: the entry and its last access are looked up
     /// once for all three. Always inlined, as the read path is (see
     /// `Inner::get`).
     #[inline(always)]
-    pub(crate) fn find_live<Q>(
-        &self,
-        hash: u64,
-        key: &Q,
-        now: impl FnOnce() -> u64,
-    ) -> Option<&Entry<K, V>>
+    pub(crate) fn find_live<Q>(&self, hash: u64, key: &Q, now: &mut Now<'_>) -> Option<&Entry<K, V>>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
@@ -448,9 +445,9 @@ impl<K, V, P> ShardState<K, V, P> {
                 entry.touch();
                 return Some(entry);
             }
-            return self.timed_read(entry, None, now());
+            return self.timed_read(entry, None, now);
         }
-        self.timed_read(entry, self.touched.get(i), now())
+        self.timed_read(entry, self.touched.get(i), now)
     }
 
     /// [`find_live`](ShardState::find_live)'s part for an entry with an
@@ -462,13 +459,13 @@ impl<K, V, P> ShardState<K, V, P> {
         &self,
         entry: &'a Entry<K, V>,
         touched: Option<&AtomicU64>,
-        now: u64,
+        now: &mut Now<'_>,
     ) -> Option<&'a Entry<K, V>> {
         let expiry = expiry(entry, touched, self.layout.idle);
-        if expiry != NEVER && now >= expiry {
+        if !now.before(expiry) {
             return None;
         }
-        self.record_read(entry, touched, || now);
+        self.record_read(entry, touched, || now.get());
         Some(entry)
     }
 

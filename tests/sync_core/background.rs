@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use wheelcache::{Cache, RemovalCause};
 
-use crate::common::{eventually, ms};
+use crate::common::{eventually, ms, PATIENCE};
 
 /// A listener counting expirations, how many ran on the expiry thread, and
 /// how many came before the deadline stored as the value.
@@ -82,6 +82,53 @@ fn an_earlier_deadline_wakes_the_sleeping_thread() {
     }
     assert_eq!(tally.early.load(SeqCst), 0);
     assert_eq!(cache.len(), 1, "the one-hour entry is still there");
+}
+
+/// A read on the real clock trusts the kernel's coarse clock while an
+/// entry's deadline is far from it, and reads the precise clock near it:
+/// reads spinning through an entry's whole life never see it at or after
+/// its deadline, nor miss it before.
+#[test]
+fn reads_on_the_real_clock_meet_the_deadline_exactly() {
+    let cache: Cache<u32, u32> = Cache::new();
+    let ttl = ms(200);
+    for k in 0..2 {
+        let set_from = Instant::now();
+        cache.setx(k, k, Some(ttl));
+        let set_by = Instant::now();
+        // The deadline is the cache's reading during `setx`, plus the TTL.
+        // The cache reads the time-stamp counter as calibrated at start,
+        // `Instant` the kernel's clock: over the TTL they may part by tens
+        // of microseconds, far less than the millisecond allowed here,
+        // while a read trusting a stale coarse clock would be off by a
+        // tick or more.
+        let slack = ms(1);
+        let (earliest, latest) = (set_from + ttl - slack, set_by + ttl + slack);
+        let (mut hits, mut misses) = (0u64, 0u64);
+        let mut check = |live: bool, from: Instant, by: Instant| {
+            if live {
+                assert!(from < latest, "{k}: read {:?} after the deadline", from - latest);
+                hits += 1;
+            } else {
+                assert!(by >= earliest, "{k}: missed {:?} before the deadline", earliest - by);
+                misses += 1;
+            }
+        };
+        loop {
+            let from = Instant::now();
+            let got = cache.get(&k).is_some();
+            let between = Instant::now();
+            let there = cache.contains(&k);
+            let by = Instant::now();
+            check(got, from, between);
+            check(there, between, by);
+            if !got && !there {
+                break;
+            }
+            assert!(by < latest + PATIENCE, "{k} is still there");
+        }
+        assert!(hits > 0 && misses > 0, "{k}: {hits} hits, {misses} misses");
+    }
 }
 
 #[test]
