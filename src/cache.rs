@@ -142,8 +142,9 @@ where
 
     /// [`get`](Cache::get) for many keys at once, in order; each shard's
     /// lock is taken once for all of its keys, which are read as of one
-    /// instant of that hold (the clock is read once a shard, not once a
-    /// key). Keys of different shards are read one shard after another.
+    /// instant of that hold (the precise clock is read at most once a
+    /// shard, not once a key). Keys of different shards are read one shard
+    /// after another.
     ///
     /// # Example
     ///

@@ -147,9 +147,9 @@ where
 
     /// The values of live entries of `keys`, in order, looking each shard
     /// up under one shared lock; counts every read. The keys of one shard
-    /// are read as of one instant of that hold (the clock is read once,
-    /// and only if one of them has an expiry): no writer can come between
-    /// them.
+    /// are read as of one instant of that hold (the precise clock is read
+    /// at most once, and only if the coarse clock cannot prove one of
+    /// their deadlines ahead): no writer can come between them.
     pub(crate) fn get_many<Q>(&self, keys: &[&Q]) -> Vec<Option<V>>
     where
         K: Borrow<Q>,
