@@ -48,14 +48,11 @@ enum Kind {
 
 /// The process-wide real clock: quanta's calibrated TSC reading where the
 /// processor's TSC is invariant (a read costs about half what
-/// `Instant::now` costs), the OS monotonic clock otherwise. On Linux it
-/// also keeps the anchor that ties the kernel's coarse clock to it.
+/// `Instant::now` costs), the OS monotonic clock otherwise.
 #[cfg(not(miri))]
 struct Real {
     clock: quanta::Clock,
     origin: u64,
-    #[cfg(target_os = "linux")]
-    anchor: coarse::Anchor,
 }
 
 #[cfg(not(miri))]
@@ -63,12 +60,7 @@ impl Real {
     fn new() -> Real {
         let clock = quanta::Clock::new();
         let origin = clock.raw();
-        Real {
-            clock,
-            origin,
-            #[cfg(target_os = "linux")]
-            anchor: coarse::Anchor::default(),
-        }
+        Real { clock, origin }
     }
 
     #[inline]
@@ -141,38 +133,47 @@ mod coarse {
         (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
     }
 
-    /// The last anchor: a precise reading `q0` minus the coarse reading
-    /// `c0` taken just before it, and `c0`. `coarse` is stored after
-    /// `offset` (release) and loaded before it (acquire), so a reader that
-    /// sees an anchor's `c0` sees its offset or a later one; anchors race
-    /// only when renewed at once, by readings a moment apart.
-    #[derive(Default)]
+    /// The anchor: `q0 + LAG + DRIFT - c0` (wrapping: the two clocks'
+    /// origins differ), so that a coarse reading `c` plus it is the bound,
+    /// and `c0`. `coarse` is stored after `offset` (release) and loaded
+    /// before it (acquire), so a reader that sees an anchor's `c0` sees its
+    /// offset or a later one; anchors race only when renewed at once, by
+    /// readings a moment apart. On a line of its own: it is read by every
+    /// read of an entry with a deadline, and written about once a second.
+    #[repr(align(64))]
     pub(super) struct Anchor {
         offset: AtomicU64,
-        /// `c0`, 0 before the first anchoring.
         coarse: AtomicU64,
     }
 
+    /// `c0` before the first anchoring: every coarse reading is more than
+    /// `LIFE` past it (wrapping).
+    const UNSET: u64 = 1 << 63;
+
+    /// The process's anchor.
+    pub(super) static ANCHOR: Anchor =
+        Anchor { offset: AtomicU64::new(0), coarse: AtomicU64::new(UNSET) };
+
     impl Anchor {
         /// A bound the precise reading is below now; or, if the anchor is
-        /// missing or older than `LIFE`, the coarse reading just taken, to
+        /// unset or older than `LIFE`, the coarse reading just taken, to
         /// renew it with.
         #[inline]
         pub(super) fn bound(&self) -> Result<u64, u64> {
             let c = read();
             let c0 = self.coarse.load(Acquire);
-            if c0 == 0 || c.wrapping_sub(c0) > LIFE {
+            if c.wrapping_sub(c0) > LIFE {
                 return Err(c);
             }
-            let q = c.wrapping_add(self.offset.load(Relaxed));
-            Ok(q.saturating_add(LAG + DRIFT))
+            Ok(c.wrapping_add(self.offset.load(Relaxed)))
         }
 
         /// Anchors the coarse clock to `precise`, a reading taken right
         /// after the coarse reading `c0`.
         pub(super) fn renew(&self, c0: u64, precise: u64) {
-            self.offset.store(precise.wrapping_sub(c0), Relaxed);
-            self.coarse.store(c0.max(1), Release);
+            let offset = precise.wrapping_add(LAG + DRIFT).wrapping_sub(c0);
+            self.offset.store(offset, Relaxed);
+            self.coarse.store(c0, Release);
         }
     }
 }
@@ -288,13 +289,12 @@ pub(crate) fn real_now() -> u64 {
 #[cfg(all(target_os = "linux", not(miri)))]
 #[inline]
 fn real_check(deadline: u64) -> Option<u64> {
-    let real = real();
-    match real.anchor.bound() {
+    match coarse::ANCHOR.bound() {
         Ok(bound) if bound < deadline => None,
         Ok(_) => Some(real_now()),
         Err(c0) => {
             let now = real_now();
-            real.anchor.renew(c0, now);
+            coarse::ANCHOR.renew(c0, now);
             Some(now)
         }
     }
@@ -427,8 +427,8 @@ mod tests {
     #[test]
     #[cfg(all(target_os = "linux", not(miri)))]
     fn the_coarse_bound_is_above_the_precise_clock() {
-        use super::{coarse, real, real_check};
-        let anchor = &real().anchor;
+        use super::{coarse, real_check};
+        let anchor = &coarse::ANCHOR;
         let start = real_now();
         let (mut bounds, mut proven) = (0u64, 0u64);
         // 40 ms: ten ticks at 250 Hz, four at 100 Hz; anchored afresh every
