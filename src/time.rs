@@ -122,15 +122,15 @@ mod coarse {
     /// The two clocks' drift allowed over an anchor's life.
     pub(super) const DRIFT: u64 = 5_000_000;
 
-    /// The kernel's coarse monotonic time in nanoseconds.
+    /// The kernel's coarse monotonic time in nanoseconds, `None` if it
+    /// cannot be read (it exists on every kernel since 2.6.32).
     #[inline]
-    pub(super) fn read() -> u64 {
+    pub(super) fn read() -> Option<u64> {
         let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: `ts` is a valid, writable `timespec`. The clock exists on
-        // every kernel since 2.6.32, so the call cannot fail; if it did,
-        // `ts` would read zero, older than any anchor, and prove nothing.
-        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &raw mut ts) };
-        (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
+        // SAFETY: `ts` is a valid, writable `timespec`.
+        let failed = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &raw mut ts) };
+        let nanos = (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64);
+        (failed == 0).then_some(nanos)
     }
 
     /// The anchor: `q0 + LAG + DRIFT - c0` (wrapping: the two clocks'
@@ -157,13 +157,13 @@ mod coarse {
     impl Anchor {
         /// A bound the precise reading is below now; or, if the anchor is
         /// unset or older than `LIFE`, the coarse reading just taken, to
-        /// renew it with.
+        /// renew it with (`None` if the coarse clock cannot be read).
         #[inline]
-        pub(super) fn bound(&self) -> Result<u64, u64> {
-            let c = read();
+        pub(super) fn bound(&self) -> Result<u64, Option<u64>> {
+            let c = read().ok_or(None)?;
             let c0 = self.coarse.load(Acquire);
             if c.wrapping_sub(c0) > LIFE {
-                return Err(c);
+                return Err(Some(c));
             }
             Ok(c.wrapping_add(self.offset.load(Relaxed)))
         }
@@ -291,8 +291,8 @@ pub(crate) fn real_now() -> u64 {
 fn real_check(deadline: u64) -> Option<u64> {
     match coarse::ANCHOR.bound() {
         Ok(bound) if bound < deadline => None,
-        Ok(_) => Some(real_now()),
-        Err(c0) => {
+        Ok(_) | Err(None) => Some(real_now()),
+        Err(Some(c0)) => {
             let now = real_now();
             coarse::ANCHOR.renew(c0, now);
             Some(now)
@@ -443,7 +443,10 @@ mod tests {
                     assert!(precise < bound, "precise {precise} at or above the bound {bound}");
                     bounds += 1;
                 }
-                Ok(_) | Err(_) => anchor.renew(coarse::read(), real_now()),
+                Ok(_) | Err(_) => {
+                    let c0 = coarse::read().expect("the coarse clock reads on Linux");
+                    anchor.renew(c0, real_now());
+                }
             }
             let far = deadline(precise, Duration::from_secs(3));
             proven += u64::from(real_check(far).is_none());
