@@ -19,13 +19,13 @@ use parking_lot::RwLockWriteGuard;
 use super::load::Load;
 use super::reap::Mode;
 use super::room::Elsewhere;
-use super::{Expiry, Inner, Now};
+use super::{Expiry, Inner};
 use crate::counter::Counter;
 use crate::error::Error;
 use crate::listener::RemovalCause;
 use crate::stats::Read;
 use crate::table::{Event, Parts, Reaped, Shard, ShardState};
-use crate::time::NEVER;
+use crate::time::{Now, NEVER};
 
 /// Tries a write makes at room in other shards before it goes ahead over
 /// the capacity (see `Room::force`).
