@@ -44,7 +44,11 @@
 //! shard's timing wheel and its eviction policy. A key is hashed once
 //! with `ahash`; the shard comes from hash bits the index does not use.
 //! Reads take the shard's lock shared; writes take it exclusive; no call
-//! holds two.
+//! holds two. A shard only read from for a while (64 reads with no write
+//! between) lets its readers in through slots of their own instead of
+//! the lock's word, so that threads reading on several cores write no
+//! cache line in common; the next write waits for those readers to leave
+//! and ends that until the next streak of reads.
 //!
 //! The index never re-hashes all its keys in one call: once it is full, a
 //! table of twice the buckets takes the new ids and the old one is moved
@@ -294,6 +298,7 @@ mod memory;
 mod redis_cache;
 mod stats;
 mod table;
+mod threads;
 mod time;
 mod ttls;
 mod unwind;

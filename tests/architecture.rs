@@ -97,7 +97,7 @@ fn the_lower_layers_know_nothing_of_the_upper_ones() {
     only("list", &[]);
     only("wheel", &["list"]);
     // The table: entries, index, wheel and policy under shard locks.
-    only("table", &["list", "wheel", "time", "unwind"]);
+    only("table", &["list", "wheel", "time", "unwind", "threads"]);
     // The core knows the table and the expiry thread, not the public layer.
     for upper in ["cache", "builder", "iter", "memory", "kv", "config", "redis"] {
         assert!(!graph["inner"].contains(upper), "inner imports {upper}");

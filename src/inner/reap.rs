@@ -94,8 +94,8 @@ const DISPOSE_BATCH: usize = 64;
 /// is over, a hold each in turn; the next due shard joins as one is done.
 ///
 /// Every hold writes the shard's lock word, on the line a reader's `get`
-/// writes too, and a line the expiry thread wrote last has to come over
-/// from its core. Taking every due shard in turn for as long as a mass
+/// writes too (or, in a biased shard, reads), and a line the expiry
+/// thread wrote last has to come over from its core. Taking every due shard in turn for as long as a mass
 /// expiry lasts (it makes every shard due) kept the lines of all of them
 /// moving; a group keeps that to a few shards, and with two or more the
 /// shard the thread lets go of stays free while it holds the others. In

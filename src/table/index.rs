@@ -59,8 +59,10 @@ pub(crate) struct Index {
     table: HashTable<u32>,
     /// The table being drained into `table`; empty otherwise.
     old: HashTable<u32>,
-    /// The next bucket of `old` to move.
-    next: usize,
+    /// The next bucket of `old` to move. A shard holds fewer than 2^29
+    /// ids, so its tables fewer than 2^31 buckets; four bytes keep the
+    /// shard's lookup fields on their lines (see `ShardState`).
+    next: u32,
     /// Whether `old` is being drained (it is allocated).
     draining: bool,
     /// Whether the hint or the table's size changed since `take_moved`
@@ -212,9 +214,9 @@ impl Index {
         if !self.draining {
             return;
         }
-        let end = self.old.num_buckets().min(self.next.saturating_add(buckets));
+        let end = self.old.num_buckets().min((self.next as usize).saturating_add(buckets));
         if !self.old.is_empty() {
-            for bucket in self.next..end {
+            for bucket in self.next as usize..end {
                 if let Ok(full) = self.old.get_bucket_entry(bucket) {
                     let (id, _) = full.remove();
                     match hash_of(id) {
@@ -226,7 +228,7 @@ impl Index {
                 }
             }
         }
-        self.next = end;
+        self.next = u32::try_from(end).expect("a shard's table has fewer than 2^31 buckets");
         if self.old.is_empty() || end == self.old.num_buckets() {
             self.old = HashTable::new();
             self.next = 0;

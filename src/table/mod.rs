@@ -1,6 +1,7 @@
 //! The lock-striped table: a power-of-two array of shards, each a
-//! `parking_lot::RwLock` around a [`ShardState`], padded to its own cache
-//! lines, and the hashing that picks a key's shard.
+//! reader-biased `parking_lot::RwLock` (see `biased`) around a
+//! [`ShardState`], padded to its own cache lines, and the hashing that
+//! picks a key's shard.
 //!
 //! # Ground rules
 //!
@@ -15,12 +16,18 @@
 //!   was rewritten or re-timed after it was armed.
 //! - Reads take the lock shared; writes and expiry take it exclusive. No
 //!   call holds two shard locks at once, so there is no lock order to keep.
+//!   A shard that has been only read for a while (64 reads, no write
+//!   between) goes *biased*: its readers then hold it through a slot of
+//!   their own instead of the lock's word, so that reads on several cores
+//!   write no line in common, and its next writer waits for those slots to
+//!   clear (see `biased`).
 //! - No user code runs under a shard lock but the key's `Hash`/`Eq` and the
 //!   value's `Clone` (see `shard` for what a panic there does). Removed keys
 //!   and values leave the shard by value and are dropped, or handed to the
 //!   removal listener, after the lock is released.
 //! - A caller that finds the lock taken waits for it in three stages (see
-//!   `Shard::read`): it spins briefly, then yields its core a number of
+//!   `Shard::read`; a writer waiting for biased readers to leave spins,
+//!   then yields, then sleeps a little at a time): it spins briefly, then yields its core a number of
 //!   times, and only then sleeps in the lock's queue. Holds are short
 //!   (expiry releases the lock after each step of its wheel), so a waiter
 //!   nearly always gets the lock before sleeping; a sleeper costs a futex
@@ -34,6 +41,7 @@
 //!   lines its lookup will read: a stale copy costs a wasted fetch, never
 //!   a wrong read.
 
+mod biased;
 mod counters;
 mod entry;
 mod index;
@@ -45,7 +53,9 @@ mod vacancies;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 
-use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::RwLockWriteGuard;
+
+use biased::{BiasedLock, ReadGuard};
 
 pub(crate) use counters::{Counters, Event};
 pub(crate) use shard::{Layout, Parts, Reaped, ShardState};
@@ -55,11 +65,12 @@ use crate::time::NEVER;
 /// One stripe: its lock, its counters and its published next due tick,
 /// alone on their cache lines.
 ///
-/// Laid out for the read path: the lock word and the start of the state
-/// (the entries' and the index's pointers) share the first cache line.
+/// Laid out for the read path: the bias flag, the lock word and the start
+/// of the state (the entries' and the index's pointers) share the first
+/// cache line; the reader slots come after the state.
 #[repr(C, align(128))]
 pub(crate) struct Shard<K, V, P> {
-    pub(crate) state: RwLock<ShardState<K, V, P>>,
+    pub(crate) state: BiasedLock<ShardState<K, V, P>>,
     pub(crate) counters: Counters,
     /// No timer of this shard is due before the tick that starts here
     /// (nanoseconds); `NEVER` without timers. Written under the write lock.
@@ -134,9 +145,9 @@ impl<K, V, P> Shard<K, V, P> {
         (self.probe.load(), self.state.read().probe())
     }
 
-    /// The shard's lock, shared.
-    #[inline]
-    pub(crate) fn read(&self) -> RwLockReadGuard<'_, ShardState<K, V, P>> {
+    /// The shard's lock, shared: biased if it can be (see `biased`).
+    #[inline(always)]
+    pub(crate) fn read(&self) -> ReadGuard<'_, ShardState<K, V, P>> {
         match self.state.try_read() {
             Some(state) => state,
             None => wait(|| self.state.try_read()).unwrap_or_else(|| self.state.read()),
@@ -200,7 +211,7 @@ impl<K, V, P, S: BuildHasher> Table<K, V, P, S> {
         Table {
             shards: (0..shards)
                 .map(|_| Shard {
-                    state: RwLock::new(ShardState::new(layout, shards, now)),
+                    state: BiasedLock::new(ShardState::new(layout, shards, now)),
                     counters: Counters::default(),
                     next_due: AtomicU64::new(NEVER),
                     probe: Published::default(),
@@ -270,11 +281,11 @@ mod tests {
     use crate::time::Tick;
 
     #[test]
-    fn a_lookup_finds_the_entries_and_the_index_on_the_lock_words_cache_line() {
+    fn a_lookup_reads_the_lock_words_line_and_one_line_that_steady_writes_leave_alone() {
         let layout =
             Layout { tick: Tick::new(1_000_000), idle: None, weighted: false, share: None };
         let shard: Shard<String, String, ()> = Shard {
-            state: RwLock::new(ShardState::new(layout, 1, 0)),
+            state: BiasedLock::new(ShardState::new(layout, 1, 0)),
             counters: Counters::default(),
             next_due: AtomicU64::new(NEVER),
             probe: Published::default(),
@@ -282,14 +293,22 @@ mod tests {
         let at = |address: usize| address - (&raw const shard).addr();
         let state = shard.state.read();
         let (entries, index, hint, renews) = state.lookup_fields();
-        // The vector's pointer and length, and the index's first hash
-        // table's control pointer and mask (its first 16 bytes).
-        assert_eq!(at((&raw const shard.state).addr()), 0, "the lock word comes first");
-        assert!(at(entries) + 24 <= 64, "the entry vector at {}", at(entries));
-        assert!(at(index) + 16 <= 64, "the index at {}", at(index));
-        // A hit reads two more fields: they have the next line.
+        // The bias flag and the lock word, then the index's first hash
+        // table's header (control pointer, mask and counts, 32 bytes).
+        let (bias, word) = shard.state.words();
+        assert_eq!(at(bias), 0, "the bias flag comes first");
+        assert!(at(word) + 8 <= 64, "the lock word at {}", at(word));
+        assert!(at(index) + 32 <= 64, "the index at {}", at(index));
+        // A hit reads the index's hint, the entry vector's pointer and
+        // length, and the idle flag: they have the next line, which a
+        // steady write leaves alone.
+        assert!((64..128).contains(&at(hint)) && at(hint) + 8 <= 128, "the hint at {}", at(hint));
+        assert!(
+            (64..128).contains(&at(entries)) && at(entries) + 24 <= 128,
+            "entries at {}",
+            at(entries)
+        );
         assert!((64..128).contains(&at(renews)), "the idle flag at {}", at(renews));
-        assert!(at(hint) + 8 <= 128, "the index's prefetch hint at {}", at(hint));
         // The published probe has a line that no write stores into.
         let line = |address: usize| at(address) / 64;
         let probe = (&raw const shard.probe).addr();

@@ -216,19 +216,21 @@ impl<K, V, H: Fn(&K) -> u64> Weighed<K, V> for Weighing<'_, H> {
 
 /// The state behind one shard's lock.
 ///
-/// In declaration order (`repr(C)`): what every lookup reads, the entry
-/// vector and then the index, whose hash table's control pointer and mask
-/// come first, so that both share the lock word's cache line (see
-/// `Shard`); then, on the next line with the rest of the index, whether
-/// reads renew a time to idle, the one other field a hit reads; then what
+/// In declaration order (`repr(C)`): what every lookup reads, the index,
+/// whose hash table's header (its control pointer and mask, and the
+/// counts that every insert and removal writes) shares the lock word's
+/// cache line (see `Shard`), then on the next line the rest of the index
+/// (its prefetch hint), the entry vector, and whether reads renew a time
+/// to idle, the one other field a hit reads: lines that a steady write
+/// leaves alone, besides the lock's, which it writes anyway. Then what
 /// inserts and evictions use; last the wheel and the loads. With many
 /// shards a shard's lines are often cold when a call comes: a hit then
 /// misses on two of them, not on the three or four it would if `touched`
 /// and the policy were read too.
 #[repr(C)]
 pub(crate) struct ShardState<K, V, P> {
-    entries: Vec<Entry<K, V>>,
     index: Index,
+    entries: Vec<Entry<K, V>>,
     /// Reads renew a time to idle: `touched` is kept (`layout.idle` is
     /// set). A copy of that, where a hit reads it.
     renews: bool,

@@ -404,3 +404,63 @@ fn concurrent_mixed_calls_keep_the_table_valid() {
         cache.assert_invariants();
     });
 }
+
+/// Keys read many times over with no write between them are read through
+/// their shards' reader slots rather than the locks; a write must still
+/// reach every read that starts after it: a reader that has seen (through
+/// an atomic) that version `n` of every key was stored never reads an
+/// older one. The writer lets the readers run well past a shard's streak
+/// (64 reads) between its rounds.
+#[test]
+fn a_write_after_a_streak_of_reads_reaches_every_later_read() {
+    within(LIMIT, || {
+        const KEYS: u64 = 64;
+        const SHARDS: u64 = 4;
+        const VERSIONS: u64 = 40;
+        const READERS: u64 = 3;
+        let cache: Cache<u64, u64> = Cache::builder()
+            .shards(SHARDS as usize)
+            .clock(wheelcache::MockClock::new())
+            .build()
+            .expect("valid settings");
+        for k in 0..KEYS {
+            cache.set(k, 0);
+        }
+        let stored = Arc::new(AtomicU64::new(0));
+        let reads = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..READERS)
+            .map(|r| {
+                let (cache, stored, reads, done) =
+                    (cache.clone(), stored.clone(), reads.clone(), done.clone());
+                thread::spawn(move || {
+                    let mut rng = Lcg::new(r + 1);
+                    while !done.load(SeqCst) {
+                        let floor = stored.load(SeqCst);
+                        let k = rng.below(KEYS);
+                        let v = cache.get(&k).expect("no key is ever removed");
+                        assert!(v >= floor, "key {k} read as {v} after version {floor} was stored");
+                        reads.fetch_add(1, SeqCst);
+                    }
+                })
+            })
+            .collect();
+        for n in 1..=VERSIONS {
+            for k in 0..KEYS {
+                cache.set(k, n);
+            }
+            stored.store(n, SeqCst);
+            let from = reads.load(SeqCst);
+            while reads.load(SeqCst) < from + 8 * 64 * SHARDS {
+                thread::yield_now();
+            }
+        }
+        done.store(true, SeqCst);
+        for reader in readers {
+            reader.join().expect("a reader panicked");
+        }
+        for k in 0..KEYS {
+            assert_eq!(cache.get(&k), Some(VERSIONS));
+        }
+    });
+}
