@@ -66,7 +66,7 @@ const WORKLOADS: &[(&str, Workload, &str)] = &[
     (
         "get_hit",
         throughput::get_hit,
-        "single-thread get hits, 100k u64 keys; bare hashbrown as the limit",
+        "get hits on 100k u64 keys, 1 thread (bare hashbrown as the limit) and 2",
     ),
     (
         "read_heavy",

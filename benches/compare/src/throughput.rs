@@ -1,5 +1,5 @@
-//! Throughput workloads: single-thread get hits, the read-heavy and
-//! write-heavy mixes, and TTL churn.
+//! Throughput workloads: get hits on one thread and on two, the
+//! read-heavy and write-heavy mixes, and TTL churn.
 //!
 //! Each run replays a fixed, pre-generated trace (see `workload`) and is
 //! timed with `Instant` from a barrier release until every thread is done.
@@ -18,9 +18,9 @@
 //!   during moka's turn. The `setx` cache's expiry thread does run during
 //!   `set`'s turns: it removes the entries whose TTL ran out, which takes
 //!   a small share of the processor (see the README).
-//! - The single-thread get-hit runs (no background work) take turns the
-//!   same way, ten turns a round, each after an untimed pass over its
-//!   keys.
+//! - The get-hit runs (no background work) take turns the same way, ten
+//!   turns a round, each after an untimed pass over its keys; on two
+//!   threads, each thread's pass.
 
 use std::hint::black_box;
 use std::sync::Barrier;
@@ -236,6 +236,7 @@ pub fn get_hit(table: &mut Table, opts: &Opts) {
         turn_each(&mut results, &mut first, |c| (contenders[c].1)());
     }
     let w = "get_hit/1t";
+    let one: Vec<f64> = results.iter().map(|(m, _)| m.rate()).collect();
     for ((name, _), (m, ratios)) in contenders.iter().zip(&results) {
         assert_eq!(m.hits, m.reads, "{name}: every get should hit");
         let row = table.push(w, name, ops_per_sec(m.rate()));
@@ -253,10 +254,72 @@ pub fn get_hit(table: &mut Table, opts: &Opts) {
             }
         }
     }
+    let one: Vec<(&str, f64)> = contenders.iter().map(|(n, _)| *n).zip(one).collect();
+    let two: [(&str, &SharedGet<'_>); 3] = [
+        ("wheelcache", &|k| wheel.get(k)),
+        ("quick_cache", &|k| quick.get(k)),
+        ("dashmap", &|k| dash.get(k)),
+    ];
+    get_hit_two_threads(table, opts, &two, &one, &walk, turn);
 }
 
 /// Turns per round each get-hit contender takes.
 const GET_HIT_TURNS: usize = 10;
+
+/// A contender's `get`, called from several threads at once.
+type SharedGet<'a> = dyn Fn(u64) -> Option<u64> + Sync + 'a;
+
+/// Two threads' get hits at once, on the same keys of the same caches as
+/// the single-thread turns: each thread walks the walk from its own place
+/// in it. The rows give each contender's rate, its ratio, and its rate ÷
+/// its single-thread rate (`one`, by name).
+fn get_hit_two_threads(
+    table: &mut Table,
+    opts: &Opts,
+    contenders: &[(&str, &SharedGet<'_>)],
+    one: &[(&str, f64)],
+    walk: &[u64],
+    turn: u64,
+) {
+    // `ops` lookups in all, half on each thread, each after an untimed
+    // pass over the walk.
+    fn time(get: &SharedGet<'_>, walk: &[u64], ops: u64) -> Measure {
+        let starts = [0, walk.len() / 2];
+        let each = ops / starts.len() as u64;
+        let (hits, elapsed) = released(&starts, |&start, ready| {
+            for &k in walk {
+                black_box(get(k));
+            }
+            ready();
+            let mut hits = 0u64;
+            for &k in walk.iter().cycle().skip(start).take(each as usize) {
+                hits += get(black_box(k)).is_some() as u64;
+            }
+            hits
+        });
+        let done = each * starts.len() as u64;
+        Measure { ops: done, elapsed, reads: done, hits: hits.iter().sum() }
+    }
+    let mut results = vec![(Measure::ZERO, Vec::new()); contenders.len()];
+    let mut first = 0;
+    for _ in 0..opts.rounds * GET_HIT_TURNS {
+        turn_each(&mut results, &mut first, |c| time(contenders[c].1, walk, turn));
+    }
+    let mut scaling = Vec::new();
+    for ((name, _), (m, ratios)) in contenders.iter().zip(&results) {
+        assert_eq!(m.hits, m.reads, "{name}: every get should hit");
+        let row = table.push("get_hit/2t", name, ops_per_sec(m.rate()));
+        if *name != contenders[0].0 {
+            row.ratio(median(ratios));
+        }
+        if let Some((_, rate)) = one.iter().find(|(n, _)| n == name) {
+            scaling.push((*name, m.rate() / rate));
+        }
+    }
+    for (name, s) in scaling {
+        table.push("get_hit/2t ÷ 1t", name, format!("{s:.2}×"));
+    }
+}
 
 // ---- 2, 3. read-heavy and write-heavy -----------------------------------
 
