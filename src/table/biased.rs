@@ -13,8 +13,9 @@
 //! argument needs it):
 //! - A reader that sees the bias on claims its slot (0 → 1), then reads the
 //!   bias again. Still on: it reads the state and clears its slot
-//!   (`Release`) when done. Off (or the slot taken by another thread
-//!   sharing its number): it lets the slot go and takes the lock.
+//!   (`Release`) when done. Off: it clears the slot and takes the lock; so
+//!   does a reader whose slot another thread sharing its number holds
+//!   (without claiming it).
 //! - A writer takes the lock (which keeps out the readers through it and
 //!   the other writers), and if the bias is on, turns it off and waits
 //!   until every slot is clear. Claim-then-check on one side and
@@ -229,8 +230,11 @@ impl<T> BiasedLock<T> {
             let mut tries = 0u32;
             while slot.0.load(SeqCst) != 0 {
                 // A biased reader holds its slot for one lookup and its
-                // value's clone, or for copying out a shard: spin a
-                // little, then let it have the core, then sleep.
+                // value's clone, or for a whole batch (`get_many`) or copy
+                // of a shard: spin a little, then let it have the core,
+                // then sleep. The writer holds the lock all the while, so
+                // a sleep can keep the shard's other callers out up to
+                // 50 µs past that reader's leaving.
                 tries += 1;
                 if tries <= SPINS {
                     std::hint::spin_loop();

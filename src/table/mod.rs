@@ -26,9 +26,10 @@
 //!   and values leave the shard by value and are dropped, or handed to the
 //!   removal listener, after the lock is released.
 //! - A caller that finds the lock taken waits for it in three stages (see
-//!   `Shard::read`; a writer waiting for biased readers to leave spins,
-//!   then yields, then sleeps a little at a time): it spins briefly, then yields its core a number of
-//!   times, and only then sleeps in the lock's queue. Holds are short
+//!   `Shard::read`): it spins briefly, then yields its core a number of
+//!   times, and only then sleeps in the lock's queue (a writer that then
+//!   waits for biased readers to leave does the same, sleeping 50 µs at a
+//!   time, see `biased`). Holds are short
 //!   (expiry releases the lock after each step of its wheel), so a waiter
 //!   nearly always gets the lock before sleeping; a sleeper costs a futex
 //!   wake-up (tens of µs) and, woken next to the thread that woke it, can
