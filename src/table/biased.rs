@@ -45,11 +45,11 @@ use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 /// Reader slots of a lock, each on its own cache line. Threads whose
 /// numbers agree modulo this share a slot: the second to come reads
 /// through the lock.
-pub(crate) const SLOTS: usize = 8;
+const SLOTS: usize = 8;
 /// Reads through the lock in a row, with no writer between, after which
 /// readers go biased (under Miri fewer, so that its few reads and writes
 /// often meet across a turn of the bias).
-pub(crate) const STREAK: u32 = if cfg!(miri) { 4 } else { 64 };
+const STREAK: u32 = if cfg!(miri) { 4 } else { 64 };
 
 /// Spins, then yields, of a writer waiting for a biased reader to leave,
 /// before it sleeps 50 µs at a time.
