@@ -213,6 +213,19 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// [`RemovalCause::Evicted`] at once. A weigher without a capacity is a
     /// [`BuildError`].
     ///
+    /// Weights change what the eviction policy admits. When a full cache
+    /// must evict for a new key that needs more room than the entry it
+    /// would evict first frees, the key must have been asked for more often
+    /// (by the policy's estimate) than all the entries it would displace
+    /// together, or it is left out: not stored, and reported [`RemovalCause::Evicted`] at
+    /// once, as if stored and evicted, with nothing else evicted for it.
+    /// Each such write counts towards the key's estimate, so a key written
+    /// often enough gets in. A heavy value kept out in favour of several
+    /// light ones that are asked for more often makes more requests hit
+    /// for the same capacity. A key that fits in its victim's room, and
+    /// any overwrite of a key already there, is stored as without a
+    /// weigher.
+    ///
     /// # Example
     ///
     /// ```

@@ -37,7 +37,9 @@ pub struct Stats {
     /// `retain`, `expire(Some(ZERO))`, `setx(…, Some(ZERO))`.
     pub removals: u64,
     /// Entries evicted to stay within `max_capacity` (and values refused
-    /// because they alone weigh more than it).
+    /// because they alone weigh more than it, or new keys the eviction
+    /// policy of a weighted cache left out: see
+    /// [`CacheBuilder::weigher`](crate::CacheBuilder::weigher)).
     pub evictions: u64,
     /// Entries removed because their deadline (or time to idle) passed.
     pub expirations: u64,

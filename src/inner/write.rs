@@ -85,6 +85,16 @@ where
     armed: u64,
 }
 
+/// What making room for a write came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Made {
+    /// The write's credit holds the room it asked for.
+    Room,
+    /// The policy left the new key out: nothing was evicted for it, and it
+    /// is reported evicted, as if stored and evicted at once.
+    Refusal,
+}
+
 /// A write that found no room in its shard gives back what it was to
 /// write, and says where to look.
 pub(crate) type Refused<K, V> = (K, Option<V>, Elsewhere);
@@ -289,6 +299,7 @@ where
             // The entry's own weight is freed by the write; room for the
             // rest, never at its expense.
             self.credit += old_weight;
+            // No new key: the policy cannot refuse it.
             if let Err(elsewhere) = self.make_room(u64::from(weight), Some(id), None, attempt) {
                 self.credit -= old_weight;
                 return Err((key, value, elsewhere));
@@ -314,7 +325,8 @@ where
     }
 
     /// Adds a new entry for `key` (absent from the shard), making room in
-    /// a bounded cache; returns its id.
+    /// a bounded cache; returns its id, or `None` if the policy left the
+    /// key out (reported evicted; see `Made::Refusal`).
     pub(crate) fn insert(
         &mut self,
         key: K,
@@ -322,14 +334,21 @@ where
         deadline: u64,
         weight: u32,
         attempt: Try,
-    ) -> Result<u32, Refused<K, V>> {
+    ) -> Result<Option<u32>, Refused<K, V>> {
         if self.inner.room.is_some() {
             if let Some(hash) = self.hash {
                 self.state_ref().prefetch_admission(hash);
             }
             let incoming = self.hash.map(|hash| (hash, u64::from(weight)));
-            if let Err(elsewhere) = self.make_room(u64::from(weight), None, incoming, attempt) {
-                return Err((key, value, elsewhere));
+            match self.make_room(u64::from(weight), None, incoming, attempt) {
+                Ok(Made::Room) => {}
+                Ok(Made::Refusal) => {
+                    // Stored and at once evicted, as far as anyone can tell.
+                    self.count(Event::Eviction, 1);
+                    self.out.push((key, value), RemovalCause::Evicted);
+                    return Ok(None);
+                }
+                Err(elsewhere) => return Err((key, value, elsewhere)),
             }
             self.credit -= u64::from(weight);
         }
@@ -346,32 +365,37 @@ where
             self.out.push(parts, RemovalCause::Evicted);
         }
         self.arm(id);
-        Ok(id)
+        Ok(Some(id))
     }
 
     /// Gathers `need` of capacity in `credit`: from the pool, then from
-    /// this shard's expired entries, then by evicting (never `protect`).
-    /// Says where to look instead when the shard cannot give it: other
-    /// shards' expired entries go before this shard's live ones.
+    /// this shard's expired entries, then by evicting (never `protect`),
+    /// unless the policy would rather leave out the new key `incoming`
+    /// (its hash and weight) than evict for it. Says where to look instead
+    /// when the shard cannot give it: other shards' expired entries go
+    /// before this shard's live ones.
     fn make_room(
         &mut self,
         need: u64,
         protect: Option<u32>,
         incoming: Option<(u64, u64)>,
         attempt: Try,
-    ) -> Result<(), Elsewhere> {
+    ) -> Result<Made, Elsewhere> {
         let Some(room) = &self.inner.room else {
-            return Ok(());
+            return Ok(Made::Room);
         };
         let hasher = self.inner.table.hasher();
         let mut reaping = false;
+        // Only a weighted cache's policy may refuse a new key: it is asked
+        // once, before the first eviction.
+        let mut judge = self.inner.weigher.is_some();
         loop {
             if self.credit >= need {
-                return Ok(());
+                return Ok(Made::Room);
             }
             self.credit += room.take(need - self.credit);
             if self.credit >= need {
-                return Ok(());
+                return Ok(Made::Room);
             }
             // The clock is read only if some timer may be due.
             let due_here = self.state_ref().next_tick_start();
@@ -399,6 +423,12 @@ where
             {
                 return Err(Elsewhere::Reap);
             }
+            if judge {
+                judge = false;
+                if self.leaves_out(incoming, need) {
+                    return Ok(Made::Refusal);
+                }
+            }
             if let Some((parts, weight)) = self.state().evict(protect, incoming, &hasher) {
                 self.credit += weight;
                 self.count(Event::Eviction, 1);
@@ -408,10 +438,24 @@ where
             if attempt.last {
                 room.force(need - self.credit);
                 self.credit = need;
-                return Ok(());
+                return Ok(Made::Room);
             }
             return Err(Elsewhere::Evict(need - self.credit));
         }
+    }
+
+    /// Whether the policy of a weighted cache leaves out the new key
+    /// `incoming` (its hash and weight) rather than evict for it, with
+    /// `need` of room wanted and the write's credit short of it.
+    #[cold]
+    #[inline(never)]
+    fn leaves_out(&mut self, incoming: Option<(u64, u64)>, need: u64) -> bool {
+        let Some((hash, weight)) = incoming else {
+            return false;
+        };
+        let hasher = self.inner.table.hasher();
+        let missing = need - self.credit;
+        self.state().refuses(hash, weight, missing, &hasher)
     }
 
     /// Commits the write (see the module docs); the same as dropping it.

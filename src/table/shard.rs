@@ -205,6 +205,10 @@ struct Weighing<'a, H> {
 
 impl<K, V, H: Fn(&K) -> u64> Weighed<K, V> for Weighing<'_, H> {
     #[inline]
+    fn is_weighted(&self) -> bool {
+        !self.weights.is_empty()
+    }
+    #[inline]
     fn weight(&self, id: u32) -> u64 {
         self.weights.get(id as usize).map_or(1, |&w| u64::from(w))
     }
@@ -1048,6 +1052,28 @@ impl<K, V, P> ShardState<K, V, P> {
         if let Some(policy) = &self.policy {
             policy.prefetch(hash);
         }
+    }
+
+    /// Whether the policy leaves out a new key whose hash is `hash`, of
+    /// `weight`, rather than evict for the `missing` part of its room: only
+    /// ever in a weighted cache, for a key asked for less often than the
+    /// entries it would displace together (see `Policy::refuses`).
+    #[inline(never)]
+    pub(crate) fn refuses(
+        &mut self,
+        hash: u64,
+        weight: u64,
+        missing: u64,
+        hasher: &impl Fn(&K) -> u64,
+    ) -> bool {
+        if !self.layout.weighted {
+            return false;
+        }
+        let Some(policy) = &mut self.policy else {
+            return false;
+        };
+        let of = Weighing { weights: &self.weights, hasher };
+        policy.refuses(&mut self.entries, &of, hash, weight, missing)
     }
 
     /// Evicts one entry by the policy, never `protect`, to make room for a

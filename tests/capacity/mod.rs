@@ -385,3 +385,95 @@ fn a_full_cache_keeps_little_unused_entry_room() {
     assert!(cache.entry_slots() <= most, "{} entry slots for 100,000 entries", cache.entry_slots());
     cache.assert_invariants();
 }
+
+/// Removals as the listener heard them: key, value, cause.
+type Heard = Arc<Mutex<Vec<(u64, u64, RemovalCause)>>>;
+
+/// What a value of 1 weighs in `weighted`: the weight a cache assumes an
+/// entry has, to size its policy before it holds any, so that a capacity
+/// of `cap` units is sized for `cap` entries of 1.
+const UNIT: u32 = 256;
+
+/// A one-shard cache of `cap` units whose values weigh as many units as
+/// they say, and what its listener heard.
+fn weighted(cap: u64) -> (Cache<u64, u64>, Heard) {
+    let heard = Heard::default();
+    let sink = heard.clone();
+    let cache = Cache::builder()
+        .max_capacity(cap * u64::from(UNIT))
+        .shards(1)
+        .clock(MockClock::new())
+        .weigher(|_, v: &u64| *v as u32 * UNIT)
+        .removal_listener(move |k, v, cause| sink.lock().unwrap().push((k, v, cause)))
+        .build()
+        .unwrap();
+    (cache, heard)
+}
+
+#[test]
+fn a_heavy_new_key_does_not_push_out_light_keys_read_more_often() {
+    let (cache, heard) = weighted(100);
+    for k in 0..100 {
+        cache.set(k, 1);
+    }
+    for _ in 0..4 {
+        for k in 0..100 {
+            assert_eq!(cache.get(&k), Some(1));
+        }
+    }
+    // It would displace fifty keys each asked for five times.
+    cache.set(1000, 50);
+    assert_eq!(cache.get(&1000), None);
+    assert_eq!(*heard.lock().unwrap(), [(1000, 50, RemovalCause::Evicted)]);
+    assert!((0..100).all(|k| cache.get(&k) == Some(1)), "a light key went");
+    let stats = cache.stats();
+    assert_eq!((stats.evictions, stats.weight), (1, 100 * u64::from(UNIT)));
+    cache.assert_invariants();
+}
+
+#[test]
+fn a_heavy_new_key_asked_for_often_enough_displaces_only_what_it_needs() {
+    let (cache, heard) = weighted(100);
+    for k in 0..100 {
+        cache.set(k, 1);
+    }
+    // Each refused write counts as a miss of the key, until it is asked
+    // for more often than the ten keys it displaces together.
+    let mut writes = 0;
+    while cache.get(&1000).is_none() {
+        assert!(writes < 16, "still left out after {writes} writes");
+        cache.set(1000, 10);
+        writes += 1;
+    }
+    assert!(writes > 1, "a key asked for once displaced ten");
+    let heard = heard.lock().unwrap();
+    let (refused, evicted): (Vec<_>, Vec<_>) = heard.iter().partition(|r| r.0 == 1000);
+    assert_eq!(refused, vec![&(1000, 10, RemovalCause::Evicted); writes - 1]);
+    assert_eq!(evicted.len(), 10, "{evicted:?}");
+    assert!(evicted
+        .iter()
+        .all(|&&(k, v, cause)| k < 100 && v == 1 && cause == RemovalCause::Evicted));
+    assert_eq!((0..100).filter(|k| cache.get(k).is_some()).count(), 90);
+    assert_eq!(cache.stats().weight, 100 * u64::from(UNIT));
+    cache.assert_invariants();
+}
+
+#[test]
+fn a_new_key_no_heavier_than_the_victim_is_never_left_out() {
+    let (cache, heard) = weighted(100);
+    for k in 0..100 {
+        cache.set(k, 1);
+    }
+    for _ in 0..4 {
+        for k in 0..100 {
+            cache.get(&k);
+        }
+    }
+    // Into the window, to meet main's victims later, as in a cache
+    // without weights.
+    cache.set(1000, 1);
+    assert_eq!(cache.get(&1000), Some(1));
+    let heard = heard.lock().unwrap();
+    assert!(matches!(heard.as_slice(), [(k, 1, RemovalCause::Evicted)] if *k < 100), "{heard:?}");
+    cache.assert_invariants();
+}

@@ -6,7 +6,9 @@
 //! takes every live key the cache no longer holds as evicted, and these
 //! checks say whether those evictions were allowed:
 //! - only a write evicts, and never the key it writes (a batch write,
-//!   `set_many`, may evict any key, one of its own included);
+//!   `set_many`, may evict any key, one of its own included), except that
+//!   a weighted cache's policy may leave out a new key that would displace
+//!   more than one entry's weight: then it evicts nothing else;
 //! - after the call, the live entries weigh at most the capacity (expired
 //!   entries go first, so nothing live is evicted while they could make
 //!   room);
@@ -36,13 +38,15 @@ pub(crate) enum Writes {
 /// Checks the evictions of one call in a cache of `capacity`. `model` is
 /// the model after the call, still holding the `gone` entries (the live
 /// entries the cache no longer holds); `last` is the victim evicted last,
-/// when the reports tell.
+/// when the reports tell; `refusable`, the key the call wrote if the
+/// policy may leave it out (a new key of a weighted cache).
 pub(crate) fn check_evictions<V: Value>(
     model: &Model<V>,
     capacity: u64,
     gone: &[u8],
     last: Option<u8>,
     writes: Writes,
+    refusable: Option<u8>,
     what: &dyn Fn() -> String,
 ) {
     let total = model.live_weight();
@@ -58,8 +62,16 @@ pub(crate) fn check_evictions<V: Value>(
     }
     match writes {
         Writes::None => panic!("{}: evicted {gone:?} without writing", what()),
-        Writes::One(k) => {
-            assert!(!gone.contains(&k), "{}: evicted {k}, the key it wrote", what());
+        Writes::One(k) if gone.contains(&k) => {
+            // Left out by the policy, before anything was evicted for it:
+            // a key weighing one unit never displaces more than one entry.
+            assert!(
+                refusable == Some(k) && gone == [k] && model.weight_of(k) > 1,
+                "{}: evicted {k}, the key it wrote (with {gone:?})",
+                what()
+            );
+        }
+        Writes::One(_) => {
             // Had the last victim stayed, the total would have been over.
             let needed = |v: u8| kept + model.weight_of(v) > capacity;
             match last {
