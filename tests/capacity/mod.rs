@@ -432,6 +432,24 @@ fn a_heavy_new_key_does_not_push_out_light_keys_read_more_often() {
 }
 
 #[test]
+fn a_counter_left_out_still_returns_its_count() {
+    let (cache, heard) = weighted(100);
+    for k in 0..100 {
+        cache.set(k, 1);
+    }
+    for _ in 0..4 {
+        for k in 0..100 {
+            cache.get(&k);
+        }
+    }
+    // A new counter of 50 would weigh fifty keys read five times each.
+    assert_eq!(cache.incr(1000, 50), Ok(50));
+    assert_eq!(cache.get(&1000), None);
+    assert_eq!(*heard.lock().unwrap(), [(1000, 50, RemovalCause::Evicted)]);
+    cache.assert_invariants();
+}
+
+#[test]
 fn a_heavy_new_key_asked_for_often_enough_displaces_only_what_it_needs() {
     let (cache, heard) = weighted(100);
     for k in 0..100 {
