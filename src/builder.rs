@@ -217,16 +217,16 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// must evict for a new key that needs more room than the entry it
     /// would evict first frees, the key must have been asked for more often
     /// (by the policy's estimate) than all the entries it would displace
-    /// together, or it is left out: not stored, and reported [`RemovalCause::Evicted`] at
-    /// once, as if stored and evicted, with nothing else evicted for it.
-    /// This holds for every call that creates an entry (`set`, `setx`, a
-    /// loader's store, `incr` of a missing key: the call still returns
-    /// what it would have stored). Each such write counts towards the
-    /// key's estimate, so a key written often enough gets in. A heavy value kept out in favour of several
-    /// light ones that are asked for more often makes more requests hit
-    /// for the same capacity. A key that fits in its victim's room, and
-    /// any overwrite of a key already there, is stored as without a
-    /// weigher.
+    /// together, or it is left out: not stored, and reported
+    /// [`RemovalCause::Evicted`] at once, as if stored and evicted, with
+    /// nothing else evicted for it. This holds for every call that creates
+    /// an entry (`set`, `setx`, a loader's store, `incr` of a missing key:
+    /// the call still returns what it would have stored). Each such write
+    /// counts towards the key's estimate, so a key written often enough
+    /// gets in. Keeping out a heavy value in favour of several light ones
+    /// that are asked for more often makes more requests hit for the same
+    /// capacity. A key that fits in its victim's room, and any overwrite of
+    /// a key already there, is stored as without a weigher.
     ///
     /// # Example
     ///

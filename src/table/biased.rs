@@ -264,7 +264,7 @@ impl<T> BiasedLock<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
 
     #[test]
     fn a_streak_of_reads_turns_the_bias_on_and_a_writer_turns_it_off() {
@@ -332,6 +332,8 @@ mod tests {
         let lock = BiasedLock::new([0u64; 2]);
         let (readers, reads, writes) = if cfg!(miri) { (2, 100, 20) } else { (3, 20_000, 2_000) };
         let done = AtomicBool::new(false);
+        // Reads so far, all readers together.
+        let read = AtomicUsize::new(0);
         std::thread::scope(|s| {
             for _ in 0..readers {
                 s.spawn(|| {
@@ -341,6 +343,7 @@ mod tests {
                         biased |= guard.is_biased();
                         assert_eq!(guard[0], guard[1], "a write seen half done");
                         drop(guard);
+                        read.fetch_add(1, Relaxed);
                         if n >= reads && biased && done.load(SeqCst) {
                             break;
                         }
@@ -354,9 +357,13 @@ mod tests {
                     std::hint::spin_loop();
                     state[1] = n;
                     drop(state);
-                    // Let the readers build a streak now and then.
+                    // Let the readers build a streak now and then: wait for
+                    // two streaks' worth of reads (not for a number of
+                    // yields, which on a busy host may each take a
+                    // scheduler's slice).
                     if n % 4 == 0 {
-                        for _ in 0..STREAK {
+                        let until = read.load(Relaxed) + 2 * STREAK as usize;
+                        while read.load(Relaxed) < until {
                             std::thread::yield_now();
                         }
                     }

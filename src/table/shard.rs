@@ -1058,7 +1058,6 @@ impl<K, V, P> ShardState<K, V, P> {
     /// `weight`, rather than evict for the `missing` part of its room: only
     /// ever in a weighted cache, for a key asked for less often than the
     /// entries it would displace together (see `Policy::refuses`).
-    #[inline(never)]
     pub(crate) fn refuses(
         &mut self,
         hash: u64,

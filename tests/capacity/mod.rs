@@ -410,17 +410,24 @@ fn weighted(cap: u64) -> (Cache<u64, u64>, Heard) {
     (cache, heard)
 }
 
-#[test]
-fn a_heavy_new_key_does_not_push_out_light_keys_read_more_often() {
+/// `weighted(100)` filled with keys 0 to 99 of weight 1, each then read
+/// `reads` times.
+fn full_of_light_keys(reads: usize) -> (Cache<u64, u64>, Heard) {
     let (cache, heard) = weighted(100);
     for k in 0..100 {
         cache.set(k, 1);
     }
-    for _ in 0..4 {
+    for _ in 0..reads {
         for k in 0..100 {
             assert_eq!(cache.get(&k), Some(1));
         }
     }
+    (cache, heard)
+}
+
+#[test]
+fn a_heavy_new_key_does_not_push_out_light_keys_read_more_often() {
+    let (cache, heard) = full_of_light_keys(4);
     // It would displace fifty keys each asked for five times.
     cache.set(1000, 50);
     assert_eq!(cache.get(&1000), None);
@@ -433,15 +440,7 @@ fn a_heavy_new_key_does_not_push_out_light_keys_read_more_often() {
 
 #[test]
 fn a_counter_left_out_still_returns_its_count() {
-    let (cache, heard) = weighted(100);
-    for k in 0..100 {
-        cache.set(k, 1);
-    }
-    for _ in 0..4 {
-        for k in 0..100 {
-            cache.get(&k);
-        }
-    }
+    let (cache, heard) = full_of_light_keys(4);
     // A new counter of 50 would weigh fifty keys read five times each.
     assert_eq!(cache.incr(1000, 50), Ok(50));
     assert_eq!(cache.get(&1000), None);
@@ -451,10 +450,7 @@ fn a_counter_left_out_still_returns_its_count() {
 
 #[test]
 fn a_heavy_new_key_asked_for_often_enough_displaces_only_what_it_needs() {
-    let (cache, heard) = weighted(100);
-    for k in 0..100 {
-        cache.set(k, 1);
-    }
+    let (cache, heard) = full_of_light_keys(0);
     // Each refused write counts as a miss of the key, until it is asked
     // for more often than the ten keys it displaces together.
     let mut writes = 0;
@@ -478,15 +474,7 @@ fn a_heavy_new_key_asked_for_often_enough_displaces_only_what_it_needs() {
 
 #[test]
 fn a_new_key_no_heavier_than_the_victim_is_never_left_out() {
-    let (cache, heard) = weighted(100);
-    for k in 0..100 {
-        cache.set(k, 1);
-    }
-    for _ in 0..4 {
-        for k in 0..100 {
-            cache.get(&k);
-        }
-    }
+    let (cache, heard) = full_of_light_keys(4);
     // Into the window, to meet main's victims later, as in a cache
     // without weights.
     cache.set(1000, 1);
