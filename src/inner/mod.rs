@@ -192,6 +192,8 @@ where
                 let entries = entries_in(c, weigher.is_some());
                 usize::try_from(entries / shards as u64).unwrap_or(usize::MAX).max(1)
             }),
+            most: capacity
+                .map_or(0, |c| usize::try_from(c / shards as u64).unwrap_or(usize::MAX).max(1)),
         };
         let threads = std::thread::available_parallelism().map_or(4, |n| n.get() * 4);
         let driven = clock.is_real();

@@ -283,8 +283,13 @@ mod tests {
 
     #[test]
     fn a_lookup_reads_the_lock_words_line_and_one_line_that_steady_writes_leave_alone() {
-        let layout =
-            Layout { tick: Tick::new(1_000_000), idle: None, weighted: false, share: None };
+        let layout = Layout {
+            tick: Tick::new(1_000_000),
+            idle: None,
+            weighted: false,
+            share: None,
+            most: 0,
+        };
         let shard: Shard<String, String, ()> = Shard {
             state: BiasedLock::new(ShardState::new(layout, 1, 0)),
             counters: Counters::default(),

@@ -95,6 +95,11 @@ pub(crate) struct Layout {
     /// The shard's share of the capacity, in entries, for a bounded cache
     /// (`None`: unbounded, no eviction policy).
     pub(crate) share: Option<usize>,
+    /// The most entries the shard's policy sizes its memory of keys for:
+    /// its share without weights; with them, its share of the capacity's
+    /// weight, as many entries as can fit if each weighs 1 (the share in
+    /// entries is only a guess at the weights).
+    pub(crate) most: usize,
 }
 
 /// The entries as the wheel sees them: timers with a tick and a link.
@@ -302,7 +307,7 @@ impl<K, V, P> ShardState<K, V, P> {
             vacant: Vacancies::default(),
             index: Index::default(),
             wheel: Wheel::starting_at(layout.tick.of(now)),
-            policy: layout.share.map(|share| Policy::new(share, shards)),
+            policy: layout.share.map(|share| Policy::new(share, layout.most, shards)),
             layout,
             weights: Vec::new(),
             touched: Vec::new(),
@@ -1309,7 +1314,8 @@ mod tests {
     /// deadline was filed in, which starts after both.
     #[test]
     fn a_deadline_owed_a_move_and_brought_earlier_again_is_reaped_by_then() {
-        let layout = Layout { tick: Tick::new(MS), idle: None, weighted: false, share: None };
+        let layout =
+            Layout { tick: Tick::new(MS), idle: None, weighted: false, share: None, most: 0 };
         let mut shard: ShardState<u64, u64, ()> = ShardState::new(layout, 1, 0);
         let (key, mut dropped) = (1u64, Vec::new());
         let id = shard.insert(hasher(&key), key, Some(1), 60_000 * MS, 1, 0, &hasher, &mut dropped);
@@ -1334,7 +1340,8 @@ mod tests {
     /// no move. Every key still expires exactly on time.
     #[test]
     fn after_a_move_is_owed_new_timers_are_filed_early() {
-        let layout = Layout { tick: Tick::new(MS), idle: None, weighted: false, share: None };
+        let layout =
+            Layout { tick: Tick::new(MS), idle: None, weighted: false, share: None, most: 0 };
         let mut shard: ShardState<u64, u64, ()> = ShardState::new(layout, 1, 0);
         let mut dropped = Vec::new();
         let mut put = |shard: &mut ShardState<u64, u64, ()>, key: u64, at: u64| {
@@ -1379,7 +1386,8 @@ mod tests {
     /// keeps later such rewrites in place.
     #[test]
     fn timers_owed_a_move_expire_on_time() {
-        let layout = Layout { tick: Tick::new(MS), idle: None, weighted: false, share: None };
+        let layout =
+            Layout { tick: Tick::new(MS), idle: None, weighted: false, share: None, most: 0 };
         let mut shard: ShardState<u64, u64, ()> = ShardState::new(layout, 1, 0);
         let mut model: HashMap<u64, u64> = HashMap::new();
         let mut rng = Lcg(7);

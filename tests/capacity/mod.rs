@@ -390,8 +390,8 @@ fn a_full_cache_keeps_little_unused_entry_room() {
 type Heard = Arc<Mutex<Vec<(u64, u64, RemovalCause)>>>;
 
 /// What a value of 1 weighs in `weighted`: the weight a cache assumes an
-/// entry has, to size its policy before it holds any, so that a capacity
-/// of `cap` units is sized for `cap` entries of 1.
+/// entry has when it sizes its policy before it holds any, so that these
+/// caches start sized for what they will hold.
 const UNIT: u32 = 256;
 
 /// A one-shard cache of `cap` units whose values weigh as many units as
