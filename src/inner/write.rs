@@ -292,7 +292,7 @@ where
             // back as new: room is made for it like for any new key (and
             // making room cannot then reap the entry being written).
             self.reap(id);
-            return self.insert(key, value, deadline.unwrap_or(NEVER), weight, attempt).map(drop);
+            return self.insert(key, value, deadline.unwrap_or(NEVER), weight, attempt);
         }
         let old_weight = self.state_ref().weight(id);
         if self.inner.room.is_some() && u64::from(weight) > old_weight {
@@ -325,8 +325,8 @@ where
     }
 
     /// Adds a new entry for `key` (absent from the shard), making room in
-    /// a bounded cache; returns its id, or `None` if the policy left the
-    /// key out (reported evicted; see `Made::Refusal`).
+    /// a bounded cache, unless the policy leaves the key out (reported
+    /// evicted; see `Made::Refusal`).
     pub(crate) fn insert(
         &mut self,
         key: K,
@@ -334,7 +334,7 @@ where
         deadline: u64,
         weight: u32,
         attempt: Try,
-    ) -> Result<Option<u32>, Refused<K, V>> {
+    ) -> Result<(), Refused<K, V>> {
         if self.inner.room.is_some() {
             if let Some(hash) = self.hash {
                 self.state_ref().prefetch_admission(hash);
@@ -346,7 +346,7 @@ where
                     // Stored and at once evicted, as far as anyone can tell.
                     self.count(Event::Eviction, 1);
                     self.out.push((key, value), RemovalCause::Evicted);
-                    return Ok(None);
+                    return Ok(());
                 }
                 Err(elsewhere) => return Err((key, value, elsewhere)),
             }
@@ -365,7 +365,7 @@ where
             self.out.push(parts, RemovalCause::Evicted);
         }
         self.arm(id);
-        Ok(Some(id))
+        Ok(())
     }
 
     /// Gathers `need` of capacity in `credit`: from the pool, then from
@@ -611,7 +611,7 @@ where
             let deadline = w.now.deadline(ttl);
             let done = match w.find(&key) {
                 Some(id) => w.overwrite(id, key, value, Some(deadline), weight, attempt),
-                None => w.insert(key, value, deadline, weight, attempt).map(drop),
+                None => w.insert(key, value, deadline, weight, attempt),
             };
             match done {
                 Ok(()) => return,
@@ -665,9 +665,7 @@ where
                             weight,
                             Try::default(),
                         ),
-                        None => {
-                            w.insert(key, Some(value), deadline, weight, Try::default()).map(drop)
-                        }
+                        None => w.insert(key, Some(value), deadline, weight, Try::default()),
                     }
                 };
                 if let Err((key, value, _)) = done {
@@ -748,7 +746,7 @@ where
             let attempt = Try::nth(tries, reaped);
             let done = match found {
                 Some(id) => w.overwrite(id, key, value, Some(deadline), weight, attempt),
-                None => w.insert(key, value, deadline, weight, attempt).map(drop),
+                None => w.insert(key, value, deadline, weight, attempt),
             };
             match done {
                 Ok(()) => return default,
@@ -818,7 +816,7 @@ where
             let attempt = Try::nth(tries, reaped);
             let done = match found {
                 Some(id) => w.overwrite(id, key, Some(value), Some(deadline), weight, attempt),
-                None => w.insert(key, Some(value), deadline, weight, attempt).map(drop),
+                None => w.insert(key, Some(value), deadline, weight, attempt),
             };
             match done {
                 Ok(()) => return Ok(amount),
