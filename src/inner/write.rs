@@ -520,6 +520,16 @@ where
         self.table.shards().iter().any(|s| !std::ptr::eq(s, own) && s.next_due() <= now)
     }
 
+    /// Ends a try that found no room in its shard: releases the shard's
+    /// lock, then makes room where `elsewhere` says; returns whether that
+    /// reaped expired entries (the next try then knows they are gone).
+    fn retry_elsewhere(&self, mut w: Write<'_, K, V, S>, elsewhere: Elsewhere) -> bool {
+        let (shard, now) = (w.shard, w.now.get());
+        w.commit();
+        self.room_elsewhere(shard, elsewhere, now);
+        elsewhere == Elsewhere::Reap
+    }
+
     /// Makes room outside shard `own` for a write that found none there.
     fn room_elsewhere(&self, own: &Shard<K, V, Load<V>>, elsewhere: Elsewhere, now: u64) {
         match elsewhere {
@@ -617,10 +627,7 @@ where
                 Ok(()) => return,
                 Err((k, v, elsewhere)) => {
                     (key, value) = (k, v);
-                    let (shard, now) = (w.shard, w.now.get());
-                    w.commit();
-                    reaped |= elsewhere == Elsewhere::Reap;
-                    self.room_elsewhere(shard, elsewhere, now);
+                    reaped |= self.retry_elsewhere(w, elsewhere);
                 }
             }
         }
@@ -752,10 +759,7 @@ where
                 Ok(()) => return default,
                 Err((k, v, elsewhere)) => {
                     (key, value) = (k, v);
-                    let (shard, now) = (w.shard, w.now.get());
-                    w.commit();
-                    reaped |= elsewhere == Elsewhere::Reap;
-                    self.room_elsewhere(shard, elsewhere, now);
+                    reaped |= self.retry_elsewhere(w, elsewhere);
                 }
             }
         }
@@ -794,10 +798,7 @@ where
                     }
                     Err((k, _, elsewhere)) => {
                         key = k;
-                        let (shard, now) = (w.shard, w.now.get());
-                        w.commit();
-                        reaped |= elsewhere == Elsewhere::Reap;
-                        self.room_elsewhere(shard, elsewhere, now);
+                        reaped |= self.retry_elsewhere(w, elsewhere);
                         continue;
                     }
                 }
@@ -822,10 +823,7 @@ where
                 Ok(()) => return Ok(amount),
                 Err((k, _, elsewhere)) => {
                     key = k;
-                    let (shard, now) = (w.shard, w.now.get());
-                    w.commit();
-                    reaped |= elsewhere == Elsewhere::Reap;
-                    self.room_elsewhere(shard, elsewhere, now);
+                    reaped |= self.retry_elsewhere(w, elsewhere);
                 }
             }
         }
