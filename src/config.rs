@@ -289,6 +289,7 @@ pub async fn make_cache<V: ConfigValue>(config: &CacheConfig) -> Result<AnyCache
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::tests::chain;
     use crate::kv::KvCache;
 
     fn parse(text: &str) -> Result<CacheConfig, toml::de::Error> {
@@ -354,17 +355,6 @@ mod tests {
             let cause = std::error::Error::source(&zero).map(ToString::to_string);
             assert!(cause.is_some_and(|c| c.contains("max_capacity")));
         });
-    }
-
-    /// The messages of `error` and its causes, outermost first.
-    fn chain(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
-        let mut messages = vec![error.to_string()];
-        let mut cause = error.source();
-        while let Some(e) = cause {
-            messages.push(e.to_string());
-            cause = e.source();
-        }
-        messages
     }
 
     #[test]

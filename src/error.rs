@@ -239,14 +239,14 @@ impl fmt::Display for BuildError {
 impl std::error::Error for BuildError {}
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::error::Error as _;
     use std::io;
 
     use super::*;
 
     /// The messages of `error` and its causes, outermost first.
-    fn chain(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
         let mut messages = vec![error.to_string()];
         let mut cause = error.source();
         while let Some(e) = cause {
