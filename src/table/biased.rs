@@ -39,6 +39,7 @@
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU32, Ordering::*};
+use std::time::Duration;
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -197,6 +198,15 @@ impl<T> BiasedLock<T> {
     #[inline]
     pub(crate) fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
         let guard = self.lock.try_write()?;
+        self.revoke();
+        Some(guard)
+    }
+
+    /// The lock exclusive, waiting for it in the lock's queue for at most
+    /// `timeout` (while it waits there, new readers queue behind it); the
+    /// biased readers gone.
+    pub(crate) fn try_write_for(&self, timeout: Duration) -> Option<RwLockWriteGuard<'_, T>> {
+        let guard = self.lock.try_write_for(timeout)?;
         self.revoke();
         Some(guard)
     }

@@ -53,6 +53,7 @@ mod vacancies;
 
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
+use std::time::Duration;
 
 use parking_lot::RwLockWriteGuard;
 
@@ -163,7 +164,22 @@ impl<K, V, P> Shard<K, V, P> {
             None => wait(|| self.state.try_write()).unwrap_or_else(|| self.state.write()),
         }
     }
+
+    /// The shard's lock, exclusive, if it comes within [`SOON`]; `None`
+    /// rather than waiting longer behind a holder that stays (a write
+    /// growing the shard's vectors, a caller's `Hash` or `Eq` that blocks,
+    /// or a holder whose thread lost its core). It waits in the lock's
+    /// queue, so that a stream of readers cannot keep it out.
+    #[inline]
+    pub(crate) fn write_soon(&self) -> Option<RwLockWriteGuard<'_, ShardState<K, V, P>>> {
+        self.state.try_write().or_else(|| self.state.try_write_for(SOON))
+    }
 }
+
+/// How long the expiry thread waits for a shard's lock before it passes
+/// the shard by for the time being (`Shard::write_soon`): half its slice
+/// of a cache's turn.
+const SOON: Duration = Duration::from_micros(100);
 
 /// Rounds of spinning on a taken lock, each twice as long as the one before
 /// (up to 64 spin-loop hints): a few µs in all.
