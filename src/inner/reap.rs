@@ -268,9 +268,9 @@ where
     /// process: sleeping behind a writer of one that holds its lock long
     /// (growing the shard, or preempted) would hold up all the others'
     /// expiry; it goes on to the other due shards and caches, and comes
-    /// back to this one. Beside a cache expiring 1M entries a second,
-    /// whose writes held a shard's lock for up to 2 ms, the thread was
-    /// seen waiting up to 4 ms for a shard's lock.
+    /// back to this one. Beside a cache expiring 1M entries a second and
+    /// written to all the while, the thread was seen waiting up to 4 ms
+    /// for a shard's lock.
     fn reap_hold_soon(
         &self,
         shard: &Shard<K, V, Load<V>>,
