@@ -25,13 +25,37 @@ use crate::unwind;
 
 use super::load::Load;
 
-/// Where the removals of a reap are reported.
+/// Who reaps, which says where the removals are reported and how a
+/// shard's lock is waited for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
-    /// Queued for the delivery pool (the expiry thread).
+    /// The expiry thread: removals are queued for the delivery pool, and
+    /// a shard whose lock does not come soon is passed by for the time
+    /// being (`Shard::write_soon`). The thread serves every cache of the
+    /// process: sleeping behind a holder of one cache's shard that stays
+    /// (a write growing it, or one whose thread lost its core) would hold
+    /// up all the others' expiry. Beside a cache expiring 1M entries a
+    /// second and written to all the while, the thread was seen waiting
+    /// up to 4 ms for a shard's lock.
     Background,
-    /// To the listener on this thread (a caller).
+    /// A caller: removals go to the listener on its thread, and it waits
+    /// for a shard's lock as long as it takes.
     Inline,
+}
+
+impl Mode {
+    /// The lock of `shard`, exclusive, waited for as this mode waits;
+    /// `None` if the expiry thread passes the shard by.
+    #[inline]
+    fn lock<K, V, P>(
+        self,
+        shard: &Shard<K, V, P>,
+    ) -> Option<RwLockWriteGuard<'_, ShardState<K, V, P>>> {
+        match self {
+            Mode::Background => shard.write_soon(),
+            Mode::Inline => Some(shard.write()),
+        }
+    }
 }
 
 /// Where a pass of reaping over one shard stands.
@@ -181,7 +205,7 @@ where
             due,
             || self.clock.now() < until,
             |i, pass| {
-                if self.reap_hold_soon(&shards[i], now, pass, removed) == Some(true) {
+                if self.reap_hold(&shards[i], now, pass, removed, Mode::Background) == Some(true) {
                     sparse.push(i);
                 }
                 self.dispose_some(removed, Mode::Background);
@@ -192,7 +216,7 @@ where
             if self.clock.now() >= until {
                 break;
             }
-            self.compact_with(&shards[i], until, Shard::write_soon);
+            self.compact(&shards[i], until, Mode::Background);
         }
         for shard in shards {
             let next = shard.next_due().saturating_add(self.tick.nanos());
@@ -214,7 +238,7 @@ where
             if shard.next_due() <= now {
                 self.reap_shard(shard, now, NEVER, Mode::Inline);
             } else if shard.read().is_sparse() {
-                self.compact(shard, NEVER);
+                self.compact(shard, NEVER, Mode::Inline);
             }
             if !driven {
                 let next = shard.next_due().saturating_add(self.tick.nanos());
@@ -236,10 +260,10 @@ where
         let mut pass = Pass::default();
         let mut removed = Removed::default();
         loop {
-            let sparse = self.reap_hold(shard, now, &mut pass, &mut removed);
+            let sparse = self.reap_hold(shard, now, &mut pass, &mut removed, mode);
             self.dispose_some(&mut removed, mode);
-            if sparse {
-                self.compact(shard, until);
+            if sparse == Some(true) {
+                self.compact(shard, until, mode);
             }
             if pass.done || self.clock.now() >= until {
                 self.dispose_removed(&mut removed, mode);
@@ -251,46 +275,17 @@ where
     /// One hold of a shard's lock while reaping what is due at `now`:
     /// `STEPS` steps of the wheel (removals, or timers filed again). What it
     /// removes joins `removed`, to be disposed of outside the lock. Returns
-    /// whether the shard is done and mostly vacant.
+    /// whether the shard is done and mostly vacant; `None`, having done
+    /// nothing, if the expiry thread passed the shard by (see `Mode`).
     fn reap_hold(
         &self,
         shard: &Shard<K, V, Load<V>>,
         now: u64,
         pass: &mut Pass,
         removed: &mut Removed<K, V>,
-    ) -> bool {
-        self.reap_locked(shard, shard.write(), now, pass, removed)
-    }
-
-    /// [`reap_hold`](Inner::reap_hold) for the expiry thread: `None`,
-    /// having done nothing, if the shard's lock did not come free soon
-    /// (see `Shard::write_soon`). The thread serves every cache of the
-    /// process: sleeping behind a writer of one that holds its lock long
-    /// (growing the shard, or preempted) would hold up all the others'
-    /// expiry; it goes on to the other due shards and caches, and comes
-    /// back to this one. Beside a cache expiring 1M entries a second and
-    /// written to all the while, the thread was seen waiting up to 4 ms
-    /// for a shard's lock.
-    fn reap_hold_soon(
-        &self,
-        shard: &Shard<K, V, Load<V>>,
-        now: u64,
-        pass: &mut Pass,
-        removed: &mut Removed<K, V>,
+        mode: Mode,
     ) -> Option<bool> {
-        let state = shard.write_soon()?;
-        Some(self.reap_locked(shard, state, now, pass, removed))
-    }
-
-    /// A hold's work, under `state`, the lock of `shard`.
-    fn reap_locked(
-        &self,
-        shard: &Shard<K, V, Load<V>>,
-        mut state: RwLockWriteGuard<'_, ShardState<K, V, Load<V>>>,
-        now: u64,
-        pass: &mut Pass,
-        removed: &mut Removed<K, V>,
-    ) -> bool {
+        let mut state = mode.lock(shard)?;
         if !pass.begun {
             state.begin_reaping();
             pass.begun = true;
@@ -305,7 +300,7 @@ where
         shard.publish(&mut state);
         let sparse = pass.done && state.is_sparse();
         RwLockWriteGuard::unlock_fair(state);
-        sparse
+        Some(sparse)
     }
 
     /// Disposes of what holds removed once `DISPOSE_BATCH` entries have
@@ -324,26 +319,13 @@ where
         self.dispose(&mut removed.parts, RemovalCause::Expired, mode);
     }
 
-    /// Compacts a mostly vacant shard, a step per hold, until done
-    /// or the clock reaches `until`.
-    fn compact(&self, shard: &Shard<K, V, Load<V>>, until: u64) {
-        self.compact_with(shard, until, |shard| Some(shard.write()));
-    }
-
-    /// [`compact`](Inner::compact), taking each hold's lock with `lock`,
-    /// and stopping if it gives none (the expiry thread's
-    /// `Shard::write_soon`: the shard is compacted another time).
-    fn compact_with(
-        &self,
-        shard: &Shard<K, V, Load<V>>,
-        until: u64,
-        lock: impl for<'a> Fn(
-            &'a Shard<K, V, Load<V>>,
-        ) -> Option<RwLockWriteGuard<'a, ShardState<K, V, Load<V>>>>,
-    ) {
+    /// Compacts a mostly vacant shard, a step per hold, until done or
+    /// the clock reaches `until`, or until the expiry thread passes the
+    /// shard by (it is compacted another time).
+    fn compact(&self, shard: &Shard<K, V, Load<V>>, until: u64, mode: Mode) {
         let hasher = self.table.hasher();
         loop {
-            let Some(mut state) = lock(shard) else {
+            let Some(mut state) = mode.lock(shard) else {
                 return;
             };
             let done = state.compact_step(&hasher);
@@ -470,7 +452,7 @@ mod tests {
         let mut holds = 0;
         while !pass.done {
             let before = removed.parts.len();
-            inner.reap_hold(shard, now, &mut pass, &mut removed);
+            inner.reap_hold(shard, now, &mut pass, &mut removed, Mode::Inline);
             let n = removed.parts.len() - before;
             assert!(n <= STEPS, "a hold removed {n} entries");
             holds += 1;

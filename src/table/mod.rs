@@ -172,7 +172,8 @@ impl<K, V, P> Shard<K, V, P> {
     /// queue, so that a stream of readers cannot keep it out.
     #[inline]
     pub(crate) fn write_soon(&self) -> Option<RwLockWriteGuard<'_, ShardState<K, V, P>>> {
-        self.state.try_write().or_else(|| self.state.try_write_for(SOON))
+        // The timed wait tries at once before it waits.
+        self.state.try_write_for(SOON)
     }
 }
 
