@@ -83,6 +83,17 @@
 //! - Shadows remembering 30 % of the entries: −0.28; 5 %: the same as 10 %
 //!   on average, rows moving by up to 0.7.
 //! - Admitting the window's candidate on a tie with main's victim: −1.78.
+//!   Only while the window is over a twentieth, a tenth, a fifth or a
+//!   third of the shard (the shadows' sign that recency pays): −0.03 to
+//!   +0.02 (worst −0.84 to −0.39), and lirs-sprite's rows within 0.1 of
+//!   as they are (over these rows and P12's two, one shard, two fixed
+//!   hash seeds).
+//! - Steps that grow with the window (a shadow hit moves it by the key's
+//!   weight or by an eighth, a 32nd or a 128th of the window, whichever is
+//!   more): −0.44, −0.14, −0.07 (worst −3.6, −1.5, −1.4). They take
+//!   lirs-sprite at 40 % 0.55, 0.54 and 0.17 nearer LRU, and at 10 %
+//!   +0.08, −0.22 and −0.10 (over these rows and P12's two, one shard,
+//!   two fixed hash seeds).
 //!
 //! Where this policy stays below ARC (P12 with 524,288 entries, 62.49 %
 //! against ARC's published 63.56 %) and below LRU (lirs-sprite at 10 % and

@@ -70,6 +70,12 @@ impl Sketch {
     /// 20.4%), and no row lost more than 0.4 point; anything from 15 to 24
     /// did within 0.02 point of 16 on average, while against 10, 5 lost
     /// 0.64 point and 80 lost 0.03.
+    ///
+    /// Its counters are wide enough that collisions are not what the
+    /// estimates lack: conservative update (an addition raises only the
+    /// key's counters below its smallest plus the addition, to that)
+    /// moved the same 42 rows by under 0.001 point on average (one shard,
+    /// two fixed hash seeds), none by more than 0.15.
     const SAMPLE: u64 = 16;
 
     /// A sketch for a capacity of `entries`, in one of a cache's `shards`.
