@@ -175,6 +175,16 @@ fn round_traces(mix: Mix, ops: u64, threads: usize, opts: &Opts, salt: u64) -> V
 // ---- 1. single-thread get hit -------------------------------------------
 
 pub fn get_hit(table: &mut Table, opts: &Opts) {
+    on_own_stack(|| get_hit_here(table, opts));
+}
+
+/// Runs `f` on a thread of its own, and so on a stack that starts at the
+/// same place within its page in every process (see `get_hit`).
+fn on_own_stack<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|s| s.spawn(f).join().expect("the workload panicked"))
+}
+
+fn get_hit_here(table: &mut Table, opts: &Opts) {
     const KEYS: u64 = 100_000;
     let ops = opts.ops(5_000_000);
     let mut rng = Rng::new(opts.seed);
