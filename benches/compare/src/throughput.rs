@@ -174,12 +174,17 @@ fn round_traces(mix: Mix, ops: u64, threads: usize, opts: &Opts, salt: u64) -> V
 
 // ---- 1. single-thread get hit -------------------------------------------
 
+/// The get-hit workload, on a thread of its own. On the main thread's
+/// stack, which the kernel starts at a random place within its page in
+/// each process, quick_cache's `get` hits ran about a fifth slower in some
+/// processes than in others, by where that stack started (see the
+/// package's README); a spawned thread's stack starts at the same place
+/// in every process.
 pub fn get_hit(table: &mut Table, opts: &Opts) {
     on_own_stack(|| get_hit_here(table, opts));
 }
 
-/// Runs `f` on a thread of its own, and so on a stack that starts at the
-/// same place within its page in every process (see `get_hit`).
+/// Runs `f` on a thread of its own (see `get_hit`).
 fn on_own_stack<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     std::thread::scope(|s| s.spawn(f).join().expect("the workload panicked"))
 }
