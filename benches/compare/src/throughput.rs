@@ -181,12 +181,7 @@ fn round_traces(mix: Mix, ops: u64, threads: usize, opts: &Opts, salt: u64) -> V
 /// package's README); a spawned thread's stack starts at the same place
 /// in every process.
 pub fn get_hit(table: &mut Table, opts: &Opts) {
-    on_own_stack(|| get_hit_here(table, opts));
-}
-
-/// Runs `f` on a thread of its own (see `get_hit`).
-fn on_own_stack<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    std::thread::scope(|s| s.spawn(f).join().expect("the workload panicked"))
+    std::thread::scope(|s| s.spawn(|| get_hit_here(table, opts)).join().expect("get_hit panicked"));
 }
 
 fn get_hit_here(table: &mut Table, opts: &Opts) {
