@@ -79,8 +79,8 @@
 //! holds while the kernel's coarse clock trails its precise one by less
 //! than 100 ms; the kernel keeps it within a tick (1 to 10 ms) while it
 //! keeps time. In the README's runs a loop of hits on random keys took
-//! 1.6 times as long for entries with a 1 h TTL as for entries without,
-//! and 3 times before the coarse clock. A key that needs no deadline is
+//! about 1.5 times as long for entries with a 1 h TTL as for entries
+//! without, and 3 times before the coarse clock. A key that needs no deadline is
 //! best stored without one.
 //!
 //! One background thread serves every cache in the process. It sleeps until
